@@ -1,0 +1,297 @@
+/*
+ * gemm.cl -- batched single-precision matrix multiply for AlignCL.
+ *
+ *   C[b] = op(A[b]) * op(B[b]),  op(X) = X^T when the matching flag is nonzero.
+ *
+ * All matrices are float32, row-major, densely packed, batched along global
+ * dimension 2 (b = get_global_id(2)). Per-batch element offsets come from the
+ * logical dims: A has M*K elements per batch (stored [M,K], or [K,M] when
+ * transA), B has K*N (stored [K,N], or [N,K] when transB), C has M*N ([M,N]).
+ *
+ * Tuning constants (pass as -D build options; defaults below):
+ *   GEMM_MR    micro-tile rows         (default 8;  any value 1..16)
+ *   GEMM_NR    micro-tile columns      (default 32; a multiple of 16: 16, 32, 48, 64)
+ *   GEMM_TILE  GPU-style tile edge     (default 16)
+ * Let Mp = roundUp(M, GEMM_MR), Np = roundUp(N, GEMM_NR).
+ *
+ * Variant 1 -- CPU style (fast on PoCL / CPU OpenCL), three launches:
+ *   gemm_pack_a        global (Mp/MR, K, batch), local: any (suggest NULL or (1,64,1))
+ *                      packed A per batch: [Mp/MR][K][MR], rows >= M zero-filled;
+ *                      batch offset b*Mp*K floats. Buffer size batch*Mp*K floats.
+ *   gemm_pack_b        global (Np/NR, K, batch), local: any (suggest NULL or (1,64,1))
+ *                      packed B per batch: [Np/NR][K][NR], cols >= N zero-filled;
+ *                      batch offset b*Np*K floats. Buffer size batch*Np*K floats.
+ *   gemm_forward_packed
+ *                      global (Np/NR, Mp/MR, batch), one MR x NR micro-tile per
+ *                      work-item; recommended local (1, 1, 1) (see below).
+ *                      Keeps the MR x NR tile of C in float16 registers for the
+ *                      whole K loop: per k it loads NR contiguous floats of the
+ *                      packed B panel (vload16) and MR contiguous floats of the
+ *                      packed A panel and does MR*NR/16 float16 FMAs. No __local,
+ *                      no barriers (on PoCL a barrier splits the work-item loop
+ *                      and costs ~8x). Writes only the valid M x N region of C.
+ *
+ * Variant 2 -- GPU style:
+ *   gemm_forward_tiled global (roundUp(N,TILE), roundUp(M,TILE), batch),
+ *                      local (TILE, TILE, 1) -- required (reqd_work_group_size).
+ *                      GEMM_TILE x GEMM_TILE __local tiles of op(A) and op(B),
+ *                      one output per work-item; any M, N, K (bounds checked,
+ *                      out-of-range tile entries are zero). Slow on PoCL.
+ *
+ * Numerics: products are accumulated in float32 (fma), in plain k order; the
+ * result matches a double reference to ~1e-6 relative for K up to a few 1000.
+ * Assumptions: M, N, K >= 1; all element counts fit in int (< 2^31).
+ */
+
+#ifndef GEMM_MR
+#define GEMM_MR 8
+#endif
+#ifndef GEMM_NR
+#define GEMM_NR 32
+#endif
+#ifndef GEMM_TILE
+#define GEMM_TILE 16
+#endif
+#ifndef GEMM_MT
+#define GEMM_MT 16
+#endif
+#ifndef GEMM_NT
+#define GEMM_NT 4
+#endif
+#ifndef GEMM_KC
+#define GEMM_KC 256
+#endif
+
+#if (GEMM_NR % 16) != 0
+#error "GEMM_NR must be a multiple of 16"
+#endif
+#if GEMM_MR < 1 || GEMM_MR > 16
+#error "GEMM_MR must be in 1..16"
+#endif
+
+#define GEMM_NV (GEMM_NR / 16) /* float16 vectors per micro-tile row */
+
+/* ---------------------------------------------------------------------------
+ * Packing. One work-item writes one k-slice (MR or NR contiguous floats) of one
+ * panel, so the micro-kernel later reads both operands with unit stride.
+ * ------------------------------------------------------------------------- */
+__kernel void gemm_pack_a(__global const float* a, __global float* packed,
+                          const int M, const int K, const int transA)
+{
+    const int bt = get_global_id(2);
+    const int nP = (M + GEMM_MR - 1) / GEMM_MR;   /* = Mp / MR */
+    const int Mp = nP * GEMM_MR;
+    /* The (panel, k) pairs are re-enumerated from the linear id so that
+     * neighbouring work-items (which PoCL runs as one vectorised loop) read
+     * neighbouring source addresses: k fastest when A is [M,K] (rows are
+     * contiguous in k), panel fastest when A is [K,M]. */
+    const size_t lin = get_global_id(1) * get_global_size(0) + get_global_id(0);
+    if (lin >= (size_t)nP * K) return;
+    int p, k;
+    if (transA) { k = (int)(lin / nP); p = (int)(lin - (size_t)k * nP); }
+    else        { p = (int)(lin / K);  k = (int)(lin - (size_t)p * K); }
+
+    __global const float* src = a + (size_t)bt * M * K;
+    __global float* dst = packed + (size_t)bt * Mp * K + ((size_t)p * K + k) * GEMM_MR;
+    const int r0 = p * GEMM_MR;
+
+    if (transA) {
+        /* stored [K,M]: the MR rows of column k are contiguous */
+        __global const float* s = src + (size_t)k * M + r0;
+        #pragma unroll
+        for (int r = 0; r < GEMM_MR; ++r)
+            dst[r] = (r0 + r < M) ? s[r] : 0.0f;
+    } else {
+        __global const float* s = src + (size_t)r0 * K + k;
+        #pragma unroll
+        for (int r = 0; r < GEMM_MR; ++r)
+            dst[r] = (r0 + r < M) ? s[(size_t)r * K] : 0.0f;
+    }
+}
+
+__kernel void gemm_pack_b(__global const float* b, __global float* packed,
+                          const int K, const int N, const int transB)
+{
+    const int bt = get_global_id(2);
+    const int nP = (N + GEMM_NR - 1) / GEMM_NR;   /* = Np / NR */
+    const int Np = nP * GEMM_NR;
+    /* as in gemm_pack_a: panel fastest for [K,N], k fastest for [N,K] */
+    const size_t lin = get_global_id(1) * get_global_size(0) + get_global_id(0);
+    if (lin >= (size_t)nP * K) return;
+    int p, k;
+    if (transB) { p = (int)(lin / K);  k = (int)(lin - (size_t)p * K); }
+    else        { k = (int)(lin / nP); p = (int)(lin - (size_t)k * nP); }
+
+    __global const float* src = b + (size_t)bt * K * N;
+    __global float* dst = packed + (size_t)bt * Np * K + ((size_t)p * K + k) * GEMM_NR;
+    const int c0 = p * GEMM_NR;
+
+    if (transB) {
+        /* stored [N,K]: column c of op(B) row k is src[c*K + k] */
+        __global const float* s = src + (size_t)c0 * K + k;
+        #pragma unroll
+        for (int c = 0; c < GEMM_NR; ++c)
+            dst[c] = (c0 + c < N) ? s[(size_t)c * K] : 0.0f;
+    } else {
+        __global const float* s = src + (size_t)k * N + c0;
+        if (c0 + GEMM_NR <= N) {
+            #pragma unroll
+            for (int v = 0; v < GEMM_NV; ++v)
+                vstore16(vload16(v, s), v, dst);
+        } else {
+            for (int c = 0; c < GEMM_NR; ++c)
+                dst[c] = (c0 + c < N) ? s[c] : 0.0f;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Micro-kernel on packed panels.
+ * ------------------------------------------------------------------------- */
+/* Load (kfirst == 0: zero) / store the valid part of one MR x NR tile of C. */
+#define GEMM_TILE_FULL (row0 + GEMM_MR <= M && col0 + GEMM_NR <= N)
+
+__kernel void gemm_forward_packed(__global const float* ap, __global const float* bp,
+                                  __global float* c,
+                                  const int M, const int N, const int K)
+{
+    const int bt = get_global_id(2);
+    const int nPi = (M + GEMM_MR - 1) / GEMM_MR;   /* = Mp / MR */
+    const int nPj = (N + GEMM_NR - 1) / GEMM_NR;   /* = Np / NR */
+    const int pj0 = get_global_id(0) * GEMM_NT;
+    const int pi0 = get_global_id(1) * GEMM_MT;
+    if (pj0 >= nPj || pi0 >= nPi) return;
+    const int pj1 = min(pj0 + GEMM_NT, nPj);
+    const int pi1 = min(pi0 + GEMM_MT, nPi);
+
+    __global const float* Ab = ap + (size_t)bt * nPi * GEMM_MR * K;
+    __global const float* Bb = bp + (size_t)bt * nPj * GEMM_NR * K;
+    __global float* Cb = c + (size_t)bt * M * N;
+
+    /* K is cut into GEMM_KC slices: within one slice the B sub-panel
+     * (KC x NR) stays in L1 while it is reused for GEMM_MT A sub-panels, and
+     * the MT A sub-panels (MT*MR x KC) stay in L2 while reused for GEMM_NT
+     * B panels. The C tile is carried across slices in C itself (written after
+     * the first slice, read back + updated after later ones); every partial
+     * sum is still a float32 accumulation in plain k order. */
+    for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
+        const int kn = min(GEMM_KC, K - k0);
+        for (int pj = pj0; pj < pj1; ++pj) {
+            const int col0 = pj * GEMM_NR;
+            for (int pi = pi0; pi < pi1; ++pi) {
+                const int row0 = pi * GEMM_MR;
+                __global float* C = Cb + (size_t)row0 * N + col0;
+                const int full = GEMM_TILE_FULL;
+
+                float16 acc[GEMM_MR][GEMM_NV];
+                if (k0 == 0) {
+                    #pragma unroll
+                    for (int r = 0; r < GEMM_MR; ++r)
+                        #pragma unroll
+                        for (int v = 0; v < GEMM_NV; ++v)
+                            acc[r][v] = (float16)(0.0f);
+                } else if (full) {
+                    #pragma unroll
+                    for (int r = 0; r < GEMM_MR; ++r)
+                        #pragma unroll
+                        for (int v = 0; v < GEMM_NV; ++v)
+                            acc[r][v] = vload16(v, C + (size_t)r * N);
+                } else {
+                    #pragma unroll
+                    for (int r = 0; r < GEMM_MR; ++r)
+                        #pragma unroll
+                        for (int v = 0; v < GEMM_NV; ++v) {
+                            float tmp[16];
+                            for (int e = 0; e < 16; ++e) {
+                                const int cc = v * 16 + e;
+                                tmp[e] = (row0 + r < M && col0 + cc < N) ? C[(size_t)r * N + cc] : 0.0f;
+                            }
+                            acc[r][v] = vload16(0, tmp);
+                        }
+                }
+
+                __global const float* A = Ab + ((size_t)pi * K + k0) * GEMM_MR;
+                __global const float* B = Bb + ((size_t)pj * K + k0) * GEMM_NR;
+                for (int k = 0; k < kn; ++k) {
+                    float16 bv[GEMM_NV];
+                    #pragma unroll
+                    for (int v = 0; v < GEMM_NV; ++v)
+                        bv[v] = vload16(v, B);
+                    #pragma unroll
+                    for (int r = 0; r < GEMM_MR; ++r) {
+                        const float16 av = (float16)(A[r]);
+                        #pragma unroll
+                        for (int v = 0; v < GEMM_NV; ++v)
+                            acc[r][v] = fma(av, bv[v], acc[r][v]);
+                    }
+                    A += GEMM_MR;
+                    B += GEMM_NR;
+                }
+
+                if (full) {
+                    #pragma unroll
+                    for (int r = 0; r < GEMM_MR; ++r)
+                        #pragma unroll
+                        for (int v = 0; v < GEMM_NV; ++v)
+                            vstore16(acc[r][v], v, C + (size_t)r * N);
+                } else {
+                    /* edge tile: scalar stores of the valid part only */
+                    #pragma unroll
+                    for (int r = 0; r < GEMM_MR; ++r)
+                        #pragma unroll
+                        for (int v = 0; v < GEMM_NV; ++v) {
+                            float tmp[16];
+                            vstore16(acc[r][v], 0, tmp);
+                            for (int e = 0; e < 16; ++e) {
+                                const int cc = v * 16 + e;
+                                if (row0 + r < M && col0 + cc < N) C[(size_t)r * N + cc] = tmp[e];
+                            }
+                        }
+                }
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * GPU-style tiled kernel: one output per work-item, __local tiles.
+ * ------------------------------------------------------------------------- */
+__kernel __attribute__((reqd_work_group_size(GEMM_TILE, GEMM_TILE, 1)))
+void gemm_forward_tiled(__global const float* a, __global const float* b,
+                        __global float* c,
+                        const int M, const int N, const int K,
+                        const int transA, const int transB)
+{
+    __local float As[GEMM_TILE][GEMM_TILE + 1];  /* +1: avoid bank conflicts */
+    __local float Bs[GEMM_TILE][GEMM_TILE + 1];
+
+    const int lx = get_local_id(0), ly = get_local_id(1);
+    const int col = get_group_id(0) * GEMM_TILE + lx;
+    const int row = get_group_id(1) * GEMM_TILE + ly;
+    const int bt = get_global_id(2);
+
+    __global const float* A = a + (size_t)bt * M * K;
+    __global const float* B = b + (size_t)bt * K * N;
+
+    float acc = 0.0f;
+    for (int k0 = 0; k0 < K; k0 += GEMM_TILE) {
+        /* As[ly][lx] = op(A)[row][k0+lx]; Bs[ly][lx] = op(B)[k0+ly][col] */
+        const int ka = k0 + lx;
+        float va = 0.0f;
+        if (row < M && ka < K)
+            va = transA ? A[(size_t)ka * M + row] : A[(size_t)row * K + ka];
+        const int kb = k0 + ly;
+        float vb = 0.0f;
+        if (kb < K && col < N)
+            vb = transB ? B[(size_t)col * K + kb] : B[(size_t)kb * N + col];
+        As[ly][lx] = va;
+        Bs[ly][lx] = vb;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        #pragma unroll
+        for (int t = 0; t < GEMM_TILE; ++t)
+            acc = fma(As[ly][t], Bs[t][lx], acc);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (row < M && col < N)
+        c[(size_t)bt * M * N + (size_t)row * N + col] = acc;
+}

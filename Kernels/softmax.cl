@@ -1,0 +1,271 @@
+/*
+ * softmax.cl -- masked, scaled (log-)softmax over the last axis of a
+ * row-major float32 [rows, cols] matrix, forward and backward, for AlignCL.
+ *
+ * Forward, per row, over the kept entries j (mask[j] != 0, or all entries
+ * when has_mask == 0):
+ *   m = max_j scale*x[j]                      (subtracted so exp never overflows:
+ *                                              logits of +-1e4 times scale ~100
+ *                                              would overflow exp() directly)
+ *   s = sum_j exp(scale*x[j] - m)             (each term in (0,1], sum >= 1)
+ *   softmax:     y[j] = exp(scale*x[j] - m) / s   kept,  0         masked
+ *   log-softmax: y[j] = scale*x[j] - m - log(s)   kept, -INFINITY  masked
+ *   A fully masked row gives all 0 (softmax) / all -INFINITY (log) -- never NaN.
+ * Backward, from the forward output y and the upstream gradient dy:
+ *   softmax:     dx[j] = scale * y[j] * (dy[j] - sum_kept(dy*y))
+ *   log-softmax: dx[j] = scale * (dy[j] - exp(y[j]) * sum_kept(dy))
+ *   masked entries (and every entry of a fully masked row) get dx = 0.
+ * All reductions accumulate in float32; the row-wise kernels keep 16 partial
+ * sums (one per float16 lane) which also limits rounding growth on long rows.
+ *
+ * Arguments (all variants):
+ *   (x|y, [dy,] mask, y|dx, rows, cols, scale, has_mask, log_mode)
+ *   mask is a float [rows, cols] buffer read only when has_mask != 0 (else a
+ *   dummy 1-element buffer may be passed). log_mode != 0 selects log-softmax.
+ *
+ * Variant 1 -- CPU style (fast on PoCL): one work-item per row, explicit
+ *   float16 loops (vload16/vstore16, no alignment needed) + scalar tail for
+ *   cols % 16, no __local and no barriers.
+ *     softmax_forward_rowwise, softmax_backward_rowwise
+ *     global (roundUp(rows, 8)), local (8); rows >= rows are bounds-checked.
+ *
+ * Variant 2 -- GPU style: one work-group of SOFTMAX_WG work-items per row,
+ *   strided (coalesced) column loop, __local tree reductions.
+ *     softmax_forward_workgroup, softmax_backward_workgroup
+ *     global (rows * SOFTMAX_WG), local (SOFTMAX_WG) -- required.
+ *   SOFTMAX_WG: -D build option, power of two, default 256.
+ *
+ * OpenCL C 1.2. Offsets are size_t (rows*cols may exceed 2^31); assumes
+ * cols >= 1 and finite x (an x of +INF gives NaN as in any softmax).
+ */
+
+#ifndef SOFTMAX_WG
+#define SOFTMAX_WG 256
+#endif
+#if (SOFTMAX_WG & (SOFTMAX_WG - 1)) != 0
+#error "SOFTMAX_WG must be a power of two"
+#endif
+
+/* scale*x with masked entries mapped to -INFINITY: they then drop out of the
+ * max, give exp(-inf - m) = 0 in the sum / softmax output, and -inf - m -
+ * log(s) = -inf in the log-softmax output without any further branching. */
+#define SX16(v) (has_mask ? select((float16)(-INFINITY), scale * vload16((v), xr), \
+                                   isnotequal(vload16((v), mr), (float16)(0.0f))) \
+                          : scale * vload16((v), xr))
+#define SX1(j) ((has_mask && mr[(j)] == 0.0f) ? -INFINITY : scale * xr[(j)])
+
+static inline float hmax16(float16 v)
+{
+    float8 a = fmax(v.lo, v.hi);
+    float4 b = fmax(a.lo, a.hi);
+    float2 c = fmax(b.lo, b.hi);
+    return fmax(c.x, c.y);
+}
+
+static inline float hsum16(float16 v)
+{
+    float8 a = v.lo + v.hi;
+    float4 b = a.lo + a.hi;
+    float2 c = b.lo + b.hi;
+    return c.x + c.y;
+}
+
+/* ------------------------------------------------------------------------- */
+__kernel void softmax_forward_rowwise(__global const float* x, __global const float* mask,
+                                      __global float* y, const int rows, const int cols,
+                                      const float scale, const int has_mask, const int log_mode)
+{
+    const int row = get_global_id(0);
+    if (row >= rows) return;
+    const size_t off = (size_t)row * cols;
+    __global const float* xr = x + off;
+    __global const float* mr = mask + (has_mask ? off : 0);
+    __global float* yr = y + off;
+    const int nv = cols / 16;
+    const int tail = nv * 16;
+
+    /* pass 1: max of kept scaled logits */
+    float16 mx16 = (float16)(-INFINITY);
+    for (int v = 0; v < nv; ++v) mx16 = fmax(mx16, SX16(v));
+    float m = hmax16(mx16);
+    for (int j = tail; j < cols; ++j) m = fmax(m, SX1(j));
+
+    if (m == -INFINITY) {
+        /* fully masked row: 0 / -inf everywhere, avoids (-inf) - (-inf) = NaN */
+        const float fill = log_mode ? -INFINITY : 0.0f;
+        for (int v = 0; v < nv; ++v) vstore16((float16)(fill), v, yr);
+        for (int j = tail; j < cols; ++j) yr[j] = fill;
+        return;
+    }
+
+    /* pass 2: sum of exp(sx - m); every term <= 1, at least one term == 1 */
+    float16 s16 = (float16)(0.0f);
+    for (int v = 0; v < nv; ++v) s16 += exp(SX16(v) - m);
+    float s = hsum16(s16);
+    for (int j = tail; j < cols; ++j) s += exp(SX1(j) - m);
+
+    /* pass 3: write (the row is still in L1 for typical widths) */
+    if (log_mode) {
+        const float sub = m + log(s);
+        for (int v = 0; v < nv; ++v) vstore16(SX16(v) - sub, v, yr);
+        for (int j = tail; j < cols; ++j) yr[j] = SX1(j) - sub;
+    } else {
+        const float inv = 1.0f / s;
+        for (int v = 0; v < nv; ++v) vstore16(exp(SX16(v) - m) * inv, v, yr);
+        for (int j = tail; j < cols; ++j) yr[j] = exp(SX1(j) - m) * inv;
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+#define KEEP16(v) (has_mask ? isnotequal(vload16((v), mr), (float16)(0.0f)) : (int16)(-1))
+#define KEEP1(j)  (!has_mask || mr[(j)] != 0.0f)
+
+__kernel void softmax_backward_rowwise(__global const float* y, __global const float* dy,
+                                       __global const float* mask, __global float* dx,
+                                       const int rows, const int cols, const float scale,
+                                       const int has_mask, const int log_mode)
+{
+    const int row = get_global_id(0);
+    if (row >= rows) return;
+    const size_t off = (size_t)row * cols;
+    __global const float* yr = y + off;
+    __global const float* gr = dy + off;
+    __global const float* mr = mask + (has_mask ? off : 0);
+    __global float* dr = dx + off;
+    const int nv = cols / 16;
+    const int tail = nv * 16;
+    const float16 z16 = (float16)(0.0f);
+
+    /* dot = sum_kept(dy*y) (softmax) or sum_kept(dy) (log-softmax), in float */
+    float16 a16 = z16;
+    float dot;
+    if (log_mode) {
+        for (int v = 0; v < nv; ++v) a16 += select(z16, vload16(v, gr), KEEP16(v));
+        dot = hsum16(a16);
+        for (int j = tail; j < cols; ++j) if (KEEP1(j)) dot += gr[j];
+        for (int v = 0; v < nv; ++v) {
+            const float16 g = scale * (vload16(v, gr) - exp(vload16(v, yr)) * dot);
+            vstore16(select(z16, g, KEEP16(v)), v, dr);
+        }
+        for (int j = tail; j < cols; ++j)
+            dr[j] = KEEP1(j) ? scale * (gr[j] - exp(yr[j]) * dot) : 0.0f;
+    } else {
+        for (int v = 0; v < nv; ++v)
+            a16 += select(z16, vload16(v, gr) * vload16(v, yr), KEEP16(v));
+        dot = hsum16(a16);
+        for (int j = tail; j < cols; ++j) if (KEEP1(j)) dot += gr[j] * yr[j];
+        for (int v = 0; v < nv; ++v) {
+            const float16 yv = vload16(v, yr);
+            const float16 g = scale * yv * (vload16(v, gr) - dot);
+            vstore16(select(z16, g, KEEP16(v)), v, dr);
+        }
+        for (int j = tail; j < cols; ++j)
+            dr[j] = KEEP1(j) ? scale * yr[j] * (gr[j] - dot) : 0.0f;
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * GPU style: one work-group per row.
+ * ------------------------------------------------------------------------- */
+static inline float wg_max(float v, __local float* red)
+{
+    const int lid = get_local_id(0);
+    red[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = SOFTMAX_WG / 2; s > 0; s >>= 1) {
+        if (lid < s) red[lid] = fmax(red[lid], red[lid + s]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float r = red[0];
+    barrier(CLK_LOCAL_MEM_FENCE);   /* red[] is reused by the next reduction */
+    return r;
+}
+
+static inline float wg_sum(float v, __local float* red)
+{
+    const int lid = get_local_id(0);
+    red[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = SOFTMAX_WG / 2; s > 0; s >>= 1) {
+        if (lid < s) red[lid] += red[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float r = red[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+__kernel __attribute__((reqd_work_group_size(SOFTMAX_WG, 1, 1)))
+void softmax_forward_workgroup(__global const float* x, __global const float* mask,
+                               __global float* y, const int rows, const int cols,
+                               const float scale, const int has_mask, const int log_mode)
+{
+    __local float red[SOFTMAX_WG];
+    /* No early return anywhere in this kernel: every work-item must reach every
+     * barrier (PoCL 3.1 also crashes on a return that precedes a barrier, even
+     * a group-uniform one). An out-of-range group just sees an empty row. */
+    const int row = get_group_id(0);
+    const int n = (row < rows) ? cols : 0;
+    const int lid = get_local_id(0);
+    const size_t off = (row < rows) ? (size_t)row * cols : 0;
+    __global const float* xr = x + off;
+    __global const float* mr = mask + (has_mask ? off : 0);
+    __global float* yr = y + off;
+
+    float m = -INFINITY;
+    for (int j = lid; j < n; j += SOFTMAX_WG) m = fmax(m, SX1(j));
+    m = wg_max(m, red);
+
+    /* Fully masked row: m = -inf. Use 0 as the shift so the sum below is an
+     * exact 0 instead of exp(-inf - -inf) = NaN; the output is a fill value. */
+    const int empty = (m == -INFINITY);
+    const float ms = empty ? 0.0f : m;
+
+    float s = 0.0f;
+    for (int j = lid; j < n; j += SOFTMAX_WG) s += exp(SX1(j) - ms);
+    s = wg_sum(s, red);
+
+    if (empty) {
+        const float fill = log_mode ? -INFINITY : 0.0f;
+        for (int j = lid; j < n; j += SOFTMAX_WG) yr[j] = fill;
+    } else if (log_mode) {
+        const float sub = m + log(s);
+        for (int j = lid; j < n; j += SOFTMAX_WG) yr[j] = SX1(j) - sub;
+    } else {
+        const float inv = 1.0f / s;
+        for (int j = lid; j < n; j += SOFTMAX_WG) yr[j] = exp(SX1(j) - m) * inv;
+    }
+}
+
+__kernel __attribute__((reqd_work_group_size(SOFTMAX_WG, 1, 1)))
+void softmax_backward_workgroup(__global const float* y, __global const float* dy,
+                                __global const float* mask, __global float* dx,
+                                const int rows, const int cols, const float scale,
+                                const int has_mask, const int log_mode)
+{
+    __local float red[SOFTMAX_WG];
+    const int row = get_group_id(0);       /* no early return: see forward */
+    const int n = (row < rows) ? cols : 0;
+    const int lid = get_local_id(0);
+    const size_t off = (row < rows) ? (size_t)row * cols : 0;
+    __global const float* yr = y + off;
+    __global const float* gr = dy + off;
+    __global const float* mr = mask + (has_mask ? off : 0);
+    __global float* dr = dx + off;
+
+    float a = 0.0f;
+    if (log_mode) {
+        for (int j = lid; j < n; j += SOFTMAX_WG) if (KEEP1(j)) a += gr[j];
+    } else {
+        for (int j = lid; j < n; j += SOFTMAX_WG) if (KEEP1(j)) a += gr[j] * yr[j];
+    }
+    const float dot = wg_sum(a, red);
+
+    for (int j = lid; j < n; j += SOFTMAX_WG) {
+        float g = 0.0f;
+        if (KEEP1(j))
+            g = log_mode ? scale * (gr[j] - exp(yr[j]) * dot)
+                         : scale * yr[j] * (gr[j] - dot);
+        dr[j] = g;
+    }
+}

@@ -1,0 +1,48 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Layers, dependencies pointing down only (see docs/architecture.md):
+//   aligncl (CLI) → Compute → CLRuntime → COpenCL (headers; loader opened at run time)
+//   Compute also uses COpenBLAS for the CPU path's GEMM; NumPyFiles reads and writes `.npy`.
+let package = Package(
+    name: "AlignCL",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "aligncl", targets: ["aligncl"]),
+        .library(name: "Compute", targets: ["Compute"]),
+        .library(name: "NumPyFiles", targets: ["NumPyFiles"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(
+            name: "COpenCL",
+            cSettings: [.define("CL_TARGET_OPENCL_VERSION", to: "120")],
+            linkerSettings: [.linkedLibrary("dl")]
+        ),
+        .systemLibrary(name: "COpenBLAS"),
+        .target(name: "CLRuntime", dependencies: ["COpenCL"]),
+        .executableTarget(name: "KernelEmbedder"),
+        .plugin(name: "EmbedKernels", capability: .buildTool(), dependencies: ["KernelEmbedder"]),
+        .target(
+            name: "Compute",
+            dependencies: ["CLRuntime", "COpenBLAS"],
+            plugins: ["EmbedKernels"]
+        ),
+        .target(name: "NumPyFiles"),
+        .executableTarget(
+            name: "aligncl",
+            dependencies: [
+                "Compute", "NumPyFiles",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(name: "TestSupport", dependencies: ["Compute"], path: "Tests/TestSupport"),
+        .testTarget(name: "CLRuntimeTests", dependencies: ["CLRuntime", "Compute", "TestSupport"]),
+        .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestSupport"]),
+        .testTarget(name: "NumPyFilesTests", dependencies: ["NumPyFiles"]),
+        .testTarget(name: "CLITests", dependencies: ["aligncl", "NumPyFiles", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,27 @@
+import CLRuntime
+
+/// What can go wrong in the compute layer, with the op named and, for bad arguments, what was
+/// expected and what was found.
+public enum BackendError: Error, CustomStringConvertible, Sendable {
+    /// An op was given arguments it cannot take: `[gemm] b must be [K, N] = [3, 4], got [4, 4]`.
+    case invalidArgument(op: String, message: String)
+    /// OpenCL was asked for but is not usable; the reason says what was found.
+    case openCLUnavailable(reason: String)
+    /// `--device N` names no device.
+    case noSuchDevice(index: Int, found: [String])
+    /// An OpenCL call failed while running `op`.
+    case openCL(op: String, CLError)
+
+    public var description: String {
+        switch self {
+        case .invalidArgument(let op, let message): "[\(op)] \(message)"
+        case .openCLUnavailable(let reason): "OpenCL is not usable: \(reason)"
+        case .noSuchDevice(let index, let found):
+            "no OpenCL device \(index): found \(found.isEmpty ? "none" : found.enumerated().map { "\($0.offset): \($0.element)" }.joined(separator: ", "))"
+        case .openCL(let op, let error): "[\(op)] \(error)"
+        }
+    }
+}
+
+/// Describes a shape as `[2, 3]`.
+func shapeText(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ", ") + "]" }

@@ -1,0 +1,52 @@
+import Dispatch
+import Foundation
+
+/// The CPU path: OpenBLAS for GEMM, multithreaded loops elsewhere. A real fallback, and the
+/// backend CI exercises next to OpenCL on PoCL.
+public final class CPUBackend: Backend, @unchecked Sendable {
+    public let pool: BufferPool
+    /// Threads used for the loops (OpenBLAS keeps its own pool).
+    public let threadCount: Int
+
+    public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.threadCount = max(1, threadCount)
+        pool = BufferPool(
+            allocate: { bytes in
+                // 64-byte alignment: whole cache lines and AVX-512 vectors.
+                var pointer: UnsafeMutableRawPointer?
+                guard posix_memalign(&pointer, 64, bytes) == 0, let pointer else {
+                    throw BackendError.invalidArgument(op: "allocate", message: "out of host memory allocating \(bytes) bytes")
+                }
+                return .host(pointer)
+            },
+            release: { storage in
+                if case .host(let pointer) = storage { free(pointer) }
+            })
+    }
+
+    public var summary: BackendSummary {
+        BackendSummary(kind: .cpu, device: "host CPU, \(threadCount) threads, OpenBLAS GEMM")
+    }
+
+    public func upload(_ values: UnsafeBufferPointer<Float>, to buffer: Buffer) throws {
+        guard let base = values.baseAddress else { return }
+        buffer.hostPointer.update(from: base, count: values.count)
+    }
+
+    public func download(_ buffer: Buffer, into values: UnsafeMutableBufferPointer<Float>) throws {
+        guard let base = values.baseAddress else { return }
+        base.update(from: buffer.hostPointer, count: values.count)
+    }
+
+    /// Work runs synchronously on the CPU path.
+    public func synchronize() throws {}
+
+    /// Runs `body` over `0..<count` split into contiguous chunks, one per thread.
+    func parallelFor(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+        let chunks = min(threadCount, max(1, count / max(1, minimumChunk)))
+        if chunks == 1 { return body(0..<count) }
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            body(count * chunk / chunks ..< count * (chunk + 1) / chunks)
+        }
+    }
+}

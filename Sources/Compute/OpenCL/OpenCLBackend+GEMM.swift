@@ -1,0 +1,50 @@
+import CLRuntime
+
+/// The entry points of `Kernels/gemm.cl`.
+struct GEMMKernels {
+    let packA: CLKernel
+    let packB: CLKernel
+    let packed: CLKernel
+    let tiled: CLKernel
+
+    init(program: CLProgram) throws(CLError) {
+        packA = try program.kernel("gemm_pack_a")
+        packB = try program.kernel("gemm_pack_b")
+        packed = try program.kernel("gemm_forward_packed")
+        tiled = try program.kernel("gemm_forward_tiled")
+    }
+}
+
+extension OpenCLBackend {
+    public func gemm(_ descriptor: GEMMDescriptor, a: Buffer, b: Buffer, c: Buffer) throws {
+        let (m, n, k, batch) = (Int32(descriptor.m), Int32(descriptor.n), Int32(descriptor.k), descriptor.batch)
+        let transposeA: Int32 = descriptor.transposeA ? 1 : 0, transposeB: Int32 = descriptor.transposeB ? 1 : 0
+        switch tuning.variant {
+        case .cpu:
+            // Pack A into row panels of MR and B into column panels of NR (zero padded), so the
+            // micro-kernel streams both contiguously whatever the transposes and sizes.
+            let (mr, nr) = (tuning.gemmMicroRows, tuning.gemmMicroColumns)
+            let paddedM = roundUp(descriptor.m, mr), paddedN = roundUp(descriptor.n, nr)
+            let packedA = try makeBuffer(count: batch * paddedM * descriptor.k)
+            let packedB = try makeBuffer(count: batch * paddedN * descriptor.k)
+            try locked("gemm") {
+                let kernels = gemmKernels
+                try kernels.packA.bind(.buffer(a.deviceMemory), .buffer(packedA.deviceMemory), .int32(m), .int32(k), .int32(transposeA))
+                try queue.enqueue(kernels.packA, global: [paddedM / mr, descriptor.k, batch])
+                try kernels.packB.bind(.buffer(b.deviceMemory), .buffer(packedB.deviceMemory), .int32(k), .int32(n), .int32(transposeB))
+                try queue.enqueue(kernels.packB, global: [paddedN / nr, descriptor.k, batch])
+                try kernels.packed.bind(.buffer(packedA.deviceMemory), .buffer(packedB.deviceMemory), .buffer(c.deviceMemory),
+                                        .int32(m), .int32(n), .int32(k))
+                try queue.enqueue(kernels.packed, global: [paddedN / nr, paddedM / mr, batch])
+            }
+        case .gpu:
+            let tile = tuning.gemmTile
+            try locked("gemm") {
+                try gemmKernels.tiled.bind(.buffer(a.deviceMemory), .buffer(b.deviceMemory), .buffer(c.deviceMemory),
+                                           .int32(m), .int32(n), .int32(k), .int32(transposeA), .int32(transposeB))
+                try queue.enqueue(gemmKernels.tiled, global: [roundUp(descriptor.n, tile), roundUp(descriptor.m, tile), batch],
+                                  local: [tile, tile, 1])
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import CLRuntime
+import Compute
+import Foundation
+
+extension BackendChoice: ExpressibleByArgument {}
+
+/// `--backend`, `--device` and `--verbose`, shared by every command, merged with the
+/// environment (read once, here).
+struct BackendOptions: ParsableArguments {
+    @Option(help: "Where ops run: auto (best OpenCL device, else CPU, announced on stderr), opencl (never falls back), or cpu. Default: $ALIGNCL_BACKEND, else auto.")
+    var backend: BackendChoice?
+
+    @Option(help: "OpenCL device index, as `aligncl devices` lists them. Default: $ALIGNCL_DEVICE, else the best device.")
+    var device: Int?
+
+    @Flag(help: "Report on stderr the backend, program builds and cache hits, and buffer-pool counters.")
+    var verbose = false
+
+    /// The request these flags and the environment make.
+    func request(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> BackendRequest {
+        var choice = BackendChoice.auto
+        if let backend {
+            choice = backend
+        } else if let value = environment["ALIGNCL_BACKEND"], !value.isEmpty {
+            guard let parsed = BackendChoice(rawValue: value) else {
+                throw CLIError("ALIGNCL_BACKEND must be auto, opencl or cpu, got '\(value)'")
+            }
+            choice = parsed
+        }
+        var deviceIndex = device
+        if deviceIndex == nil, let value = environment["ALIGNCL_DEVICE"], !value.isEmpty {
+            guard let parsed = Int(value), parsed >= 0 else {
+                throw CLIError("ALIGNCL_DEVICE must be a device index (0, 1, …), got '\(value)'")
+            }
+            deviceIndex = parsed
+        }
+        if let deviceIndex, deviceIndex < 0 { throw CLIError("--device must be 0 or more, got \(deviceIndex)") }
+        return BackendRequest(choice: choice, deviceIndex: deviceIndex,
+                              openCLLibraryPath: Self.openCLLibraryPath(environment),
+                              programCacheDirectory: Self.programCacheDirectory(environment))
+    }
+
+    static func openCLLibraryPath(_ environment: [String: String]) -> String {
+        environment["ALIGNCL_OPENCL_LIBRARY"].flatMap { $0.isEmpty ? nil : $0 } ?? OpenCLLibrary.defaultPath
+    }
+
+    /// `ALIGNCL_CACHE_DIR`, else `$XDG_CACHE_HOME/aligncl`, else `~/.cache/aligncl`; nil when
+    /// `ALIGNCL_CACHE=0`.
+    static func programCacheDirectory(_ environment: [String: String]) -> URL? {
+        if environment["ALIGNCL_CACHE"] == "0" { return nil }
+        if let directory = environment["ALIGNCL_CACHE_DIR"], !directory.isEmpty { return URL(fileURLWithPath: directory) }
+        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return URL(fileURLWithPath: xdg).appendingPathComponent("aligncl") }
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return URL(fileURLWithPath: home).appendingPathComponent(".cache/aligncl")
+    }
+
+    /// Resolves the backend, printing the `auto` announcement (and, verbose, the setup) on stderr.
+    func resolve(_ request: BackendRequest? = nil) throws -> any Backend {
+        let selection = try BackendSelection.resolve(request ?? self.request())
+        if let announcement = selection.announcement { printError("aligncl: \(announcement)") }
+        if verbose { report(selection.backend) }
+        return selection.backend
+    }
+
+    /// Verbose report: backend, how each program was obtained, cache and pool counters.
+    func report(_ backend: any Backend) {
+        printError("aligncl: backend \(backend.summary)")
+        guard let openCL = backend as? OpenCLBackend else { return }
+        for (name, origin) in openCL.programOrigins.sorted(by: { $0.key < $1.key }) {
+            printError("aligncl: program \(name): \(origin == .cached ? "loaded from cache, no build" : "built from source")")
+        }
+        if let cache = openCL.programCache {
+            let stats = cache.stats
+            printError("aligncl: program cache \(cache.directory.path): \(stats.hits) hits, \(stats.misses) misses, \(stats.corrupt) corrupt, \(stats.stores) stored")
+        } else {
+            printError("aligncl: program cache disabled (ALIGNCL_CACHE=0)")
+        }
+    }
+
+    func reportPool(_ backend: any Backend) {
+        guard verbose else { return }
+        let stats = backend.pool.stats
+        printError("aligncl: buffer pool: \(stats.allocations) allocations, \(stats.reuses) reuses, high water \(stats.highWaterBytes) bytes")
+    }
+}
+
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}

@@ -1,0 +1,165 @@
+import ArgumentParser
+import Compute
+import Foundation
+
+enum BenchFamily: String, ExpressibleByArgument, CaseIterable {
+    case gemm, softmax
+}
+
+enum BenchFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json
+}
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time kernels on OpenCL and the CPU path, after checking each result against the CPU path.",
+        discussion: """
+        Sizes: gemm takes N (an N×N×N product) or MxNxK; softmax takes ROWSxCOLUMNS and times the \
+        forward and the backward. Defaults: gemm 1024 and 2048, softmax 4096x4096. Each case is \
+        checked once (max-abs error / max-abs value ≤ 1e-4 against the CPU path); a mismatch is \
+        reported and the case is not timed. Then --warmup runs, then --repetitions timed runs \
+        (wall clock including the wait for the device). Results on stdout, progress on stderr.
+        """)
+
+    @Argument(help: "Kernel family: \(BenchFamily.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var family: BenchFamily
+
+    @Option(help: "Comma-separated backends to time: opencl, cpu.")
+    var backends = "opencl,cpu"
+
+    @Option(parsing: .upToNextOption, help: "Sizes to run (see above).")
+    var sizes: [String] = []
+
+    @Option(help: "Untimed runs before timing.")
+    var warmup = 2
+
+    @Option(help: "Timed runs per case and backend.")
+    var repetitions = 10
+
+    @Option(help: "Output format: table or json.")
+    var format: BenchFormat = .table
+
+    @OptionGroup var backendOptions: BackendOptions
+
+    func validate() throws {
+        guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more, got \(warmup)") }
+        guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
+    }
+
+    func run() throws {
+        let backendsToRun = try selectBackends()
+        let reference = CPUBackend()
+        let cases = try benchCases()
+        var results: [BenchResult] = []
+        for benchCase in cases {
+            let expected = try benchCase.run(on: reference)
+            for backend in backendsToRun {
+                printError("aligncl: bench \(benchCase.name) on \(backend.summary.kind.rawValue)…")
+                results.append(try measure(benchCase, on: backend, expected: expected))
+            }
+        }
+        backendsToRun.forEach(backendOptions.reportPool)
+        switch format {
+        case .table: print(BenchResult.table(results))
+        case .json: print(try BenchResult.json(results))
+        }
+        if results.contains(where: { $0.failure != nil }) {
+            throw CLIError("\(results.filter { $0.failure != nil }.count) case(s) failed the check against the CPU path")
+        }
+    }
+
+    /// The backends named by --backends (or --backend); OpenCL missing is said, and skipped.
+    private func selectBackends() throws -> [any Backend] {
+        var request = try backendOptions.request()
+        let names: [String]
+        if backendOptions.backend != nil {
+            names = [request.choice.rawValue]
+        } else {
+            names = backends.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        var selected: [any Backend] = []
+        for name in names {
+            switch BackendChoice(rawValue: name) {
+            case .cpu: selected.append(CPUBackend())
+            case .opencl, .auto:
+                request.choice = name == "auto" ? .auto : .opencl
+                do {
+                    selected.append(try backendOptions.resolve(request))
+                } catch let error as BackendError {
+                    guard names.contains("cpu") else { throw CLIError(error.description) }
+                    printError("aligncl: bench: skipping opencl: \(error)")
+                }
+            case nil: throw CLIError("--backends takes opencl and cpu, got '\(name)'")
+            }
+        }
+        return selected
+    }
+
+    private func benchCases() throws -> [BenchCase] {
+        switch family {
+        case .gemm:
+            let shapes = try (sizes.isEmpty ? ["1024", "2048"] : sizes).map { text -> (Int, Int, Int) in
+                let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
+                guard text.lowercased().split(separator: "x").count == parts.count, parts.allSatisfy({ $0 >= 1 }) else {
+                    throw CLIError("gemm size must be N or MxNxK with positive integers, got '\(text)'")
+                }
+                switch parts.count {
+                case 1: return (parts[0], parts[0], parts[0])
+                case 3: return (parts[0], parts[1], parts[2])
+                default: throw CLIError("gemm size must be N or MxNxK, got '\(text)'")
+                }
+            }
+            return shapes.map { BenchCase.gemm(m: $0.0, n: $0.1, k: $0.2) }
+        case .softmax:
+            let shapes = try (sizes.isEmpty ? ["4096x4096"] : sizes).map { text -> (Int, Int) in
+                let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
+                guard parts.count == 2, text.lowercased().split(separator: "x").count == 2, parts.allSatisfy({ $0 >= 1 }) else {
+                    throw CLIError("softmax size must be ROWSxCOLUMNS with positive integers, got '\(text)'")
+                }
+                return (parts[0], parts[1])
+            }
+            return shapes.flatMap { [BenchCase.softmax(rows: $0.0, columns: $0.1, backward: false),
+                                     BenchCase.softmax(rows: $0.0, columns: $0.1, backward: true)] }
+        }
+    }
+
+    private func measure(_ benchCase: BenchCase, on backend: any Backend, expected: [Float]) throws -> BenchResult {
+        var result = BenchResult(name: benchCase.name, backend: backend.summary.kind.rawValue, unit: benchCase.unit)
+        let got = try benchCase.run(on: backend)
+        let error = normwiseError(got, expected)
+        result.checkError = error
+        guard error <= 1e-4 else {
+            result.failure = "max-abs error / max-abs value \(error) > 1e-4 against the CPU path"
+            printError("aligncl: bench \(benchCase.name) on \(result.backend): FAILED check: \(result.failure!)")
+            return result
+        }
+        let prepared = try benchCase.prepare(backend)
+        for _ in 0..<warmup { try prepared() }
+        var seconds: [Double] = []
+        for _ in 0..<repetitions {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try prepared()
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+        }
+        seconds.sort()
+        result.medianSeconds = seconds[seconds.count / 2]
+        result.minSeconds = seconds.first
+        result.maxSeconds = seconds.last
+        result.throughput = benchCase.work / result.medianSeconds! / 1e9
+        return result
+    }
+}
+
+/// max |got − expected| / max |expected|, the normwise error every parity check uses.
+func normwiseError(_ got: [Float], _ expected: [Float]) -> Double {
+    guard got.count == expected.count else { return .infinity }
+    var maxError = 0.0, maxValue = 0.0
+    for (g, e) in zip(got, expected) {
+        if g.isNaN != e.isNaN || (g.isInfinite && g != e) { return .infinity }
+        guard e.isFinite else { continue }
+        maxError = max(maxError, abs(Double(g) - Double(e)))
+        maxValue = max(maxValue, abs(Double(e)))
+    }
+    return maxValue == 0 ? maxError : maxError / maxValue
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import CLRuntime
+import Compute
+import Foundation
+
+struct DevicesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "devices",
+        abstract: "List OpenCL platforms and devices, the program cache, and what `--backend auto` would choose.",
+        discussion: "Device indices here are the N of --device N and ALIGNCL_DEVICE.")
+
+    @OptionGroup var backendOptions: BackendOptions
+
+    func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let request = try backendOptions.request(environment: environment)
+        let discovery = CLDiscovery.discover(libraryPath: request.openCLLibraryPath)
+        print("OpenCL loader: \(request.openCLLibraryPath)")
+        switch discovery {
+        case .devices(let devices):
+            var platform = ""
+            for device in devices {
+                if device.platformName != platform {
+                    platform = device.platformName
+                    print("platform: \(platform)")
+                }
+                print("  [\(device.index)] \(device.name)")
+                print("      type \(device.kind.rawValue), \(device.computeUnits) compute units, \(formatBytes(Double(device.globalMemoryBytes))) global memory, max work-group \(device.maxWorkGroupSize)\(device.isAvailable ? "" : ", not available")")
+                print("      \(device.openCLCVersion), driver \(device.driverVersion)")
+            }
+        default:
+            print("no OpenCL devices: \(BackendSelection.unavailableReason(discovery) ?? "")")
+        }
+        if let directory = request.programCacheDirectory {
+            let usage = ProgramCache(directory: directory).diskUsage()
+            print("program cache: \(directory.path) (\(usage.entries) programs, \(formatBytes(Double(usage.bytes))))")
+        } else {
+            print("program cache: disabled (ALIGNCL_CACHE=0)")
+        }
+        print("backend auto would choose: \(BackendSelection.autoChoice(discovery))")
+        if backendOptions.verbose, request.choice != .cpu {
+            // Setting the backend up builds (or loads from the cache) every program: the verbose
+            // report then shows this process's cache hits and misses.
+            _ = try backendOptions.resolve(request)
+        }
+    }
+}
+
+func formatBytes(_ bytes: Double) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = bytes, unit = 0
+    while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
+    return unit == 0 ? "\(Int(value)) B" : String(format: "%.1f %@", value, units[unit])
+}

@@ -1,0 +1,174 @@
+import ArgumentParser
+import Compute
+import Foundation
+import NumPyFiles
+
+/// The ops `aligncl op` runs, with their inputs, output and flags.
+enum OpName: String, ExpressibleByArgument, CaseIterable {
+    case gemm, softmax
+
+    /// Input keys, in the order help and messages list them.
+    var inputs: [(key: String, required: Bool, isData: Bool)] {
+        switch self {
+        case .gemm: [("a", true, true), ("b", true, true)]
+        case .softmax: [("x", true, true), ("mask", false, false)]
+        }
+    }
+
+    var output: String {
+        switch self {
+        case .gemm: "c"
+        case .softmax: "y"
+        }
+    }
+}
+
+struct OpCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "op",
+        abstract: "Run one kernel on .npy files and write its outputs as .npy files.",
+        discussion: """
+        gemm     inputs a [M,K] ([K,M] with --transpose-a), b [K,N] ([N,K] with --transpose-b), or 3-D \
+        with a shared leading batch; output c; gradients grad_a, grad_b.
+        softmax  input x [..., N], optional mask (same shape; float, bool or integer, nonzero keeps); \
+        flags --scale S, --log; output y; gradient grad_x.
+
+        Data inputs are float32 or float64, C order, little-endian, all finite. With --grad-output \
+        (the upstream gradient of the output) the gradient of each differentiable input is written \
+        too, in that input's layout. On any error nothing is written to the output directory.
+        """)
+
+    @Argument(help: "The op: \(OpName.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var name: OpName
+
+    @Option(name: .customLong("input"), help: ArgumentHelp("An input as KEY=FILE.npy; repeat for each input.", valueName: "KEY=FILE"))
+    var inputs: [String] = []
+
+    @Option(help: ArgumentHelp("Upstream gradient of the op's output (.npy); also writes grad_<input>.npy.", valueName: "FILE"))
+    var gradOutput: String?
+
+    @Option(help: ArgumentHelp("Directory for the outputs; created if missing.", valueName: "DIR"))
+    var outputDir: String
+
+    @Option(help: "softmax: multiply x by S before the softmax (default 1).")
+    var scale: Float?
+
+    @Flag(help: "softmax: log-softmax (masked entries are -inf).")
+    var log = false
+
+    @Flag(help: "gemm: a is stored [K, M].")
+    var transposeA = false
+
+    @Flag(help: "gemm: b is stored [N, K].")
+    var transposeB = false
+
+    @OptionGroup var backendOptions: BackendOptions
+
+    func run() throws {
+        try checkFlags()
+        let loaded = try loadInputs()
+        let upstream = try gradOutput.map { try loadData(key: "grad_output", path: $0) }
+        let backend = try backendOptions.resolve()
+        let operations = Operations(backend: backend)
+        var outputs: [(String, HostArray)] = []
+        do {
+            switch name {
+            case .gemm:
+                let (a, b) = (loaded["a"]!, loaded["b"]!)
+                outputs.append(("c", try operations.gemm(a, b, transposeA: transposeA, transposeB: transposeB)))
+                if let upstream {
+                    try expectShape(upstream, outputs[0].1.shape)
+                    let gradients = try operations.gemmGradients(a, b, gradC: upstream, transposeA: transposeA, transposeB: transposeB)
+                    outputs += [("grad_a", gradients.gradA), ("grad_b", gradients.gradB)]
+                }
+            case .softmax:
+                let (x, mask) = (loaded["x"]!, loaded["mask"])
+                let y = try operations.softmax(x, mask: mask, scale: scale ?? 1, log: log)
+                outputs.append(("y", y))
+                if let upstream {
+                    try expectShape(upstream, y.shape)
+                    outputs.append(("grad_x", try operations.softmaxGradient(y: y, gradY: upstream, mask: mask, scale: scale ?? 1, log: log)))
+                }
+            }
+        } catch let error as BackendError {
+            throw CLIError(error.description)
+        }
+        backendOptions.reportPool(backend)
+        try OutputWriter.writeAll(outputs.map { ($0.0 + ".npy", NPY.encode(shape: $0.1.shape, values: $0.1.values)) },
+                                  to: URL(fileURLWithPath: outputDir))
+    }
+
+    /// Flags that belong to another op are errors, not silently ignored.
+    private func checkFlags() throws {
+        let misplaced: [(String, Bool, OpName)] = [
+            ("--scale", scale != nil, .softmax), ("--log", log, .softmax),
+            ("--transpose-a", transposeA, .gemm), ("--transpose-b", transposeB, .gemm),
+        ]
+        for (flag, given, owner) in misplaced where given && owner != name {
+            throw CLIError("[\(name.rawValue)] \(flag) applies to \(owner.rawValue) only")
+        }
+    }
+
+    private func loadInputs() throws -> [String: HostArray] {
+        let spec = name.inputs
+        var paths: [String: String] = [:]
+        for input in inputs {
+            guard let separator = input.firstIndex(of: "="), separator != input.startIndex, input.index(after: separator) != input.endIndex else {
+                throw CLIError("[\(name.rawValue)] --input expects KEY=FILE.npy, got '\(input)'")
+            }
+            let key = String(input[..<separator]), path = String(input[input.index(after: separator)...])
+            guard spec.contains(where: { $0.key == key }) else {
+                throw CLIError("[\(name.rawValue)] unknown input '\(key)': expected \(spec.map { $0.required ? $0.key : "\($0.key) (optional)" }.joined(separator: ", "))")
+            }
+            guard paths[key] == nil else { throw CLIError("[\(name.rawValue)] input '\(key)' is given twice") }
+            paths[key] = path
+        }
+        var arrays: [String: HostArray] = [:]
+        for input in spec {
+            guard let path = paths[input.key] else {
+                if input.required { throw CLIError("[\(name.rawValue)] missing input '\(input.key)' (--input \(input.key)=FILE.npy)") }
+                continue
+            }
+            arrays[input.key] = input.isData ? try loadData(key: input.key, path: path) : try loadMask(key: input.key, path: path)
+        }
+        return arrays
+    }
+
+    /// A data input: float32 or float64, every value finite.
+    private func loadData(key: String, path: String) throws -> HostArray {
+        let array = try read(key: key, path: path)
+        guard array.dtype.isFloatingPoint else {
+            throw CLIError("[\(name.rawValue)] input '\(key)' (\(path)) must be float32 or float64, got \(array.dtype.name)")
+        }
+        let host = HostArray(shape: array.shape, values: array.floatValues())
+        if let index = host.firstNonFiniteIndex() {
+            let flat = index.enumerated().reduce(0) { $0 * array.shape[$1.offset] + $1.element }
+            let value = host.values[flat]
+            // A finite float64 beyond float32's range becomes infinite on conversion.
+            let what = value.isNaN ? "NaN" : array.dtype == .float64 ? "\(value) (as float32)" : "\(value)"
+            throw CLIError("[\(name.rawValue)] input '\(key)' (\(path)) has \(what) at index \(shapeText(index))")
+        }
+        return host
+    }
+
+    /// A mask: any numeric dtype or bool; nonzero keeps.
+    private func loadMask(key: String, path: String) throws -> HostArray {
+        let array = try read(key: key, path: path)
+        let values = array.floatValues().map { $0 != 0 && !$0.isNaN ? Float(1) : 0 }
+        return HostArray(shape: array.shape, values: values)
+    }
+
+    private func read(key: String, path: String) throws -> NPYArray {
+        do {
+            return try NPY.read(URL(fileURLWithPath: path))
+        } catch {
+            throw CLIError("[\(name.rawValue)] input '\(key)': \(error)")
+        }
+    }
+
+    private func expectShape(_ gradient: HostArray, _ shape: [Int]) throws {
+        guard gradient.shape == shape else {
+            throw CLIError("[\(name.rawValue)] grad_output must have the shape of \(name.output) \(shapeText(shape)), got \(shapeText(gradient.shape))")
+        }
+    }
+}

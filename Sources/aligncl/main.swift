@@ -1,0 +1,20 @@
+// The `aligncl` entry point: runs the command, and turns every error into one line on stderr
+// and a non-zero exit status (help and version go to stdout with status 0).
+import ArgumentParser
+import Foundation
+
+do {
+    var command = try AlignCLCommand.parseAsRoot()
+    try command.run()
+} catch {
+    let status = AlignCLCommand.exitCode(for: error)
+    if status == .success {
+        print(AlignCLCommand.fullMessage(for: error))
+    } else {
+        let message = (error as? CLIError)?.description ?? AlignCLCommand.message(for: error)
+        let oneLine = message.split(whereSeparator: \.isNewline).joined(separator: "; ")
+        FileHandle.standardError.write(Data("aligncl: error: \(oneLine)\n".utf8))
+    }
+    // The process's only exit: the status of the command as a whole.
+    exit(status == .success ? 0 : min(max(status.rawValue, 1), 127))
+}
