@@ -16,6 +16,13 @@ public final class ProgramCache: @unchecked Sendable {
         /// Entries found but rejected (bad checksum, other key, failed to load): also misses.
         public var corrupt = 0
         public var stores = 0
+
+        public init(hits: Int = 0, misses: Int = 0, corrupt: Int = 0, stores: Int = 0) {
+            self.hits = hits
+            self.misses = misses
+            self.corrupt = corrupt
+            self.stores = stores
+        }
     }
 
     private let lock = NSLock()

@@ -1,0 +1,67 @@
+import Foundation
+import NumPyFiles
+import Testing
+import TestSupport
+
+/// `aligncl op` end to end on each backend: outputs and gradients against the float64
+/// reference, in the inputs' layouts.
+@Suite struct OpOutputTests {
+    let directory: URL = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("aligncl-op-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }()
+
+    static var backends: [String] { ["cpu"] + (TestBackends.openCLShouldRun ? ["opencl"] : []) }
+
+    func save(_ name: String, shape: [Int], values: [Float]) throws -> String {
+        let url = directory.appendingPathComponent(name)
+        try Data(NPY.encode(shape: shape, values: values)).write(to: url)
+        return url.path
+    }
+
+    func load(_ directory: URL, _ name: String) throws -> NPYArray {
+        try NPY.read(directory.appendingPathComponent(name))
+    }
+
+    @Test(arguments: backends)
+    func gemmWithTransposedA(backend: String) throws {
+        let (m, n, k) = (5, 7, 3)
+        var random = SeededValues(seed: 9)
+        let a = random.array(k * m), b = random.array(k * n), g = random.array(m * n)
+        let output = directory.appendingPathComponent("gemm-\(backend)")
+        let result = try AlignCLBinary.run(["op", "gemm", "--backend", backend, "--transpose-a",
+                                            "--input", "b=\(try save("b.npy", shape: [k, n], values: b))",
+                                            "--input", "a=\(try save("a.npy", shape: [k, m], values: a))",
+                                            "--grad-output", try save("g.npy", shape: [m, n], values: g), "--output-dir", output.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let (a64, b64, g64) = (a.map(Double.init), b.map(Double.init), g.map(Double.init))
+        let c = try load(output, "c.npy"), gradA = try load(output, "grad_a.npy"), gradB = try load(output, "grad_b.npy")
+        #expect(c.shape == [m, n] && gradA.shape == [k, m] && gradB.shape == [k, n])
+        #expect(normwiseError(c.floatValues(), referenceGEMM(a64, b64, batch: 1, m: m, n: n, k: k, transposeA: true, transposeB: false)) <= 1e-4)
+        #expect(normwiseError(gradA.floatValues(), referenceGEMM(b64, g64, batch: 1, m: k, n: m, k: n, transposeA: false, transposeB: true)) <= 1e-4)
+        #expect(normwiseError(gradB.floatValues(), referenceGEMM(a64, g64, batch: 1, m: k, n: n, k: m, transposeA: false, transposeB: false)) <= 1e-4)
+        #expect(result.stdout.isEmpty, "stdout carries results only")
+    }
+
+    @Test(arguments: backends)
+    func maskedLogSoftmaxWithGradient(backend: String) throws {
+        let (rows, columns) = (3, 6)
+        var random = SeededValues(seed: 4)
+        let x = random.array(rows * columns, scale: 1e4), g = random.array(rows * columns)
+        let mask: [Float] = [1, 0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0]
+        let output = directory.appendingPathComponent("softmax-\(backend)")
+        let result = try AlignCLBinary.run(["op", "softmax", "--backend", backend, "--log", "--scale", "0.5",
+                                            "--input", "x=\(try save("x.npy", shape: [rows, columns], values: x))",
+                                            "--input", "mask=\(try save("m.npy", shape: [rows, columns], values: mask))",
+                                            "--grad-output", try save("g.npy", shape: [rows, columns], values: g), "--output-dir", output.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let y = try load(output, "y.npy").floatValues(), gradX = try load(output, "grad_x.npy").floatValues()
+        let expected = referenceSoftmax(x.map(Double.init), mask: mask.map(Double.init), columns: columns, scale: 0.5, log: true)
+        #expect(normwiseError(y, expected) <= 1e-4)
+        #expect(y[6..<12].allSatisfy { $0 == -.infinity }, "fully masked row")
+        let expectedGrad = referenceSoftmaxBackward(y: expected, dy: g.map(Double.init), mask: mask.map(Double.init), columns: columns, scale: 0.5, log: true)
+        #expect(normwiseError(gradX, expectedGrad) <= 1e-4)
+        #expect(!gradX.contains { $0.isNaN })
+    }
+}

@@ -1,0 +1,107 @@
+import CLRuntime
+import Compute
+import Foundation
+import Testing
+import TestSupport
+
+/// The on-disk program cache: a miss builds and stores, a hit loads without building, and a
+/// corrupt, truncated or stale entry is counted, discarded and rebuilt — never trusted.
+@Suite(.enabled(if: TestBackends.openCLShouldRun))
+struct ProgramCacheTests {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("aligncl-cache-\(UUID().uuidString)")
+
+    func device() throws -> CLDevice {
+        guard case .devices(let devices) = TestBackends.discovery else {
+            throw BackendError.openCLUnavailable(reason: BackendSelection.unavailableReason(TestBackends.discovery) ?? "")
+        }
+        return devices[0]
+    }
+
+    func backend(_ cache: ProgramCache?) throws -> OpenCLBackend {
+        try OpenCLBackend(device: device(), programCache: cache, tuning: OpenCLTuning(variant: .cpu))
+    }
+
+    @Test func missThenHit() throws {
+        let cold = ProgramCache(directory: directory)
+        let first = try backend(cold)
+        #expect(first.programOrigins.values.allSatisfy { $0 == .compiled })
+        #expect(cold.stats == ProgramCache.Statistics(hits: 0, misses: 2, corrupt: 0, stores: 2))
+        #expect(cold.diskUsage().entries == 2)
+
+        let warm = ProgramCache(directory: directory)
+        let second = try backend(warm)
+        #expect(second.programOrigins.values.allSatisfy { $0 == .cached })
+        #expect(warm.stats == ProgramCache.Statistics(hits: 2, misses: 0, corrupt: 0, stores: 0))
+        // A program from the cache computes the same as one built from source.
+        let x = HostArray(shape: [3, 5], values: (0..<15).map { Float($0) / 7 })
+        #expect(try Operations(backend: second).softmax(x) == Operations(backend: first).softmax(x))
+    }
+
+    @Test(arguments: ["flip", "truncate", "garbage"])
+    func corruptEntryIsRebuilt(damage: String) throws {
+        _ = try backend(ProgramCache(directory: directory))
+        let entries = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
+            .filter { $0.pathExtension == "clbin" }
+        #expect(entries.count == 2)
+        var bytes = [UInt8](try Data(contentsOf: entries[0]))
+        switch damage {
+        case "flip": bytes[bytes.count / 2] ^= 0xff
+        case "truncate": bytes.removeLast(bytes.count / 3)
+        default: bytes = Array(repeating: 0x41, count: 100)
+        }
+        try Data(bytes).write(to: entries[0])
+
+        let cache = ProgramCache(directory: directory)
+        let rebuilt = try backend(cache)
+        #expect(cache.stats == ProgramCache.Statistics(hits: 1, misses: 1, corrupt: 1, stores: 1))
+        #expect(rebuilt.programOrigins.values.sorted { "\($0)" < "\($1)" } == [.cached, .compiled])
+
+        let again = ProgramCache(directory: directory)
+        _ = try backend(again)
+        #expect(again.stats.hits == 2, "the rebuilt entry is good")
+    }
+
+    @Test func otherBuildOptionsAreAnotherEntry() throws {
+        _ = try backend(ProgramCache(directory: directory))
+        let cache = ProgramCache(directory: directory)
+        var tuning = OpenCLTuning(variant: .cpu)
+        tuning.softmaxWorkGroup = 32
+        _ = try OpenCLBackend(device: device(), programCache: cache, tuning: tuning)
+        #expect(cache.stats.hits == 1 && cache.stats.misses == 1, "\(cache.stats)")
+    }
+
+    @Test func disabledCacheAlwaysBuilds() throws {
+        #expect(try backend(nil).programOrigins.values.allSatisfy { $0 == .compiled })
+    }
+
+    @Test func buildFailureCarriesTheLog() throws {
+        let context = try CLContext(device: device())
+        #expect {
+            try CLProgram(context: context, source: "__kernel void broken(__global float* x) { x[0] = undeclared_name; }",
+                          options: "", cache: nil)
+        } throws: { error in
+            guard let error = error as? CLError else { return false }
+            return error.call == "clBuildProgram" && error.statusName == "CL_BUILD_PROGRAM_FAILURE"
+                && (error.buildLog ?? "").contains("undeclared_name")
+        }
+    }
+}
+
+@Suite struct LoaderTests {
+    @Test func missingLoaderIsReportedNotFatal() {
+        guard case .noLoader(let error) = CLDiscovery.discover(libraryPath: "/nonexistent/libOpenCL.so.1") else {
+            Issue.record("expected no loader")
+            return
+        }
+        #expect("\(error)".hasPrefix("no OpenCL ICD loader (/nonexistent/libOpenCL.so.1"))
+    }
+
+    @Test func libraryWithoutOpenCLSymbolsIsReported() {
+        // libm loads but has no clGetPlatformIDs.
+        guard case .noLoader(let error) = CLDiscovery.discover(libraryPath: "libm.so.6") else {
+            Issue.record("expected no loader")
+            return
+        }
+        #expect(error.reason.contains("has no symbol clGetPlatformIDs"))
+    }
+}

@@ -1,0 +1,52 @@
+import CLRuntime
+import Compute
+import Foundation
+
+/// The backends parity tests run on: the CPU path always; OpenCL when a device is usable —
+/// and, when CI=true or ALIGNCL_REQUIRE_OPENCL=1, always, so that a missing device fails the
+/// OpenCL tests instead of skipping them.
+public enum TestBackends {
+    static let environment = ProcessInfo.processInfo.environment
+
+    /// Whether OpenCL tests must run (and so fail without a device) rather than skip.
+    public static let openCLRequired = environment["CI"] == "true" || environment["ALIGNCL_REQUIRE_OPENCL"] == "1"
+
+    /// The devices found, or why there are none.
+    public static let discovery = CLDiscovery.discover()
+
+    public static var openCLAvailable: Bool {
+        if case .devices = discovery { return true }
+        return false
+    }
+
+    /// The condition of `.enabled(if:)` on every OpenCL test.
+    public static let openCLShouldRun = openCLAvailable || openCLRequired
+
+    /// Program binaries for this test process, in a fresh directory (so a run never depends on a
+    /// previous one's cache).
+    public static let programCacheDirectory: URL = {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("aligncl-tests-\(ProcessInfo.processInfo.processIdentifier)")
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }()
+
+    public static let cpu = CPUBackend()
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var openCLBackends: [OpenCLTuning.Variant: OpenCLBackend] = [:]
+
+    /// The OpenCL backend with kernels of `variant` (both variants run on any device; PoCL
+    /// runs the GPU-style ones slowly but must run them correctly).
+    public static func openCL(_ variant: OpenCLTuning.Variant) throws -> OpenCLBackend {
+        try lock.withLock {
+            if let backend = openCLBackends[variant] { return backend }
+            guard case .devices(let devices) = discovery else {
+                throw BackendError.openCLUnavailable(reason: BackendSelection.unavailableReason(discovery) ?? "")
+            }
+            let backend = try OpenCLBackend(device: devices[0], programCache: ProgramCache(directory: programCacheDirectory),
+                                            tuning: OpenCLTuning(variant: variant))
+            openCLBackends[variant] = backend
+            return backend
+        }
+    }
+}
