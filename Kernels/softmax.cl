@@ -82,10 +82,14 @@ static inline float hsum16(float16 v)
  *   including -inf from masked entries) are returned as exactly 0, which is
  *   what masking needs and is harmless against a sum >= 1.
  * Valid up to t < 88 (slightly positive rounding noise is fine). */
-static inline float16 exp_nonpos16(float16 t)
+static inline __attribute__((always_inline)) float16 exp_nonpos16(float16 t)
 {
     const float16 tc = fmax(t, (float16)(-87.0f));
-    const float16 n = rint(tc * 1.4426950408889634f);
+    /* n = round-to-nearest(tc / ln2) via the 1.5*2^23 shifter: adding it
+     * pushes the fraction bits out of the float, so the low mantissa bits of
+     * the sum are n itself (much cheaper than rint() on PoCL, which emulates it) */
+    const float16 shifted = fma(tc, (float16)(1.4426950408889634f), (float16)(12582912.0f));
+    const float16 n = shifted - (float16)(12582912.0f);
     float16 r = fma(n, (float16)(-0.693145751953125f), tc);      /* ln2 hi (exact n*hi) */
     r = fma(n, (float16)(-1.4286068203094172e-06f), r);         /* ln2 lo */
     float16 p = (float16)(1.0f / 5040.0f);
@@ -96,7 +100,9 @@ static inline float16 exp_nonpos16(float16 t)
     p = fma(p, r, (float16)(0.5f));
     p = fma(p, r, (float16)(1.0f));
     p = fma(p, r, (float16)(1.0f));
-    const float16 two_n = as_float16((convert_int16(n) + 127) << 23);
+    /* 2^n: n + 127 in the exponent field; n = low bits of 'shifted' */
+    const int16 ni = as_int16(shifted) - as_int16((float16)(12582912.0f));
+    const float16 two_n = as_float16((ni + 127) << 23);
     return select(p * two_n, (float16)(0.0f), isless(t, (float16)(-87.0f)));
 }
 

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Runs `aligncl op gemm|softmax` on the OpenCL and CPU backends and compares the outputs and
+gradients with NumPy in float64 (max-abs error / max-abs value <= 1e-4).
+
+usage: check-against-numpy.py PATH/TO/aligncl [BACKEND ...]   (default backends: opencl cpu)
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+TOLERANCE = 1e-4
+
+
+def normwise(got, expected):
+    finite = np.isfinite(expected)
+    if not np.array_equal(np.isfinite(got), finite) or not np.array_equal(got[~finite], expected[~finite]):
+        return np.inf
+    scale = np.abs(expected[finite]).max(initial=0.0)
+    error = np.abs(got[finite] - expected[finite]).max(initial=0.0)
+    return error / scale if scale > 0 else error
+
+
+def softmax_reference(x, mask, scale, log):
+    z = np.where(mask != 0, scale * x, -np.inf)
+    top = z.max(axis=-1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    e = np.where(mask != 0, np.exp(z - top), 0.0)
+    total = e.sum(axis=-1, keepdims=True)
+    p = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+    if not log:
+        return p
+    with np.errstate(divide="ignore"):
+        return np.where(mask != 0, z - top - np.log(np.where(total > 0, total, 1.0)), -np.inf)
+
+
+def softmax_grad_reference(y, dy, mask, scale, log):
+    keep = mask != 0
+    if log:
+        p = np.where(keep, np.exp(np.where(keep, y, 0.0)), 0.0)
+        return np.where(keep, scale * (dy - p * np.where(keep, dy, 0.0).sum(-1, keepdims=True)), 0.0)
+    return np.where(keep, scale * y * (dy - (np.where(keep, dy * y, 0.0)).sum(-1, keepdims=True)), 0.0)
+
+
+def main():
+    aligncl = sys.argv[1]
+    backends = sys.argv[2:] or ["opencl", "cpu"]
+    rng = np.random.default_rng(0)
+    passed = failed = 0
+    with tempfile.TemporaryDirectory() as work:
+        def save(name, array):
+            path = os.path.join(work, name)
+            np.save(path, array)
+            return path
+
+        def run(args, outdir):
+            result = subprocess.run([aligncl, *args, "--output-dir", outdir], capture_output=True, text=True)
+            if result.returncode != 0:
+                raise RuntimeError(result.stderr.strip())
+            return lambda name: np.load(os.path.join(outdir, name + ".npy")).astype(np.float64)
+
+        def check(label, got, expected):
+            nonlocal passed, failed
+            error = normwise(got, expected)
+            ok = error <= TOLERANCE and got.shape == expected.shape
+            passed += ok
+            failed += not ok
+            print(f"{'ok  ' if ok else 'FAIL'} {label}: error {error:.2e}", file=sys.stderr)
+
+        for backend in backends:
+            for (batch, m, n, k, ta, tb) in [(None, 1024, 1024, 1024, False, False), (None, 37, 61, 29, True, False),
+                                             (3, 17, 19, 23, False, True), (None, 1, 1, 1, True, True)]:
+                lead = [] if batch is None else [batch]
+                a = rng.standard_normal(lead + ([k, m] if ta else [m, k])).astype(np.float32)
+                b = rng.standard_normal(lead + ([n, k] if tb else [k, n]))  # float64 input
+                g = rng.standard_normal(lead + [m, n]).astype(np.float32)
+                flags = (["--transpose-a"] if ta else []) + (["--transpose-b"] if tb else [])
+                out = run(["op", "gemm", "--backend", backend, "--input", f"a={save('a.npy', a)}", "--input", f"b={save('b.npy', b)}",
+                           "--grad-output", save("g.npy", g), *flags], os.path.join(work, f"gemm-{backend}-{m}"))
+                a64, b64, g64 = a.astype(np.float64), b.astype(np.float32).astype(np.float64), g.astype(np.float64)
+                opa = np.swapaxes(a64, -1, -2) if ta else a64
+                opb = np.swapaxes(b64, -1, -2) if tb else b64
+                grad_opa, grad_opb = g64 @ np.swapaxes(opb, -1, -2), np.swapaxes(opa, -1, -2) @ g64
+                label = f"{backend} gemm {lead + [m, n, k]} tA={ta} tB={tb}"
+                check(label + " c", out("c"), opa @ opb)
+                check(label + " grad_a", out("grad_a"), np.swapaxes(grad_opa, -1, -2) if ta else grad_opa)
+                check(label + " grad_b", out("grad_b"), np.swapaxes(grad_opb, -1, -2) if tb else grad_opb)
+
+            for (shape, magnitude, scale, log, masked) in [([4096, 4096], 10, 1.0, False, False), ([5, 17], 1e4, 0.5, True, True),
+                                                          ([2, 3, 129], 1, 2.0, False, True), ([1, 1], 1, 1.0, True, False)]:
+                x = (rng.standard_normal(shape) * magnitude).astype(np.float32)
+                mask = rng.random(shape) > 0.4 if masked else np.ones(shape, dtype=bool)
+                if masked:
+                    mask.reshape(-1, shape[-1])[0] = False  # a fully masked row
+                dy = rng.standard_normal(shape).astype(np.float32)
+                args = ["op", "softmax", "--backend", backend, "--input", f"x={save('x.npy', x)}", "--grad-output", save("dy.npy", dy),
+                        "--scale", str(scale)] + (["--log"] if log else []) + (["--input", f"mask={save('mask.npy', mask)}"] if masked else [])
+                out = run(args, os.path.join(work, f"softmax-{backend}-{len(shape)}-{shape[-1]}"))
+                y = softmax_reference(x.astype(np.float64), mask, scale, log)
+                label = f"{backend} softmax {shape} x~{magnitude:g} scale {scale} log={log} masked={masked}"
+                check(label + " y", out("y"), y)
+                check(label + " grad_x", out("grad_x"), softmax_grad_reference(y, dy.astype(np.float64), mask, scale, log))
+    print(f"numpy agreement: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

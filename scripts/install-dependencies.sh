@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages AlignCL builds and runs with (skips what is already there):
+# OpenCL headers and ICD loader, PoCL (an OpenCL implementation for CPUs), clinfo, OpenBLAS
+# (the CPU path's GEMM), and python3 (the demo writes its .npy inputs with it).
+set -euo pipefail
+packages=(ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libopenblas-dev python3)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "dependencies: all installed (${packages[*]})" >&2
+    exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "dependencies: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+fi
+echo "dependencies: installing ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
