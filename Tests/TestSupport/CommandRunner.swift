@@ -27,6 +27,8 @@ public enum AlignCLBinary {
         process.executableURL = url
         process.arguments = arguments
         var merged = ProcessInfo.processInfo.environment
+        // Programs built by spawned commands go to the test process's cache, not the user's.
+        merged["ALIGNCL_CACHE_DIR"] = TestBackends.programCacheDirectory.appendingPathComponent("cli").path
         for (key, value) in environment { merged[key] = value }
         process.environment = merged
         let output = Pipe(), errors = Pipe()
