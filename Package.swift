@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "aligncl", targets: ["aligncl"]),
         .library(name: "Compute", targets: ["Compute"]),
         .library(name: "NumPyFiles", targets: ["NumPyFiles"]),
+        .library(name: "Benchmarking", targets: ["Benchmarking"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -31,10 +32,11 @@ let package = Package(
             plugins: ["EmbedKernels"]
         ),
         .target(name: "NumPyFiles"),
+        .target(name: "Benchmarking", dependencies: ["Compute"]),
         .executableTarget(
             name: "aligncl",
             dependencies: [
-                "Compute", "NumPyFiles",
+                "Benchmarking", "Compute", "NumPyFiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

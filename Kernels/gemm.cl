@@ -8,46 +8,55 @@
  * logical dims: A has M*K elements per batch (stored [M,K], or [K,M] when
  * transA), B has K*N (stored [K,N], or [N,K] when transB), C has M*N ([M,N]).
  *
- * Tuning constants (pass as -D build options; defaults below):
- *   GEMM_MR    micro-tile rows         (default 8;  any value 1..16)
- *   GEMM_NR    micro-tile columns      (default 32; a multiple of 16: 16, 32, 48, 64)
- *   GEMM_TILE  GPU-style tile edge     (default 16)
- * Let Mp = roundUp(M, GEMM_MR), Np = roundUp(N, GEMM_NR).
+ * Tuning constants (-D build options; defaults tuned on PoCL 3.1 / AVX2, which
+ * has 16 ymm registers: 6x16 = 12 accumulator registers + 2 for B + 1 for the
+ * broadcast A value; 8x32 spills there and runs at half speed):
+ *   GEMM_MR    micro-tile rows                          (default 6;  1..16)
+ *   GEMM_NR    micro-tile columns                       (default 16; multiple of 16)
+ *   GEMM_MT    micro-tiles per work-item along M        (default 16)
+ *   GEMM_NT    micro-tiles per work-item along N        (default 1)
+ *   GEMM_KC    K slice length in gemm_forward_packed    (default 4096)
+ *   GEMM_TILE  GPU-style tile edge                      (default 16)
+ * Let Mp = roundUp(M, GEMM_MR), Np = roundUp(N, GEMM_NR), ceil(a/b) = (a+b-1)/b.
  *
- * Variant 1 -- CPU style (fast on PoCL / CPU OpenCL), three launches:
- *   gemm_pack_a        global (Mp/MR, K, batch), local: any (suggest NULL or (1,64,1))
- *                      packed A per batch: [Mp/MR][K][MR], rows >= M zero-filled;
- *                      batch offset b*Mp*K floats. Buffer size batch*Mp*K floats.
- *   gemm_pack_b        global (Np/NR, K, batch), local: any (suggest NULL or (1,64,1))
- *                      packed B per batch: [Np/NR][K][NR], cols >= N zero-filled;
- *                      batch offset b*Np*K floats. Buffer size batch*Np*K floats.
+ * Variant 1 -- CPU style (fast on PoCL / CPU OpenCL), three launches in order:
+ *   gemm_pack_a   global (Mp/MR, K, batch), local NULL (any works)
+ *                 packed A per batch: [Mp/MR][K][MR], rows >= M zero-filled;
+ *                 batch offset b*Mp*K floats; buffer batch*Mp*K floats.
+ *   gemm_pack_b   global (Np/NR, K, batch), local NULL (any works)
+ *                 packed B per batch: [Np/NR][K][NR], cols >= N zero-filled;
+ *                 batch offset b*Np*K floats; buffer batch*Np*K floats.
  *   gemm_forward_packed
- *                      global (Np/NR, Mp/MR, batch), one MR x NR micro-tile per
- *                      work-item; recommended local (1, 1, 1) (see below).
- *                      Keeps the MR x NR tile of C in float16 registers for the
- *                      whole K loop: per k it loads NR contiguous floats of the
- *                      packed B panel (vload16) and MR contiguous floats of the
- *                      packed A panel and does MR*NR/16 float16 FMAs. No __local,
- *                      no barriers (on PoCL a barrier splits the work-item loop
- *                      and costs ~8x). Writes only the valid M x N region of C.
+ *                 global (ceil(Np/NR, GEMM_NT), ceil(Mp/MR, GEMM_MT), batch),
+ *                 local (1, 1, 1). Extra work-items beyond that are ignored.
+ *                 Each work-item owns GEMM_NT x GEMM_MT micro-tiles of
+ *                 MR x NR outputs; a micro-tile is kept in float16 registers for
+ *                 a whole K slice: per k one vload16 per 16 columns of the
+ *                 packed B panel, one broadcast per row of the packed A panel,
+ *                 MR*NR/16 float16 FMAs. No __local, no barriers (a barrier
+ *                 splits PoCL's work-item loop and costs ~8x). The B panel is
+ *                 reused from cache for the GEMM_MT A panels. Writes only the
+ *                 valid M x N region of C (C is not padded).
  *
  * Variant 2 -- GPU style:
  *   gemm_forward_tiled global (roundUp(N,TILE), roundUp(M,TILE), batch),
- *                      local (TILE, TILE, 1) -- required (reqd_work_group_size).
- *                      GEMM_TILE x GEMM_TILE __local tiles of op(A) and op(B),
- *                      one output per work-item; any M, N, K (bounds checked,
- *                      out-of-range tile entries are zero). Slow on PoCL.
+ *                 local (TILE, TILE, 1) -- required (reqd_work_group_size).
+ *                 GEMM_TILE x GEMM_TILE __local tiles of op(A) and op(B), one
+ *                 output per work-item, any M, N, K (bounds checked; outside
+ *                 entries of a tile are zero). Correct but slow on PoCL.
  *
- * Numerics: products are accumulated in float32 (fma), in plain k order; the
- * result matches a double reference to ~1e-6 relative for K up to a few 1000.
- * Assumptions: M, N, K >= 1; all element counts fit in int (< 2^31).
+ * Numerics: float32 accumulation with fma in plain k order (when K > GEMM_KC
+ * the running sum is parked in C between slices; same order, same result).
+ * Relative error vs a double reference ~1e-7 for K of a few hundred/thousand.
+ * Assumptions: M, N, K >= 1; each matrix of one batch has < 2^31 elements
+ * (offsets are computed in size_t).
  */
 
 #ifndef GEMM_MR
-#define GEMM_MR 8
+#define GEMM_MR 6
 #endif
 #ifndef GEMM_NR
-#define GEMM_NR 32
+#define GEMM_NR 16
 #endif
 #ifndef GEMM_TILE
 #define GEMM_TILE 16
@@ -56,10 +65,10 @@
 #define GEMM_MT 16
 #endif
 #ifndef GEMM_NT
-#define GEMM_NT 4
+#define GEMM_NT 1
 #endif
 #ifndef GEMM_KC
-#define GEMM_KC 256
+#define GEMM_KC 4096
 #endif
 
 #if (GEMM_NR % 16) != 0
@@ -148,9 +157,6 @@ __kernel void gemm_pack_b(__global const float* b, __global float* packed,
 /* ---------------------------------------------------------------------------
  * Micro-kernel on packed panels.
  * ------------------------------------------------------------------------- */
-/* Load (kfirst == 0: zero) / store the valid part of one MR x NR tile of C. */
-#define GEMM_TILE_FULL (row0 + GEMM_MR <= M && col0 + GEMM_NR <= N)
-
 __kernel void gemm_forward_packed(__global const float* ap, __global const float* bp,
                                   __global float* c,
                                   const int M, const int N, const int K)
@@ -168,12 +174,12 @@ __kernel void gemm_forward_packed(__global const float* ap, __global const float
     __global const float* Bb = bp + (size_t)bt * nPj * GEMM_NR * K;
     __global float* Cb = c + (size_t)bt * M * N;
 
-    /* K is cut into GEMM_KC slices: within one slice the B sub-panel
-     * (KC x NR) stays in L1 while it is reused for GEMM_MT A sub-panels, and
-     * the MT A sub-panels (MT*MR x KC) stay in L2 while reused for GEMM_NT
-     * B panels. The C tile is carried across slices in C itself (written after
-     * the first slice, read back + updated after later ones); every partial
-     * sum is still a float32 accumulation in plain k order. */
+    /* K is cut into GEMM_KC slices so the B sub-panel (KC x NR floats) stays
+     * in L2 while it is reused for GEMM_MT A panels (and the MT A sub-panels
+     * while reused for GEMM_NT B panels). The C tile is carried across slices
+     * in C itself (written after the first slice, read back and updated after
+     * later ones); every partial sum is still a float32 accumulation in plain
+     * k order. Slicing costs a C round trip, so it is off for K <= 4096. */
     for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
         const int kn = min(GEMM_KC, K - k0);
         for (int pj = pj0; pj < pj1; ++pj) {
@@ -181,7 +187,7 @@ __kernel void gemm_forward_packed(__global const float* ap, __global const float
             for (int pi = pi0; pi < pi1; ++pi) {
                 const int row0 = pi * GEMM_MR;
                 __global float* C = Cb + (size_t)row0 * N + col0;
-                const int full = GEMM_TILE_FULL;
+                const int full = (row0 + GEMM_MR <= M && col0 + GEMM_NR <= N);
 
                 float16 acc[GEMM_MR][GEMM_NV];
                 if (k0 == 0) {

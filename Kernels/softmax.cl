@@ -140,12 +140,29 @@ __kernel void softmax_forward_rowwise(__global const float* x, __global const fl
      * evaluated once per element (it dominates the cost on a CPU). */
     float16 s16 = (float16)(0.0f);
     float s = 0.0f;
+    /* Read-ahead: this pass is compute-bound (exp) while pass 1 is memory-
+     * bound, and PoCL runs the work-items of a work-group one after another on
+     * one core, so the next row (normally the next work-item's) is loaded here
+     * to pull it into cache under the exp work. prefetch() is a no-op in PoCL,
+     * hence real loads; the sum feeds a never-true NaN test whose only effect
+     * would be a volatile re-store of an unchanged value, which keeps the loads
+     * alive without changing any result. Costs nothing on the last row. */
+    const int ahead = (row + 1 < rows) ? cols : 0;
+    __global const float* xn = xr + ahead;
+    __global const float* mn = mr + (has_mask ? ahead : 0);
+    float16 pf = (float16)(0.0f);
     if (log_mode) {
-        for (int v = 0; v < nv; ++v) s16 += exp_nonpos16(SX16(v) - m);
+        for (int v = 0; v < nv; ++v) {
+            pf += vload16(v, xn);
+            if (has_mask) pf += vload16(v, mn);
+            s16 += exp_nonpos16(SX16(v) - m);
+        }
         s = hsum16(s16);
         for (int j = tail; j < cols; ++j) s += exp(SX1(j) - m);
     } else {
         for (int v = 0; v < nv; ++v) {
+            pf += vload16(v, xn);
+            if (has_mask) pf += vload16(v, mn);
             const float16 e = exp_nonpos16(SX16(v) - m);
             s16 += e;
             vstore16(e, v, yr);
@@ -157,6 +174,8 @@ __kernel void softmax_forward_rowwise(__global const float* x, __global const fl
             yr[j] = e;
         }
     }
+
+    if (isnan(hsum16(pf))) *(volatile __global float*)yr = yr[0];
 
     /* pass 3: normalise (the row is still in L1/L2 for typical widths) */
     if (log_mode) {

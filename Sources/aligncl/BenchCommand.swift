@@ -1,4 +1,5 @@
 import ArgumentParser
+import Benchmarking
 import Compute
 import Foundation
 
@@ -50,7 +51,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         let backendsToRun = try selectBackends()
         let reference = CPUBackend()
-        let cases = try benchCases()
+        let cases = try benchmarkCases()
         var results: [BenchResult] = []
         for benchCase in cases {
             let expected = try benchCase.run(on: reference)
@@ -96,7 +97,7 @@ struct BenchCommand: ParsableCommand {
         return selected
     }
 
-    private func benchCases() throws -> [BenchCase] {
+    private func benchmarkCases() throws -> [BenchmarkCase] {
         switch family {
         case .gemm:
             let shapes = try (sizes.isEmpty ? ["1024", "2048"] : sizes).map { text -> (Int, Int, Int) in
@@ -110,7 +111,7 @@ struct BenchCommand: ParsableCommand {
                 default: throw CLIError("gemm size must be N or MxNxK, got '\(text)'")
                 }
             }
-            return shapes.map { BenchCase.gemm(m: $0.0, n: $0.1, k: $0.2) }
+            return shapes.map { BenchmarkCase.gemm(m: $0.0, n: $0.1, k: $0.2) }
         case .softmax:
             let shapes = try (sizes.isEmpty ? ["4096x4096"] : sizes).map { text -> (Int, Int) in
                 let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
@@ -119,12 +120,12 @@ struct BenchCommand: ParsableCommand {
                 }
                 return (parts[0], parts[1])
             }
-            return shapes.flatMap { [BenchCase.softmax(rows: $0.0, columns: $0.1, backward: false),
-                                     BenchCase.softmax(rows: $0.0, columns: $0.1, backward: true)] }
+            return shapes.flatMap { [BenchmarkCase.softmax(rows: $0.0, columns: $0.1, backward: false),
+                                     BenchmarkCase.softmax(rows: $0.0, columns: $0.1, backward: true)] }
         }
     }
 
-    private func measure(_ benchCase: BenchCase, on backend: any Backend, expected: [Float]) throws -> BenchResult {
+    private func measure(_ benchCase: BenchmarkCase, on backend: any Backend, expected: [Float]) throws -> BenchResult {
         var result = BenchResult(name: benchCase.name, backend: backend.summary.kind.rawValue, unit: benchCase.unit)
         let got = try benchCase.run(on: backend)
         let error = normwiseError(got, expected)
@@ -151,15 +152,56 @@ struct BenchCommand: ParsableCommand {
     }
 }
 
-/// max |got − expected| / max |expected|, the normwise error every parity check uses.
-func normwiseError(_ got: [Float], _ expected: [Float]) -> Double {
-    guard got.count == expected.count else { return .infinity }
-    var maxError = 0.0, maxValue = 0.0
-    for (g, e) in zip(got, expected) {
-        if g.isNaN != e.isNaN || (g.isInfinite && g != e) { return .infinity }
-        guard e.isFinite else { continue }
-        maxError = max(maxError, abs(Double(g) - Double(e)))
-        maxValue = max(maxValue, abs(Double(e)))
+/// One row of the report.
+struct BenchResult: Codable {
+    let name: String
+    let backend: String
+    let unit: String
+    var checkError: Double?
+    var failure: String?
+    var medianSeconds: Double?
+    var minSeconds: Double?
+    var maxSeconds: Double?
+    var throughput: Double?
+    /// OpenCL's speed relative to the CPU path on the same case (CPU time / OpenCL time).
+    var speedupOverCPU: Double?
+
+    init(name: String, backend: String, unit: String) {
+        self.name = name
+        self.backend = backend
+        self.unit = unit
     }
-    return maxValue == 0 ? maxError : maxError / maxValue
+
+    static func withRatios(_ results: [BenchResult]) -> [BenchResult] {
+        results.map { result in
+            var result = result
+            if result.backend == "opencl", let time = result.medianSeconds,
+               let cpu = results.first(where: { $0.name == result.name && $0.backend == "cpu" })?.medianSeconds {
+                result.speedupOverCPU = cpu / time
+            }
+            return result
+        }
+    }
+
+    static func table(_ results: [BenchResult]) -> String {
+        let header = ["case", "backend", "median ms", "min ms", "max ms", "throughput", "opencl/cpu"]
+        let rows = withRatios(results).map { r -> [String] in
+            guard r.failure == nil, let median = r.medianSeconds else {
+                return [r.name, r.backend, "FAILED", "", "", r.failure ?? "", ""]
+            }
+            return [r.name, r.backend, String(format: "%.3f", median * 1e3), String(format: "%.3f", (r.minSeconds ?? 0) * 1e3),
+                    String(format: "%.3f", (r.maxSeconds ?? 0) * 1e3), String(format: "%.1f %@", r.throughput ?? 0, r.unit),
+                    r.speedupOverCPU.map { String(format: "%.2fx", $0) } ?? ""]
+        }
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        return ([header] + rows).map { row in
+            row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    static func json(_ results: [BenchResult]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try encoder.encode(withRatios(results)), as: UTF8.self)
+    }
 }
