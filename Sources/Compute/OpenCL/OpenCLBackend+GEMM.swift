@@ -35,7 +35,11 @@ extension OpenCLBackend {
                 try queue.enqueue(kernels.packB, global: [paddedN / nr, descriptor.k, batch])
                 try kernels.packed.bind(.buffer(packedA.deviceMemory), .buffer(packedB.deviceMemory), .buffer(c.deviceMemory),
                                         .int32(m), .int32(n), .int32(k))
-                try queue.enqueue(kernels.packed, global: [paddedN / nr, paddedM / mr, batch])
+                // Each work-item computes tilesPerItemM × tilesPerItemN micro-tiles; (1,1,1) groups
+                // keep PoCL from fusing work-items into loops that would spill the accumulators.
+                try queue.enqueue(kernels.packed,
+                                  global: [ceilDiv(paddedN / nr, tuning.gemmTilesPerItemN), ceilDiv(paddedM / mr, tuning.gemmTilesPerItemM), batch],
+                                  local: [1, 1, 1])
             }
         case .gpu:
             let tile = tuning.gemmTile

@@ -96,4 +96,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
 }
 
 /// `n` rounded up to a multiple of `multiple`.
-func roundUp(_ n: Int, _ multiple: Int) -> Int { (n + multiple - 1) / multiple * multiple }
+func roundUp(_ n: Int, _ multiple: Int) -> Int { ceilDiv(n, multiple) * multiple }
+
+/// `n / d` rounded up.
+func ceilDiv(_ n: Int, _ d: Int) -> Int { (n + d - 1) / d }
