@@ -10,7 +10,7 @@ import TestSupport
 
     @Test(.enabled(if: TestBackends.openCLShouldRun))
     func openCLSteadyStateDoesNotAllocate() throws {
-        try checkSteadyState(on: TestBackends.openCL(.cpu))
+        try checkSteadyState(on: TestBackends.freshOpenCL(.cpu))
     }
 
     private func checkSteadyState(on backend: any Backend) throws {

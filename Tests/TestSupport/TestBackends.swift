@@ -35,16 +35,22 @@ public enum TestBackends {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var openCLBackends: [OpenCLTuning.Variant: OpenCLBackend] = [:]
 
+    /// A new OpenCL backend of its own (with its own buffer pool), for tests that assert counters
+    /// other tests must not disturb.
+    public static func freshOpenCL(_ variant: OpenCLTuning.Variant) throws -> OpenCLBackend {
+        guard case .devices(let devices) = discovery else {
+            throw BackendError.openCLUnavailable(reason: BackendSelection.unavailableReason(discovery) ?? "")
+        }
+        return try OpenCLBackend(device: devices[0], programCache: ProgramCache(directory: programCacheDirectory),
+                                 tuning: OpenCLTuning(variant: variant))
+    }
+
     /// The OpenCL backend with kernels of `variant` (both variants run on any device; PoCL
     /// runs the GPU-style ones slowly but must run them correctly).
     public static func openCL(_ variant: OpenCLTuning.Variant) throws -> OpenCLBackend {
         try lock.withLock {
             if let backend = openCLBackends[variant] { return backend }
-            guard case .devices(let devices) = discovery else {
-                throw BackendError.openCLUnavailable(reason: BackendSelection.unavailableReason(discovery) ?? "")
-            }
-            let backend = try OpenCLBackend(device: devices[0], programCache: ProgramCache(directory: programCacheDirectory),
-                                            tuning: OpenCLTuning(variant: variant))
+            let backend = try freshOpenCL(variant)
             openCLBackends[variant] = backend
             return backend
         }
