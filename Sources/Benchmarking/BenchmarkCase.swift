@@ -28,6 +28,19 @@ public struct BenchmarkCase: Sendable {
                          output: { backend in let (run, c) = try setUp(backend); try run(); return try backend.read(c) })
     }
 
+    /// A device-to-device copy of `count` floats: the memory bandwidth the other cases are
+    /// bounded by (bytes counted as read + write).
+    public static func copy(count: Int) -> BenchmarkCase {
+        let values = seededValues(count: count, seed: 5)
+        func setUp(_ backend: any Backend) throws -> (() throws -> Void, Buffer) {
+            let source = try backend.makeBuffer(values), destination = try backend.makeBuffer(count: count)
+            return ({ try backend.copy(source, to: destination, count: count); try backend.synchronize() }, destination)
+        }
+        return BenchmarkCase(name: "copy \(count) floats", unit: "GB/s", work: Double(count) * 8,
+                             prepare: { try setUp($0).0 },
+                             output: { backend in let (run, out) = try setUp(backend); try run(); return try backend.read(out) })
+    }
+
     public static func softmax(rows: Int, columns: Int, backward: Bool) -> BenchmarkCase {
         let descriptor = SoftmaxDescriptor(rows: rows, columns: columns)
         // Logits spread over ±10 so the exponentials span a realistic range.

@@ -62,6 +62,11 @@ public final class CLCommandQueue: @unchecked Sendable {
         return event.map { CLEvent(handle: $0, api: api) }
     }
 
+    /// Copies `byteCount` bytes from the start of `source` to the start of `destination`.
+    public func copy(from source: CLMemory, to destination: CLMemory, byteCount: Int) throws(CLError) {
+        try check(api.EnqueueCopyBuffer(handle, source.handle, destination.handle, 0, 0, byteCount, 0, nil, nil), "clEnqueueCopyBuffer")
+    }
+
     /// Maps `buffer` into host memory, runs `body` on it, and unmaps it. On CPU devices this is
     /// a pointer hand-over rather than a copy (about 20× faster than read/write on PoCL).
     public func withMapped<R>(_ buffer: CLMemory, writing: Bool, byteCount: Int? = nil,

@@ -46,6 +46,7 @@ const AlignCLOpenCLAPI *aligncl_opencl_load(const char *path, char *error, size_
     ALIGNCL_LOAD(EnqueueNDRangeKernel);
     ALIGNCL_LOAD(EnqueueMapBuffer);
     ALIGNCL_LOAD(EnqueueUnmapMemObject);
+    ALIGNCL_LOAD(EnqueueCopyBuffer);
     ALIGNCL_LOAD(Finish);
     ALIGNCL_LOAD(Flush);
     ALIGNCL_LOAD(WaitForEvents);

@@ -16,6 +16,9 @@ public protocol Backend: AnyObject, Sendable {
     /// Waits until all queued work has finished.
     func synchronize() throws
 
+    /// Copies the first `count` floats of `source` into `destination`, on the device.
+    func copy(_ source: Buffer, to destination: Buffer, count: Int) throws
+
     /// `c = op(a)·op(b)`, batched.
     func gemm(_ descriptor: GEMMDescriptor, a: Buffer, b: Buffer, c: Buffer) throws
     /// `y = softmax(scale·x)` or its log over the last axis, masked entries excluded.

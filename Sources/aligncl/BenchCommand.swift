@@ -4,7 +4,7 @@ import Compute
 import Foundation
 
 enum BenchFamily: String, ExpressibleByArgument, CaseIterable {
-    case gemm, softmax
+    case gemm, softmax, copy
 }
 
 enum BenchFormat: String, ExpressibleByArgument, CaseIterable {
@@ -17,7 +17,8 @@ struct BenchCommand: ParsableCommand {
         abstract: "Time kernels on OpenCL and the CPU path, after checking each result against the CPU path.",
         discussion: """
         Sizes: gemm takes N (an N×N×N product) or MxNxK; softmax takes ROWSxCOLUMNS and times the \
-        forward and the backward. Defaults: gemm 1024 and 2048, softmax 4096x4096. Each case is \
+        forward and the backward; copy takes a float count and measures the memory bandwidth the \
+        other cases are bounded by. Defaults: gemm 1024 and 2048, softmax 4096x4096, copy 16777216. Each case is \
         checked once (max-abs error / max-abs value ≤ 1e-4 against the CPU path); a mismatch is \
         reported and the case is not timed. Then --warmup runs, then --repetitions timed runs \
         (wall clock including the wait for the device). Results on stdout, progress on stderr.
@@ -112,6 +113,11 @@ struct BenchCommand: ParsableCommand {
                 }
             }
             return shapes.map { BenchmarkCase.gemm(m: $0.0, n: $0.1, k: $0.2) }
+        case .copy:
+            return try (sizes.isEmpty ? ["16777216"] : sizes).map { text in
+                guard let count = Int(text), count >= 1 else { throw CLIError("copy size must be a positive float count, got '\(text)'") }
+                return BenchmarkCase.copy(count: count)
+            }
         case .softmax:
             let shapes = try (sizes.isEmpty ? ["4096x4096"] : sizes).map { text -> (Int, Int) in
                 let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }

@@ -44,6 +44,8 @@ typedef struct AlignCLOpenCLAPI {
     void *(* _Nonnull EnqueueMapBuffer)(cl_command_queue, cl_mem, cl_bool, cl_map_flags, size_t, size_t, cl_uint,
                               const cl_event *, cl_event *, cl_int *);
     cl_int (* _Nonnull EnqueueUnmapMemObject)(cl_command_queue, cl_mem, void *, cl_uint, const cl_event *, cl_event *);
+    cl_int (* _Nonnull EnqueueCopyBuffer)(cl_command_queue, cl_mem, cl_mem, size_t, size_t, size_t, cl_uint,
+                                          const cl_event *, cl_event *);
     cl_int (* _Nonnull Finish)(cl_command_queue);
     cl_int (* _Nonnull Flush)(cl_command_queue);
     cl_int (* _Nonnull WaitForEvents)(cl_uint, const cl_event *);

@@ -38,6 +38,13 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         base.update(from: buffer.hostPointer, count: values.count)
     }
 
+    public func copy(_ source: Buffer, to destination: Buffer, count: Int) throws {
+        let (from, to) = (source.hostPointer, destination.hostPointer)
+        parallelFor(count, minimumChunk: 1 << 16) { range in
+            (to + range.lowerBound).update(from: from + range.lowerBound, count: range.count)
+        }
+    }
+
     /// Work runs synchronously on the CPU path.
     public func synchronize() throws {}
 

@@ -79,6 +79,10 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         }
     }
 
+    public func copy(_ source: Buffer, to destination: Buffer, count: Int) throws {
+        try locked("copy") { try queue.copy(from: source.deviceMemory, to: destination.deviceMemory, byteCount: count * 4) }
+    }
+
     public func synchronize() throws {
         try locked("synchronize") { try queue.finish() }
     }
