@@ -55,33 +55,31 @@ struct BackendOptions: ParsableArguments {
         return URL(fileURLWithPath: home).appendingPathComponent(".cache/aligncl")
     }
 
-    /// Resolves the backend, printing the `auto` announcement (and, verbose, the setup) on stderr.
+    /// Resolves the backend, printing the `auto` announcement (and, verbose, the backend) on stderr.
     func resolve(_ request: BackendRequest? = nil) throws -> any Backend {
         let selection = try BackendSelection.resolve(request ?? self.request())
         if let announcement = selection.announcement { printError("aligncl: \(announcement)") }
-        if verbose { report(selection.backend) }
+        if verbose { printError("aligncl: backend \(selection.backend.summary)") }
         return selection.backend
     }
 
-    /// Verbose report: backend, how each program was obtained, cache and pool counters.
-    func report(_ backend: any Backend) {
-        printError("aligncl: backend \(backend.summary)")
-        guard let openCL = backend as? OpenCLBackend else { return }
-        for (name, origin) in openCL.programOrigins.sorted(by: { $0.key < $1.key }) {
-            printError("aligncl: program \(name): \(origin == .cached ? "loaded from cache, no build" : "built from source")")
-        }
-        if let cache = openCL.programCache {
-            let stats = cache.stats
-            printError("aligncl: program cache \(cache.directory.path): \(stats.hits) hits, \(stats.misses) misses, \(stats.corrupt) corrupt, \(stats.stores) stored")
-        } else {
-            printError("aligncl: program cache disabled (ALIGNCL_CACHE=0)")
-        }
-    }
-
-    func reportPool(_ backend: any Backend) {
+    /// Verbose report after the work: how each program was obtained, program-cache and
+    /// buffer-pool counters.
+    func reportUsage(_ backend: any Backend) {
         guard verbose else { return }
+        if let openCL = backend as? OpenCLBackend {
+            for (name, origin) in openCL.programOrigins.sorted(by: { $0.key < $1.key }) {
+                printError("aligncl: program \(name): \(origin == .cached ? "loaded from cache, no build" : "built from source")")
+            }
+            if let cache = openCL.programCache {
+                let stats = cache.stats
+                printError("aligncl: program cache \(cache.directory.path): \(stats.hits) hits, \(stats.misses) misses, \(stats.corrupt) corrupt, \(stats.stores) stored")
+            } else {
+                printError("aligncl: program cache disabled (ALIGNCL_CACHE=0)")
+            }
+        }
         let stats = backend.pool.stats
-        printError("aligncl: buffer pool: \(stats.allocations) allocations, \(stats.reuses) reuses, high water \(stats.highWaterBytes) bytes")
+        printError("aligncl: buffer pool (\(backend.summary.kind.rawValue)): \(stats.allocations) allocations, \(stats.reuses) reuses, high water \(stats.highWaterBytes) bytes")
     }
 }
 

@@ -61,7 +61,7 @@ struct BenchCommand: ParsableCommand {
                 results.append(try measure(benchCase, on: backend, expected: expected))
             }
         }
-        backendsToRun.forEach(backendOptions.reportPool)
+        backendsToRun.forEach(backendOptions.reportUsage)
         switch format {
         case .table: print(BenchResult.table(results))
         case .json: print(try BenchResult.json(results))

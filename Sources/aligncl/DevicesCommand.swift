@@ -33,15 +33,17 @@ struct DevicesCommand: ParsableCommand {
         }
         if let directory = request.programCacheDirectory {
             let usage = ProgramCache(directory: directory).diskUsage()
-            print("program cache: \(directory.path) (\(usage.entries) programs, \(formatBytes(Double(usage.bytes))))")
+            print("program cache: \(directory.path) (\(usage.entries) program\(usage.entries == 1 ? "" : "s"), \(formatBytes(Double(usage.bytes))))")
         } else {
             print("program cache: disabled (ALIGNCL_CACHE=0)")
         }
         print("backend auto would choose: \(BackendSelection.autoChoice(discovery))")
         if backendOptions.verbose, request.choice != .cpu {
-            // Setting the backend up builds (or loads from the cache) every program: the verbose
-            // report then shows this process's cache hits and misses.
-            _ = try backendOptions.resolve(request)
+            // Building (or loading from the cache) every program shows this process's cache
+            // hits and misses in the verbose report.
+            let backend = try backendOptions.resolve(request)
+            try (backend as? OpenCLBackend)?.buildAllPrograms()
+            backendOptions.reportUsage(backend)
         }
     }
 }

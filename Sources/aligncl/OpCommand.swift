@@ -93,7 +93,7 @@ struct OpCommand: ParsableCommand {
         } catch let error as BackendError {
             throw CLIError(error.description)
         }
-        backendOptions.reportPool(backend)
+        backendOptions.reportUsage(backend)
         try OutputWriter.writeAll(outputs.map { ($0.0 + ".npy", NPY.encode(shape: $0.1.shape, values: $0.1.values)) },
                                   to: URL(fileURLWithPath: outputDir))
     }

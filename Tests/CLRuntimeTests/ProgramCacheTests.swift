@@ -17,8 +17,20 @@ struct ProgramCacheTests {
         return devices[0]
     }
 
-    func backend(_ cache: ProgramCache?) throws -> OpenCLBackend {
-        try OpenCLBackend(device: device(), programCache: cache, tuning: OpenCLTuning(variant: .cpu))
+    /// A backend with every program built (programs are otherwise built on first use).
+    func backend(_ cache: ProgramCache?, tuning: OpenCLTuning = OpenCLTuning(variant: .cpu)) throws -> OpenCLBackend {
+        let backend = try OpenCLBackend(device: device(), programCache: cache, tuning: tuning)
+        try backend.buildAllPrograms()
+        return backend
+    }
+
+    @Test func programsAreBuiltOnFirstUse() throws {
+        let cache = ProgramCache(directory: directory)
+        let backend = try OpenCLBackend(device: device(), programCache: cache, tuning: OpenCLTuning(variant: .cpu))
+        #expect(backend.programOrigins.isEmpty)
+        _ = try Operations(backend: backend).softmax(HostArray(shape: [1, 3], values: [1, 2, 3]))
+        #expect(Array(backend.programOrigins.keys) == ["softmax"])
+        #expect(cache.stats.misses == 1)
     }
 
     @Test func missThenHit() throws {
@@ -66,7 +78,7 @@ struct ProgramCacheTests {
         let cache = ProgramCache(directory: directory)
         var tuning = OpenCLTuning(variant: .cpu)
         tuning.softmaxWorkGroup = 32
-        _ = try OpenCLBackend(device: device(), programCache: cache, tuning: tuning)
+        _ = try backend(cache, tuning: tuning)
         #expect(cache.stats.hits == 1 && cache.stats.misses == 1, "\(cache.stats)")
     }
 

@@ -28,7 +28,7 @@ extension OpenCLBackend {
             let packedA = try makeBuffer(count: batch * paddedM * descriptor.k)
             let packedB = try makeBuffer(count: batch * paddedN * descriptor.k)
             try locked("gemm") {
-                let kernels = gemmKernels
+                let kernels = try gemmKernels()
                 try kernels.packA.bind(.buffer(a.deviceMemory), .buffer(packedA.deviceMemory), .int32(m), .int32(k), .int32(transposeA))
                 try queue.enqueue(kernels.packA, global: [paddedM / mr, descriptor.k, batch])
                 try kernels.packB.bind(.buffer(b.deviceMemory), .buffer(packedB.deviceMemory), .int32(k), .int32(n), .int32(transposeB))
@@ -44,9 +44,10 @@ extension OpenCLBackend {
         case .gpu:
             let tile = tuning.gemmTile
             try locked("gemm") {
-                try gemmKernels.tiled.bind(.buffer(a.deviceMemory), .buffer(b.deviceMemory), .buffer(c.deviceMemory),
+                let tiled = try gemmKernels().tiled
+                try tiled.bind(.buffer(a.deviceMemory), .buffer(b.deviceMemory), .buffer(c.deviceMemory),
                                            .int32(m), .int32(n), .int32(k), .int32(transposeA), .int32(transposeB))
-                try queue.enqueue(gemmKernels.tiled, global: [roundUp(descriptor.n, tile), roundUp(descriptor.m, tile), batch],
+                try queue.enqueue(tiled, global: [roundUp(descriptor.n, tile), roundUp(descriptor.m, tile), batch],
                                   local: [tile, tile, 1])
             }
         }

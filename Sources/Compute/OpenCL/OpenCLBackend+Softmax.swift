@@ -17,22 +17,21 @@ struct SoftmaxKernels {
 
 extension OpenCLBackend {
     public func softmaxForward(_ descriptor: SoftmaxDescriptor, x: Buffer, mask: Buffer?, y: Buffer) throws {
-        let kernel = tuning.variant == .cpu ? softmaxKernels.forwardRowwise : softmaxKernels.forwardWorkGroup
-        try launchSoftmax(kernel, descriptor, x, mask, nil, y)
+        try launchSoftmax({ $0.variant == .cpu ? $1.forwardRowwise : $1.forwardWorkGroup }, descriptor, x, mask, nil, y)
     }
 
     public func softmaxBackward(_ descriptor: SoftmaxDescriptor, y: Buffer, gradY: Buffer, mask: Buffer?, gradX: Buffer) throws {
-        let kernel = tuning.variant == .cpu ? softmaxKernels.backwardRowwise : softmaxKernels.backwardWorkGroup
-        try launchSoftmax(kernel, descriptor, y, mask, gradY, gradX)
+        try launchSoftmax({ $0.variant == .cpu ? $1.backwardRowwise : $1.backwardWorkGroup }, descriptor, y, mask, gradY, gradX)
     }
 
     /// Forward takes (x, mask, y); backward (y, dy, mask, dx): the same launch either way.
-    private func launchSoftmax(_ kernel: CLKernel, _ descriptor: SoftmaxDescriptor, _ input: Buffer, _ mask: Buffer?,
+    private func launchSoftmax(_ pick: (OpenCLTuning, SoftmaxKernels) -> CLKernel, _ descriptor: SoftmaxDescriptor, _ input: Buffer, _ mask: Buffer?,
                                _ upstream: Buffer?, _ output: Buffer) throws {
         // Kernels without a mask still take a buffer argument; a 1-float placeholder serves.
         let placeholder = mask == nil ? try makeBuffer(count: 1) : nil
         let maskMemory = (mask ?? placeholder!).deviceMemory
         try locked(upstream == nil ? "softmax" : "softmax backward") {
+            let kernel = pick(tuning, try softmaxKernels())
             var arguments: [CLKernel.Argument] = [.buffer(input.deviceMemory)]
             if let upstream { arguments.append(.buffer(upstream.deviceMemory)) }
             arguments += [.buffer(maskMemory), .buffer(output.deviceMemory), .int32(Int32(descriptor.rows)),

@@ -1,62 +1,74 @@
 import CLRuntime
 import Foundation
 
-/// Ops on one OpenCL device: one context, one in-order queue, a buffer pool, and the programs
-/// built once per process (from the on-disk cache when it has them).
+/// Ops on one OpenCL device: one context, one in-order queue, a buffer pool, and the programs,
+/// each built on its first use (from the on-disk cache when it has them) and kept for the
+/// life of the backend — so a command builds only the kernel files it runs.
 public final class OpenCLBackend: Backend, @unchecked Sendable {
     public let device: CLDevice
     public let tuning: OpenCLTuning
     public let pool: BufferPool
     /// Where built programs are cached on disk, if anywhere.
     public let programCache: ProgramCache?
+    let context: CLContext
     let queue: CLCommandQueue
-    /// Kernel objects hold their bound arguments, so binding and enqueueing are serialised.
+    /// Serialises programs, kernel argument binding and enqueueing (kernel objects hold their
+    /// bound arguments).
     let lock = NSLock()
-    let gemmKernels: GEMMKernels
-    let softmaxKernels: SoftmaxKernels
-
-    /// How each program was obtained in this process (compiled or from the cache).
-    public let programOrigins: [String: CLProgram.Origin]
+    private var programs: [KernelProgram: CLProgram] = [:]
+    private var gemm: GEMMKernels?
+    private var softmax: SoftmaxKernels?
 
     /// - Parameters:
     ///   - tuning: kernel variant and parameters; by default the ones suited to the device kind.
     public init(device: CLDevice, programCache: ProgramCache?, tuning: OpenCLTuning? = nil) throws {
         self.device = device
         self.programCache = programCache
-        let tuning = tuning ?? .defaults(for: device.kind)
-        self.tuning = tuning
-        let parts: Parts
+        self.tuning = tuning ?? .defaults(for: device.kind)
         do {
-            parts = try Self.setUp(device: device, tuning: tuning, programCache: programCache)
+            context = try CLContext(device: device)
+            queue = try CLCommandQueue(context: context)
         } catch {
             throw BackendError.openCL(op: "setup", error)
         }
-        queue = parts.queue
-        gemmKernels = parts.gemm
-        softmaxKernels = parts.softmax
-        programOrigins = parts.origins
-        let context = parts.queue.context
+        let context = context
         pool = BufferPool(
             allocate: { bytes in .device(try CLMemory(context: context, byteCount: bytes)) },
             release: { _ in })  // CLMemory releases itself when the last reference goes.
     }
 
-    private struct Parts {
-        let queue: CLCommandQueue
-        let gemm: GEMMKernels
-        let softmax: SoftmaxKernels
-        let origins: [String: CLProgram.Origin]
+    /// How each program built so far was obtained (compiled, or loaded from the cache).
+    public var programOrigins: [String: CLProgram.Origin] {
+        lock.withLock { Dictionary(uniqueKeysWithValues: programs.map { ($0.key.rawValue, $0.value.origin) }) }
     }
 
-    private static func setUp(device: CLDevice, tuning: OpenCLTuning, programCache: ProgramCache?) throws(CLError) -> Parts {
-        let context = try CLContext(device: device)
-        let queue = try CLCommandQueue(context: context)
-        let gemmProgram = try CLProgram(context: context, source: EmbeddedKernels.gemm,
-                                        options: tuning.gemmBuildOptions, cache: programCache)
-        let softmaxProgram = try CLProgram(context: context, source: EmbeddedKernels.softmax,
-                                           options: tuning.softmaxBuildOptions, cache: programCache)
-        return Parts(queue: queue, gemm: try GEMMKernels(program: gemmProgram), softmax: try SoftmaxKernels(program: softmaxProgram),
-                     origins: ["gemm": gemmProgram.origin, "softmax": softmaxProgram.origin])
+    /// Builds every program now (e.g. to warm the cache, or to report on all of them).
+    public func buildAllPrograms() throws {
+        try locked("build") { for program in KernelProgram.allCases { _ = try self.program(program) } }
+    }
+
+    /// The built program of one kernel file. Call with `lock` held.
+    private func program(_ which: KernelProgram) throws(CLError) -> CLProgram {
+        if let program = programs[which] { return program }
+        let program = try CLProgram(context: context, source: which.source, options: which.buildOptions(tuning), cache: programCache)
+        programs[which] = program
+        return program
+    }
+
+    /// Call with `lock` held (inside `locked`).
+    func gemmKernels() throws(CLError) -> GEMMKernels {
+        if let gemm { return gemm }
+        let kernels = try GEMMKernels(program: program(.gemm))
+        gemm = kernels
+        return kernels
+    }
+
+    /// Call with `lock` held (inside `locked`).
+    func softmaxKernels() throws(CLError) -> SoftmaxKernels {
+        if let softmax { return softmax }
+        let kernels = try SoftmaxKernels(program: program(.softmax))
+        softmax = kernels
+        return kernels
     }
 
     public var summary: BackendSummary {

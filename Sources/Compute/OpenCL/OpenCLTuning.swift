@@ -45,12 +45,31 @@ public struct OpenCLTuning: Sendable, Equatable {
     /// straight to the process's stderr, which must carry only AlignCL's own diagnostics.
     private static let commonOptions = "-w"
 
-    var gemmBuildOptions: String {
+    fileprivate var gemmBuildOptions: String {
         Self.commonOptions + " -cl-mad-enable -D GEMM_MR=\(gemmMicroRows) -D GEMM_NR=\(gemmMicroColumns) -D GEMM_MT=\(gemmTilesPerItemM) "
             + "-D GEMM_NT=\(gemmTilesPerItemN) -D GEMM_KC=\(gemmKSlice) -D GEMM_TILE=\(gemmTile)"
     }
 
-    var softmaxBuildOptions: String {
+    fileprivate var softmaxBuildOptions: String {
         Self.commonOptions + " -D SOFTMAX_WG=\(softmaxWorkGroup)"
+    }
+}
+
+/// The kernel files of `Kernels/`, one program each.
+enum KernelProgram: String, CaseIterable, Sendable {
+    case gemm, softmax
+
+    var source: String {
+        switch self {
+        case .gemm: EmbeddedKernels.gemm
+        case .softmax: EmbeddedKernels.softmax
+        }
+    }
+
+    func buildOptions(_ tuning: OpenCLTuning) -> String {
+        switch self {
+        case .gemm: tuning.gemmBuildOptions
+        case .softmax: tuning.softmaxBuildOptions
+        }
     }
 }
