@@ -102,7 +102,7 @@ def main():
                 label = f"{backend} softmax {shape} x~{magnitude:g} scale {scale} log={log} masked={masked}"
                 check(label + " y", out("y"), y)
                 check(label + " grad_x", out("grad_x"), softmax_grad_reference(y, dy.astype(np.float64), mask, scale, log))
-    print(f"numpy agreement: {passed} passed, {failed} failed")
+    print(f"numpy: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
 

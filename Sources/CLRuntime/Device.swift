@@ -6,6 +6,29 @@ public enum CLDeviceKind: String, Sendable {
     case cpu, gpu, accelerator, other
 }
 
+/// An OpenCL platform (one installed driver, as the ICD loader lists it). Platform handles
+/// are owned by the loader and need no release.
+public final class CLPlatform: @unchecked Sendable {
+    let id: cl_platform_id
+    public let name: String
+    public let vendor: String
+    public let version: String
+
+    init(api: AlignCLOpenCLAPI, id: cl_platform_id) {
+        self.id = id
+        func text(_ param: Int32) -> String {
+            var size = 0
+            guard api.GetPlatformInfo(id, cl_platform_info(param), 0, nil, &size) == CL_SUCCESS else { return "unknown" }
+            var bytes = [CChar](repeating: 0, count: size + 1)
+            guard api.GetPlatformInfo(id, cl_platform_info(param), size, &bytes, nil) == CL_SUCCESS else { return "unknown" }
+            return String(cString: bytes)
+        }
+        name = text(CL_PLATFORM_NAME)
+        vendor = text(CL_PLATFORM_VENDOR)
+        version = text(CL_PLATFORM_VERSION)
+    }
+}
+
 /// An OpenCL device and the facts about it that AlignCL reports and keys caches on.
 /// Root devices need no release.
 public final class CLDevice: @unchecked Sendable {
@@ -14,7 +37,8 @@ public final class CLDevice: @unchecked Sendable {
     /// Position in the order `aligncl devices` lists devices: platforms in loader order, then
     /// each platform's devices in its own order.
     public let index: Int
-    public let platformName: String
+    public let platform: CLPlatform
+    public var platformName: String { platform.name }
     public let name: String
     public let kind: CLDeviceKind
     public let computeUnits: Int
@@ -24,11 +48,11 @@ public final class CLDevice: @unchecked Sendable {
     public let driverVersion: String
     public let isAvailable: Bool
 
-    init(library: OpenCLLibrary, id: cl_device_id, index: Int, platformName: String) throws(CLError) {
+    init(library: OpenCLLibrary, id: cl_device_id, index: Int, platform: CLPlatform) throws(CLError) {
         self.library = library
         self.id = id
         self.index = index
-        self.platformName = platformName
+        self.platform = platform
         let api = library.api
         name = try Self.string(api, id, cl_device_info(CL_DEVICE_NAME))
         openCLCVersion = try Self.string(api, id, cl_device_info(CL_DEVICE_OPENCL_C_VERSION))
@@ -90,28 +114,20 @@ public enum CLDiscovery: Sendable {
         }
         var devices: [CLDevice] = []
         var platformNames: [String] = []
-        for case let platform? in platforms {
-            let platformName = platformString(api, platform, cl_platform_info(CL_PLATFORM_NAME))
-            platformNames.append(platformName)
+        for case let id? in platforms {
+            let platform = CLPlatform(api: api, id: id)
+            platformNames.append(platform.name)
             var deviceCount: cl_uint = 0
-            guard api.GetDeviceIDs(platform, cl_device_type(CL_DEVICE_TYPE_ALL), 0, nil, &deviceCount) == CL_SUCCESS,
+            guard api.GetDeviceIDs(platform.id, cl_device_type(CL_DEVICE_TYPE_ALL), 0, nil, &deviceCount) == CL_SUCCESS,
                   deviceCount > 0 else { continue }
             var ids = [cl_device_id?](repeating: nil, count: Int(deviceCount))
-            guard api.GetDeviceIDs(platform, cl_device_type(CL_DEVICE_TYPE_ALL), deviceCount, &ids, nil) == CL_SUCCESS else { continue }
-            for case let id? in ids {
-                if let device = try? CLDevice(library: library, id: id, index: devices.count, platformName: platformName) {
+            guard api.GetDeviceIDs(platform.id, cl_device_type(CL_DEVICE_TYPE_ALL), deviceCount, &ids, nil) == CL_SUCCESS else { continue }
+            for case let deviceID? in ids {
+                if let device = try? CLDevice(library: library, id: deviceID, index: devices.count, platform: platform) {
                     devices.append(device)
                 }
             }
         }
         return devices.isEmpty ? .noDevice(platforms: platformNames) : .devices(devices)
-    }
-
-    private static func platformString(_ api: AlignCLOpenCLAPI, _ id: cl_platform_id, _ param: cl_platform_info) -> String {
-        var size = 0
-        guard api.GetPlatformInfo(id, param, 0, nil, &size) == CL_SUCCESS else { return "unknown platform" }
-        var bytes = [CChar](repeating: 0, count: size + 1)
-        guard api.GetPlatformInfo(id, param, size, &bytes, nil) == CL_SUCCESS else { return "unknown platform" }
-        return String(cString: bytes)
     }
 }

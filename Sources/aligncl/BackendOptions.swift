@@ -36,6 +36,9 @@ struct BackendOptions: ParsableArguments {
             deviceIndex = parsed
         }
         if let deviceIndex, deviceIndex < 0 { throw CLIError("--device must be 0 or more, got \(deviceIndex)") }
+        if device != nil, choice == .cpu {
+            throw CLIError("--device selects an OpenCL device; it does not apply to --backend cpu")
+        }
         return BackendRequest(choice: choice, deviceIndex: deviceIndex,
                               openCLLibraryPath: Self.openCLLibraryPath(environment),
                               programCacheDirectory: Self.programCacheDirectory(environment))

@@ -18,11 +18,11 @@ struct DevicesCommand: ParsableCommand {
         print("OpenCL loader: \(request.openCLLibraryPath)")
         switch discovery {
         case .devices(let devices):
-            var platform = ""
+            var platform = ""  // devices come grouped by platform
             for device in devices {
                 if device.platformName != platform {
                     platform = device.platformName
-                    print("platform: \(platform)")
+                    print("platform: \(platform) (\(device.platform.vendor), \(device.platform.version))")
                 }
                 print("  [\(device.index)] \(device.name)")
                 print("      type \(device.kind.rawValue), \(device.computeUnits) compute units, \(formatBytes(Double(device.globalMemoryBytes))) global memory, max work-group \(device.maxWorkGroupSize)\(device.isAvailable ? "" : ", not available")")
