@@ -18,8 +18,8 @@ public struct BenchmarkCase: Sendable {
 
     public static func gemm(m: Int, n: Int, k: Int) -> BenchmarkCase {
         let descriptor = GEMMDescriptor(m: m, n: n, k: k)
-        let a = seededValues(count: m * k, seed: 1), b = seededValues(count: k * n, seed: 2)
-        func setUp(_ backend: any Backend) throws -> (() throws -> Void, Buffer) {
+        let a = SeededValues.values(m * k, seed: 1), b = SeededValues.values(k * n, seed: 2)
+        @Sendable func setUp(_ backend: any Backend) throws -> (() throws -> Void, Buffer) {
             let (left, right, c) = (try backend.makeBuffer(a), try backend.makeBuffer(b), try backend.makeBuffer(count: m * n))
             return ({ try backend.gemm(descriptor, a: left, b: right, c: c); try backend.synchronize() }, c)
         }
@@ -31,8 +31,8 @@ public struct BenchmarkCase: Sendable {
     /// A device-to-device copy of `count` floats: the memory bandwidth the other cases are
     /// bounded by (bytes counted as read + write).
     public static func copy(count: Int) -> BenchmarkCase {
-        let values = seededValues(count: count, seed: 5)
-        func setUp(_ backend: any Backend) throws -> (() throws -> Void, Buffer) {
+        let values = SeededValues.values(count, seed: 5)
+        @Sendable func setUp(_ backend: any Backend) throws -> (() throws -> Void, Buffer) {
             let source = try backend.makeBuffer(values), destination = try backend.makeBuffer(count: count)
             return ({ try backend.copy(source, to: destination, count: count); try backend.synchronize() }, destination)
         }
@@ -44,9 +44,9 @@ public struct BenchmarkCase: Sendable {
     public static func softmax(rows: Int, columns: Int, backward: Bool) -> BenchmarkCase {
         let descriptor = SoftmaxDescriptor(rows: rows, columns: columns)
         // Logits spread over ±10 so the exponentials span a realistic range.
-        let x = seededValues(count: rows * columns, seed: 3).map { $0 * 10 }
-        let upstream = seededValues(count: rows * columns, seed: 4)
-        func setUp(_ backend: any Backend) throws -> (() throws -> Void, Buffer) {
+        let x = SeededValues.values(rows * columns, seed: 3, scale: 10)
+        let upstream = SeededValues.values(rows * columns, seed: 4)
+        @Sendable func setUp(_ backend: any Backend) throws -> (() throws -> Void, Buffer) {
             let input = try backend.makeBuffer(x), y = try backend.makeBuffer(count: rows * columns)
             try backend.softmaxForward(descriptor, x: input, mask: nil, y: y)
             guard backward else {
@@ -60,30 +60,4 @@ public struct BenchmarkCase: Sendable {
                          prepare: { try setUp($0).0 },
                          output: { backend in let (run, out) = try setUp(backend); try run(); return try backend.read(out) })
     }
-}
-
-/// Uniform values in [-1, 1) from a fixed-seed generator (SplitMix64), the same on every run.
-public func seededValues(count: Int, seed: UInt64) -> [Float] {
-    var state = seed &* 0x9E37_79B9_7F4A_7C15
-    return (0..<count).map { _ in
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return Float(z >> 40) / Float(1 << 23) - 1
-    }
-}
-
-/// max |got − expected| / max |expected|, the normwise error every parity check uses.
-public func normwiseError(_ got: [Float], _ expected: [Float]) -> Double {
-    guard got.count == expected.count else { return .infinity }
-    var maxError = 0.0, maxValue = 0.0
-    for (g, e) in zip(got, expected) {
-        if g.isNaN != e.isNaN || (g.isInfinite && g != e) { return .infinity }
-        guard e.isFinite else { continue }
-        maxError = max(maxError, abs(Double(g) - Double(e)))
-        maxValue = max(maxValue, abs(Double(e)))
-    }
-    return maxValue == 0 ? maxError : maxError / maxValue
 }
