@@ -41,6 +41,39 @@ public struct BenchmarkCase: Sendable {
                              output: { backend in let (run, out) = try setUp(backend); try run(); return try backend.read(out) })
     }
 
+    /// Self-attention `[B,H,L,D]` (scale 1/√D, no mask): the forward, or forward and backward.
+    public static func attention(batch: Int, heads: Int, length: Int, dimension: Int, backward: Bool) -> BenchmarkCase {
+        let descriptor = AttentionDescriptor(batch: batch, heads: heads, queryLength: length, keyLength: length,
+                                             headDimension: dimension, valueDimension: dimension)
+        let count = batch * heads * length * dimension
+        let (q, k, v, dout) = (SeededValues.values(count, seed: 6), SeededValues.values(count, seed: 7),
+                               SeededValues.values(count, seed: 8), SeededValues.values(count, seed: 9))
+        @Sendable func setUp(_ backend: any Backend) throws -> (() throws -> Void, [Buffer]) {
+            let (qb, kb, vb) = (try backend.makeBuffer(q), try backend.makeBuffer(k), try backend.makeBuffer(v))
+            let out = try backend.makeBuffer(count: count), lse = try backend.makeBuffer(count: batch * heads * length)
+            guard backward else {
+                return ({ try backend.attentionForward(descriptor, q: qb, k: kb, v: vb, keyMask: nil, out: out, logSumExp: lse)
+                          try backend.synchronize() }, [out])
+            }
+            let upstream = try backend.makeBuffer(dout)
+            let (dq, dk, dv) = (try backend.makeBuffer(count: count), try backend.makeBuffer(count: count), try backend.makeBuffer(count: count))
+            return ({
+                try backend.attentionForward(descriptor, q: qb, k: kb, v: vb, keyMask: nil, out: out, logSumExp: lse)
+                try backend.attentionBackward(descriptor, q: qb, k: kb, v: vb, keyMask: nil, out: out, logSumExp: lse,
+                                              gradOut: upstream, gradQ: dq, gradK: dk, gradV: dv)
+                try backend.synchronize()
+            }, [dq, dk, dv])
+        }
+        let name = "attention\(backward ? " fwd+bwd" : " fwd") B\(batch) H\(heads) L\(length) D\(dimension)"
+        return BenchmarkCase(name: name, unit: "GFLOP/s", work: descriptor.forwardFlops + (backward ? descriptor.backwardFlops : 0),
+                             prepare: { try setUp($0).0 },
+                             output: { backend in
+                                 let (run, outputs) = try setUp(backend)
+                                 try run()
+                                 return try outputs.flatMap { try backend.read($0) }
+                             })
+    }
+
     public static func softmax(rows: Int, columns: Int, backward: Bool) -> BenchmarkCase {
         let descriptor = SoftmaxDescriptor(rows: rows, columns: columns)
         // Logits spread over ±10 so the exponentials span a realistic range.

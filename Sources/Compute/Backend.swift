@@ -25,6 +25,15 @@ public protocol Backend: AnyObject, Sendable {
     func softmaxForward(_ descriptor: SoftmaxDescriptor, x: Buffer, mask: Buffer?, y: Buffer) throws
     /// The gradient of `softmaxForward` with respect to `x`, from its output `y`.
     func softmaxBackward(_ descriptor: SoftmaxDescriptor, y: Buffer, gradY: Buffer, mask: Buffer?, gradX: Buffer) throws
+
+    /// Attention output and the per-row log-sum-exp of the scaled scores (−∞ for a row with no
+    /// visible key, whose output is zeros), without holding the `Lq×Lk` matrix.
+    func attentionForward(_ descriptor: AttentionDescriptor, q: Buffer, k: Buffer, v: Buffer, keyMask: Buffer?,
+                          out: Buffer, logSumExp: Buffer) throws
+    /// The gradients of `attentionForward` with respect to q, k and v, recomputing the
+    /// probabilities from the saved log-sum-exp.
+    func attentionBackward(_ descriptor: AttentionDescriptor, q: Buffer, k: Buffer, v: Buffer, keyMask: Buffer?,
+                           out: Buffer, logSumExp: Buffer, gradOut: Buffer, gradQ: Buffer, gradK: Buffer, gradV: Buffer) throws
 }
 
 public enum BackendKind: String, Sendable, CaseIterable {

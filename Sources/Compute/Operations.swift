@@ -70,4 +70,40 @@ public struct Operations: Sendable {
         try backend.softmaxBackward(descriptor, y: output, gradY: upstream, mask: maskBuffer, gradX: gradX)
         return HostArray(shape: y.shape, values: try backend.read(gradX))
     }
+
+    /// Attention's output and per-row log-sum-exp and, given the upstream gradient of the output,
+    /// the gradients of q, k and v — the forward's buffers stay on the backend for the backward.
+    public func attention(q: HostArray, k: HostArray, v: HostArray, keyMask: HostArray? = nil, scale: Float? = nil,
+                          causal: Bool = false, gradOut: HostArray? = nil) throws -> AttentionResult {
+        let descriptor = try AttentionDescriptor(qShape: q.shape, kShape: k.shape, vShape: v.shape, keyMaskShape: keyMask?.shape,
+                                                 scale: scale, isCausal: causal)
+        if let gradOut, gradOut.shape != descriptor.outShape {
+            throw BackendError.invalidArgument(op: "attention", message: "grad_output must have the shape of out \(shapeText(descriptor.outShape)), got \(shapeText(gradOut.shape))")
+        }
+        let (qBuffer, kBuffer, vBuffer) = (try backend.makeBuffer(q.values), try backend.makeBuffer(k.values), try backend.makeBuffer(v.values))
+        let maskBuffer = try keyMask.map { try backend.makeBuffer($0.values) }
+        let out = try backend.makeBuffer(count: descriptor.outShape.reduce(1, *))
+        let logSumExp = try backend.makeBuffer(count: descriptor.logSumExpShape.reduce(1, *))
+        try backend.attentionForward(descriptor, q: qBuffer, k: kBuffer, v: vBuffer, keyMask: maskBuffer, out: out, logSumExp: logSumExp)
+        var result = AttentionResult(out: HostArray(shape: descriptor.outShape, values: try backend.read(out)),
+                                     logSumExp: HostArray(shape: descriptor.logSumExpShape, values: try backend.read(logSumExp)))
+        guard let gradOut else { return result }
+        let upstream = try backend.makeBuffer(gradOut.values)
+        let (gradQ, gradK, gradV) = (try backend.makeBuffer(count: q.count), try backend.makeBuffer(count: k.count), try backend.makeBuffer(count: v.count))
+        try backend.attentionBackward(descriptor, q: qBuffer, k: kBuffer, v: vBuffer, keyMask: maskBuffer, out: out, logSumExp: logSumExp,
+                                      gradOut: upstream, gradQ: gradQ, gradK: gradK, gradV: gradV)
+        result.gradQ = HostArray(shape: q.shape, values: try backend.read(gradQ))
+        result.gradK = HostArray(shape: k.shape, values: try backend.read(gradK))
+        result.gradV = HostArray(shape: v.shape, values: try backend.read(gradV))
+        return result
+    }
+}
+
+/// What `Operations.attention` returns: the gradients only when an upstream gradient was given.
+public struct AttentionResult: Sendable {
+    public var out: HostArray
+    public var logSumExp: HostArray
+    public var gradQ: HostArray?
+    public var gradK: HostArray?
+    public var gradV: HostArray?
 }

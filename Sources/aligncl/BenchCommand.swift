@@ -4,7 +4,7 @@ import Compute
 import Foundation
 
 enum BenchFamily: String, ExpressibleByArgument, CaseIterable {
-    case gemm, softmax, copy
+    case gemm, softmax, attention, copy
 }
 
 enum BenchFormat: String, ExpressibleByArgument, CaseIterable {
@@ -17,8 +17,10 @@ struct BenchCommand: ParsableCommand {
         abstract: "Time kernels on OpenCL and the CPU path, after checking each result against the CPU path.",
         discussion: """
         Sizes: gemm takes N (an N×N×N product) or MxNxK; softmax takes ROWSxCOLUMNS and times the \
-        forward and the backward; copy takes a float count and measures the memory bandwidth the \
-        other cases are bounded by. Defaults: gemm 1024 and 2048, softmax 4096x4096, copy 16777216. Each case is \
+        forward and the backward; attention takes BxHxLxD (self-attention) and times the forward and \
+        forward+backward; copy takes a float count and measures the memory bandwidth the \
+        other cases are bounded by. Defaults: gemm 1024 and 2048, softmax 4096x4096, attention 8x8x256x64 and \
+        4x8x1024x64, copy 16777216. Each case is \
         checked once (max-abs error / max-abs value ≤ 1e-4 against the CPU path); a mismatch is \
         reported and the case is not timed. Then --warmup runs, then --repetitions timed runs \
         (wall clock including the wait for the device). Results on stdout, progress on stderr.
@@ -113,6 +115,14 @@ struct BenchCommand: ParsableCommand {
                 }
             }
             return shapes.map { BenchmarkCase.gemm(m: $0.0, n: $0.1, k: $0.2) }
+        case .attention:
+            return try (sizes.isEmpty ? ["8x8x256x64", "4x8x1024x64"] : sizes).flatMap { text -> [BenchmarkCase] in
+                let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
+                guard parts.count == 4, text.lowercased().split(separator: "x").count == 4, parts.allSatisfy({ $0 >= 1 }) else {
+                    throw CLIError("attention size must be BxHxLxD with positive integers, got '\(text)'")
+                }
+                return [false, true].map { BenchmarkCase.attention(batch: parts[0], heads: parts[1], length: parts[2], dimension: parts[3], backward: $0) }
+            }
         case .copy:
             return try (sizes.isEmpty ? ["16777216"] : sizes).map { text in
                 guard let count = Int(text), count >= 1 else { throw CLIError("copy size must be a positive float count, got '\(text)'") }

@@ -5,13 +5,14 @@ import NumPyFiles
 
 /// The ops `aligncl op` runs, with their inputs, output and flags.
 enum OpName: String, ExpressibleByArgument, CaseIterable {
-    case gemm, softmax
+    case gemm, softmax, attention
 
     /// Input keys, in the order help and messages list them.
     var inputs: [(key: String, required: Bool, isData: Bool)] {
         switch self {
         case .gemm: [("a", true, true), ("b", true, true)]
         case .softmax: [("x", true, true), ("mask", false, false)]
+        case .attention: [("q", true, true), ("k", true, true), ("v", true, true), ("key_mask", false, false)]
         }
     }
 
@@ -19,6 +20,7 @@ enum OpName: String, ExpressibleByArgument, CaseIterable {
         switch self {
         case .gemm: "c"
         case .softmax: "y"
+        case .attention: "out"
         }
     }
 }
@@ -32,6 +34,10 @@ struct OpCommand: ParsableCommand {
         with a shared leading batch; output c; gradients grad_a, grad_b.
         softmax  input x [..., N], optional mask (same shape; float, bool or integer, nonzero keeps); \
         flags --scale S, --log; output y; gradient grad_x.
+        attention  inputs q [B,H,Lq,D], k [B,H,Lk,D], v [B,H,Lk,Dv], optional key_mask [B,Lk] (nonzero \
+        keeps); flags --causal (query i sees keys j <= i + Lk - Lq), --scale S (default 1/sqrt(D)); \
+        output out [B,H,Lq,Dv]; gradients grad_q, grad_k, grad_v. A query with no visible key gets \
+        zeros.
 
         Data inputs are float32 or float64, C order, little-endian, all finite. With --grad-output \
         (the upstream gradient of the output) the gradient of each differentiable input is written \
@@ -50,8 +56,11 @@ struct OpCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Directory for the outputs; created if missing.", valueName: "DIR"))
     var outputDir: String
 
-    @Option(help: "softmax: multiply x by S before the softmax (default 1).")
+    @Option(help: "softmax: multiply x by S before the softmax (default 1). attention: the score scale (default 1/sqrt(D)).")
     var scale: Float?
+
+    @Flag(help: "attention: causal masking, query i sees keys j <= i + Lk - Lq.")
+    var causal = false
 
     @Flag(help: "softmax: log-softmax (masked entries are -inf).")
     var log = false
@@ -89,6 +98,13 @@ struct OpCommand: ParsableCommand {
                     try expectShape(upstream, y.shape)
                     outputs.append(("grad_x", try operations.softmaxGradient(y: y, gradY: upstream, mask: mask, scale: scale ?? 1, log: log)))
                 }
+            case .attention:
+                let result = try operations.attention(q: loaded["q"]!, k: loaded["k"]!, v: loaded["v"]!, keyMask: loaded["key_mask"],
+                                                      scale: scale, causal: causal, gradOut: upstream)
+                outputs.append(("out", result.out))
+                if let gradQ = result.gradQ, let gradK = result.gradK, let gradV = result.gradV {
+                    outputs += [("grad_q", gradQ), ("grad_k", gradK), ("grad_v", gradV)]
+                }
             }
         } catch let error as BackendError {
             throw CLIError(error.description)
@@ -100,12 +116,12 @@ struct OpCommand: ParsableCommand {
 
     /// Flags that belong to another op are errors, not silently ignored.
     private func checkFlags() throws {
-        let misplaced: [(String, Bool, OpName)] = [
-            ("--scale", scale != nil, .softmax), ("--log", log, .softmax),
-            ("--transpose-a", transposeA, .gemm), ("--transpose-b", transposeB, .gemm),
+        let misplaced: [(String, Bool, [OpName])] = [
+            ("--scale", scale != nil, [.softmax, .attention]), ("--log", log, [.softmax]), ("--causal", causal, [.attention]),
+            ("--transpose-a", transposeA, [.gemm]), ("--transpose-b", transposeB, [.gemm]),
         ]
-        for (flag, given, owner) in misplaced where given && owner != name {
-            throw CLIError("[\(name.rawValue)] \(flag) applies to \(owner.rawValue) only")
+        for (flag, given, owners) in misplaced where given && !owners.contains(name) {
+            throw CLIError("[\(name.rawValue)] \(flag) applies to \(owners.map(\.rawValue).joined(separator: " and ")) only")
         }
     }
 

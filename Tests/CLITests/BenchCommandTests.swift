@@ -14,7 +14,7 @@ import TestSupport
         let throughput: Double?
     }
 
-    @Test(arguments: [("gemm", "7x13x5"), ("softmax", "3x17"), ("copy", "1000")])
+    @Test(arguments: [("gemm", "7x13x5"), ("softmax", "3x17"), ("attention", "1x2x17x8"), ("copy", "1000")])
     func jsonReportsEveryBackend(family: String, size: String) throws {
         let result = try AlignCLBinary.run(["bench", family, "--sizes", size, "--repetitions", "2", "--warmup", "1", "--format", "json"])
         #expect(result.status == 0, "\(result.stderr)")

@@ -86,6 +86,20 @@ import TestSupport
         try expectCleanFailure(["op", "softmax", "--input", "x=\(ok)", "--grad-output", y], mentions: ["grad_output", "[2, 1]"])
     }
 
+    @Test func attentionShapesAndFlags() throws {
+        let q = try save("q.npy", shape: [1, 2, 3, 4]), k = try save("k.npy", shape: [1, 2, 5, 4]), v = try save("v.npy", shape: [1, 2, 5, 6])
+        let badMask = try save("km.npy", shape: [1, 4])
+        try expectCleanFailure(["op", "attention", "--input", "q=\(q)", "--input", "k=\(k)", "--input", "v=\(v)", "--input", "key_mask=\(badMask)"],
+                               mentions: ["key_mask must be [B, Lk] = [1, 5], got [1, 4]"])
+        try expectCleanFailure(["op", "attention", "--input", "q=\(q)", "--input", "k=\(k)", "--input", "v=\(q)"],
+                               mentions: ["v must be [B, H, Lk, Dv] = [1, 2, 5, Dv], got [1, 2, 3, 4]"])
+        try expectCleanFailure(["op", "attention", "--input", "q=\(q)", "--input", "k=\(k)", "--input", "v=\(v)", "--log"],
+                               mentions: ["--log applies to softmax only"])
+        let badGrad = try save("g.npy", shape: [1, 2, 3, 4])
+        try expectCleanFailure(["op", "attention", "--input", "q=\(q)", "--input", "k=\(k)", "--input", "v=\(v)", "--grad-output", badGrad],
+                               mentions: ["grad_output", "[1, 2, 3, 6]", "[1, 2, 3, 4]"])
+    }
+
     @Test func flagsOfAnotherOpAreRejected() throws {
         let x = try save("x.npy", shape: [2, 3])
         try expectCleanFailure(["op", "softmax", "--input", "x=\(x)", "--transpose-a"], mentions: ["--transpose-a applies to gemm"])

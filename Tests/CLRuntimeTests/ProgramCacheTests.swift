@@ -36,14 +36,16 @@ struct ProgramCacheTests {
     @Test func missThenHit() throws {
         let cold = ProgramCache(directory: directory)
         let first = try backend(cold)
+        let programs = first.programOrigins.count
+        #expect(programs >= 3, "gemm, softmax, attention, …")
         #expect(first.programOrigins.values.allSatisfy { $0 == .compiled })
-        #expect(cold.stats == ProgramCache.Statistics(hits: 0, misses: 2, corrupt: 0, stores: 2))
-        #expect(cold.diskUsage().entries == 2)
+        #expect(cold.stats == ProgramCache.Statistics(hits: 0, misses: programs, corrupt: 0, stores: programs))
+        #expect(cold.diskUsage().entries == programs)
 
         let warm = ProgramCache(directory: directory)
         let second = try backend(warm)
         #expect(second.programOrigins.values.allSatisfy { $0 == .cached })
-        #expect(warm.stats == ProgramCache.Statistics(hits: 2, misses: 0, corrupt: 0, stores: 0))
+        #expect(warm.stats == ProgramCache.Statistics(hits: programs, misses: 0, corrupt: 0, stores: 0))
         // A program from the cache computes the same as one built from source.
         let x = HostArray(shape: [3, 5], values: (0..<15).map { Float($0) / 7 })
         #expect(try Operations(backend: second).softmax(x) == Operations(backend: first).softmax(x))
@@ -51,10 +53,10 @@ struct ProgramCacheTests {
 
     @Test(arguments: ["flip", "truncate", "garbage"])
     func corruptEntryIsRebuilt(damage: String) throws {
-        _ = try backend(ProgramCache(directory: directory))
+        let programs = try backend(ProgramCache(directory: directory)).programOrigins.count
         let entries = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
             .filter { $0.pathExtension == "clbin" }
-        #expect(entries.count == 2)
+        #expect(entries.count == programs)
         var bytes = [UInt8](try Data(contentsOf: entries[0]))
         switch damage {
         case "flip": bytes[bytes.count / 2] ^= 0xff
@@ -65,21 +67,21 @@ struct ProgramCacheTests {
 
         let cache = ProgramCache(directory: directory)
         let rebuilt = try backend(cache)
-        #expect(cache.stats == ProgramCache.Statistics(hits: 1, misses: 1, corrupt: 1, stores: 1))
-        #expect(rebuilt.programOrigins.values.sorted { "\($0)" < "\($1)" } == [.cached, .compiled])
+        #expect(cache.stats == ProgramCache.Statistics(hits: programs - 1, misses: 1, corrupt: 1, stores: 1))
+        #expect(rebuilt.programOrigins.values.filter { $0 == .compiled }.count == 1)
 
         let again = ProgramCache(directory: directory)
         _ = try backend(again)
-        #expect(again.stats.hits == 2, "the rebuilt entry is good")
+        #expect(again.stats.hits == programs, "the rebuilt entry is good")
     }
 
     @Test func otherBuildOptionsAreAnotherEntry() throws {
-        _ = try backend(ProgramCache(directory: directory))
+        let programs = try backend(ProgramCache(directory: directory)).programOrigins.count
         let cache = ProgramCache(directory: directory)
         var tuning = OpenCLTuning(variant: .cpu)
         tuning.softmaxWorkGroup = 32
         _ = try backend(cache, tuning: tuning)
-        #expect(cache.stats.hits == 1 && cache.stats.misses == 1, "\(cache.stats)")
+        #expect(cache.stats.hits == programs - 1 && cache.stats.misses == 1, "only softmax changed: \(cache.stats)")
     }
 
     @Test func disabledCacheAlwaysBuilds() throws {

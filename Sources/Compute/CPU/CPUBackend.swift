@@ -1,3 +1,4 @@
+import COpenBLAS
 import Dispatch
 import Foundation
 
@@ -56,4 +57,28 @@ public final class CPUBackend: Backend, @unchecked Sendable {
             body(count * chunk / chunks ..< count * (chunk + 1) / chunks)
         }
     }
+}
+
+private let blasThreadsLock = NSLock()
+nonisolated(unsafe) private var singleThreadedBLASUsers = 0
+nonisolated(unsafe) private var savedBLASThreads: Int32 = 1
+
+/// Runs `body` with OpenBLAS limited to one thread, for loops that call it from several threads
+/// of their own (nested threading would oversubscribe the cores). OpenBLAS's thread count is
+/// process-wide, so the first of overlapping callers saves it and the last restores it.
+func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
+    blasThreadsLock.withLock {
+        if singleThreadedBLASUsers == 0 {
+            savedBLASThreads = openblas_get_num_threads()
+            openblas_set_num_threads(1)
+        }
+        singleThreadedBLASUsers += 1
+    }
+    defer {
+        blasThreadsLock.withLock {
+            singleThreadedBLASUsers -= 1
+            if singleThreadedBLASUsers == 0 { openblas_set_num_threads(savedBLASThreads) }
+        }
+    }
+    return try body()
 }

@@ -18,6 +18,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     private var programs: [KernelProgram: CLProgram] = [:]
     private var gemm: GEMMKernels?
     private var softmax: SoftmaxKernels?
+    private var attention: AttentionKernels?
 
     /// - Parameters:
     ///   - tuning: kernel variant and parameters; by default the ones suited to the device kind.
@@ -60,6 +61,14 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         if let gemm { return gemm }
         let kernels = try GEMMKernels(program: program(.gemm))
         gemm = kernels
+        return kernels
+    }
+
+    /// Call with `lock` held (inside `locked`).
+    func attentionKernels() throws(CLError) -> AttentionKernels {
+        if let attention { return attention }
+        let kernels = try AttentionKernels(program: program(.attention))
+        attention = kernels
         return kernels
     }
 

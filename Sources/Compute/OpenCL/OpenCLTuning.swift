@@ -32,6 +32,20 @@ public struct OpenCLTuning: Sendable, Equatable {
     /// Softmax work-group size (GPU variant: one work-group per row), a power of two.
     public var softmaxWorkGroup = 256
 
+    /// Attention (CPU variant): keys per block of the forward and dq kernels, queries per block
+    /// of the dk/dv kernel, and outputs per register tile (6 × 16 lanes fills 15 of the 16 AVX2
+    /// registers; 4 and 5 ran 10–15 % slower).
+    public var attentionKeyBlock = 48
+    public var attentionQueryBlock = 48
+    public var attentionRegisterTile = 6
+    /// The largest D and Dv the attention kernels take (private arrays are sized by it).
+    public var attentionMaximumHeadDimension = 256
+    /// Work-group size of the attention `delta` kernel, and of the GPU-style attention kernels.
+    public var attentionDeltaWorkGroup = 64
+    public var attentionWorkGroup = 64
+    /// Rows per `__local` tile of the GPU-style attention kernels.
+    public var attentionTileRows = 16
+
     public init(variant: Variant) {
         self.variant = variant
     }
@@ -50,6 +64,12 @@ public struct OpenCLTuning: Sendable, Equatable {
             + "-D GEMM_NT=\(gemmTilesPerItemN) -D GEMM_KC=\(gemmKSlice) -D GEMM_TILE=\(gemmTile)"
     }
 
+    fileprivate var attentionBuildOptions: String {
+        Self.commonOptions + " -D ATTN_BK=\(attentionKeyBlock) -D ATTN_BQK=\(attentionQueryBlock) -D ATTN_KR=\(attentionRegisterTile)"
+            + " -D ATTN_DMAX=\(attentionMaximumHeadDimension) -D ATTN_DELTA_WG=\(attentionDeltaWorkGroup) -D ATTN_WG=\(attentionWorkGroup)"
+            + " -D ATTN_TK=\(attentionTileRows)"
+    }
+
     fileprivate var softmaxBuildOptions: String {
         Self.commonOptions + " -D SOFTMAX_WG=\(softmaxWorkGroup)"
     }
@@ -57,12 +77,13 @@ public struct OpenCLTuning: Sendable, Equatable {
 
 /// The kernel files of `Kernels/`, one program each.
 enum KernelProgram: String, CaseIterable, Sendable {
-    case gemm, softmax
+    case gemm, softmax, attention
 
     var source: String {
         switch self {
         case .gemm: EmbeddedKernels.gemm
         case .softmax: EmbeddedKernels.softmax
+        case .attention: EmbeddedKernels.attention
         }
     }
 
@@ -70,6 +91,7 @@ enum KernelProgram: String, CaseIterable, Sendable {
         switch self {
         case .gemm: tuning.gemmBuildOptions
         case .softmax: tuning.softmaxBuildOptions
+        case .attention: tuning.attentionBuildOptions
         }
     }
 }

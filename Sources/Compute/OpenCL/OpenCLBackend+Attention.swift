@@ -1,0 +1,92 @@
+import CLRuntime
+
+/// The entry points of `Kernels/attention.cl`.
+struct AttentionKernels {
+    let forward: CLKernel
+    let delta: CLKernel
+    let gradQ: CLKernel
+    let gradKV: CLKernel
+    let forwardGPU: CLKernel
+    let gradQGPU: CLKernel
+    let gradKVGPU: CLKernel
+
+    init(program: CLProgram) throws(CLError) {
+        forward = try program.kernel("attention_forward")
+        delta = try program.kernel("attention_backward_delta")
+        gradQ = try program.kernel("attention_backward_dq")
+        gradKV = try program.kernel("attention_backward_dkdv")
+        forwardGPU = try program.kernel("attention_forward_gpu")
+        gradQGPU = try program.kernel("attention_backward_dq_gpu")
+        gradKVGPU = try program.kernel("attention_backward_dkdv_gpu")
+    }
+}
+
+extension OpenCLBackend {
+    /// The CPU-style kernels give each work-item 16 query (or key) rows in the lanes of a
+    /// `float16`, and walk key (or query) blocks with register tiles; the GPU-style ones give a
+    /// work-group `attentionWorkGroup` rows and stage tiles through `__local` memory.
+    private func attentionGlobalSize(rows: Int, _ descriptor: AttentionDescriptor) -> (global: [Int], local: [Int]) {
+        let heads = descriptor.batch * descriptor.heads
+        switch tuning.variant {
+        case .cpu: return ([ceilDiv(rows, 16), heads], [1, 1])
+        case .gpu: return ([roundUp(rows, tuning.attentionWorkGroup), heads], [tuning.attentionWorkGroup, 1])
+        }
+    }
+
+    private func attentionShapeArguments(_ d: AttentionDescriptor) -> [CLKernel.Argument] {
+        [.int32(Int32(d.batch)), .int32(Int32(d.heads)), .int32(Int32(d.queryLength)), .int32(Int32(d.keyLength)),
+         .int32(Int32(d.headDimension)), .int32(Int32(d.valueDimension)), .float(d.scale),
+         .int32(d.hasKeyMask ? 1 : 0), .int32(d.isCausal ? 1 : 0)]
+    }
+
+    private func checkHeadSize(_ descriptor: AttentionDescriptor) throws {
+        let limit = tuning.attentionMaximumHeadDimension
+        guard descriptor.headDimension <= limit, descriptor.valueDimension <= limit else {
+            throw BackendError.invalidArgument(op: "attention", message: "the OpenCL kernels take D and Dv up to \(limit), got D = \(descriptor.headDimension), Dv = \(descriptor.valueDimension)")
+        }
+    }
+
+    public func attentionForward(_ descriptor: AttentionDescriptor, q: Buffer, k: Buffer, v: Buffer, keyMask: Buffer?,
+                                 out: Buffer, logSumExp: Buffer) throws {
+        try checkHeadSize(descriptor)
+        // Kernels without a mask still take a buffer argument; a 1-float placeholder serves.
+        let maskBuffer = try keyMask ?? makeBuffer(count: 1)
+        let launch = attentionGlobalSize(rows: descriptor.queryLength, descriptor)
+        try locked("attention") {
+            let kernels = try attentionKernels()
+            let kernel = tuning.variant == .cpu ? kernels.forward : kernels.forwardGPU
+            try kernel.bind([.buffer(q.deviceMemory), .buffer(k.deviceMemory), .buffer(v.deviceMemory), .buffer(maskBuffer.deviceMemory),
+                             .buffer(out.deviceMemory), .buffer(logSumExp.deviceMemory)] + attentionShapeArguments(descriptor))
+            try queue.enqueue(kernel, global: launch.global, local: launch.local)
+        }
+    }
+
+    public func attentionBackward(_ descriptor: AttentionDescriptor, q: Buffer, k: Buffer, v: Buffer, keyMask: Buffer?,
+                                  out: Buffer, logSumExp: Buffer, gradOut: Buffer, gradQ: Buffer, gradK: Buffer, gradV: Buffer) throws {
+        try checkHeadSize(descriptor)
+        let maskBuffer = try keyMask ?? makeBuffer(count: 1)
+        // delta_i = dout_i · out_i, the only extra memory of the backward: [B, H, Lq].
+        let rows = descriptor.batch * descriptor.heads * descriptor.queryLength
+        let delta = try makeBuffer(count: rows)
+        let queries = attentionGlobalSize(rows: descriptor.queryLength, descriptor)
+        let keys = attentionGlobalSize(rows: descriptor.keyLength, descriptor)
+        try locked("attention backward") {
+            let kernels = try attentionKernels()
+            let group = tuning.attentionDeltaWorkGroup
+            try kernels.delta.bind(.buffer(out.deviceMemory), .buffer(gradOut.deviceMemory), .buffer(delta.deviceMemory),
+                                   .int32(Int32(descriptor.batch)), .int32(Int32(descriptor.heads)), .int32(Int32(descriptor.queryLength)),
+                                   .int32(Int32(descriptor.valueDimension)))
+            try queue.enqueue(kernels.delta, global: [roundUp(rows, group)], local: [group])
+            let common: [CLKernel.Argument] = [.buffer(q.deviceMemory), .buffer(k.deviceMemory), .buffer(v.deviceMemory),
+                                               .buffer(maskBuffer.deviceMemory), .buffer(logSumExp.deviceMemory),
+                                               .buffer(delta.deviceMemory), .buffer(gradOut.deviceMemory)]
+            let shape = attentionShapeArguments(descriptor)
+            // Two kernels, one owning query rows (dq), one owning key rows (dk, dv): no atomics.
+            let (gradQKernel, gradKVKernel) = tuning.variant == .cpu ? (kernels.gradQ, kernels.gradKV) : (kernels.gradQGPU, kernels.gradKVGPU)
+            try gradQKernel.bind(common + [.buffer(gradQ.deviceMemory)] + shape)
+            try queue.enqueue(gradQKernel, global: queries.global, local: queries.local)
+            try gradKVKernel.bind(common + [.buffer(gradK.deviceMemory), .buffer(gradV.deviceMemory)] + shape)
+            try queue.enqueue(gradKVKernel, global: keys.global, local: keys.local)
+        }
+    }
+}
