@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job. Until training lands (issue 6), it shows what AlignCL does today: lists the
 # OpenCL devices, runs GEMM and a masked softmax through `aligncl op` on the auto-chosen
-# backend and on the CPU path, and benchmarks both kernels on OpenCL against the CPU path.
+# backend and on the CPU path, and benchmarks GEMM, softmax and attention on OpenCL against
+# the CPU path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-dependencies.sh
@@ -37,3 +38,4 @@ done
 
 "$aligncl" bench gemm --sizes 512 1024
 "$aligncl" bench softmax --sizes 4096x4096
+"$aligncl" bench attention --sizes 8x8x256x64
