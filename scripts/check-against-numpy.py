@@ -102,6 +102,29 @@ def main():
                 label = f"{backend} softmax {shape} x~{magnitude:g} scale {scale} log={log} masked={masked}"
                 check(label + " y", out("y"), y)
                 check(label + " grad_x", out("grad_x"), softmax_grad_reference(y, dy.astype(np.float64), mask, scale, log))
+            for (n, d, tau) in [(256, 64, 0.07), (1, 8, 0.5), (33, 5, 0.01)]:
+                a = rng.standard_normal((n, d)).astype(np.float32)
+                b = rng.standard_normal((n, d)).astype(np.float32)
+                out = run(["op", "infonce", "--backend", backend, "--input", f"a={save('a.npy', a)}", "--input", f"b={save('b.npy', b)}",
+                           "--temperature", str(tau)], os.path.join(work, f"infonce-{backend}-{n}"))
+                a64, b64 = a.astype(np.float64), b.astype(np.float64)
+                na, nb = np.linalg.norm(a64, axis=1, keepdims=True), np.linalg.norm(b64, axis=1, keepdims=True)
+                u, v = a64 / na, b64 / nb
+                logits = u @ v.T / tau
+                def log_softmax(z):
+                    m = z.max(axis=1, keepdims=True)
+                    return z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+                loss = -0.5 * (np.diag(log_softmax(logits)).mean() + np.diag(log_softmax(logits.T)).mean())
+                p_rows, p_cols = np.exp(log_softmax(logits)), np.exp(log_softmax(logits.T)).T
+                ds = 0.5 * (p_rows - np.eye(n)) / n + 0.5 * (p_cols - np.eye(n)) / n
+                du, dv = ds @ v / tau, ds.T @ u / tau
+                grad_a = (du - u * (u * du).sum(1, keepdims=True)) / na
+                grad_b = (dv - v * (v * dv).sum(1, keepdims=True)) / nb
+                label = f"{backend} infonce N={n} D={d} tau={tau}"
+                check(label + " loss", out("loss").reshape(()), np.array(loss))
+                check(label + " logits", out("logits"), logits)
+                check(label + " grad_a", out("grad_a"), grad_a)
+                check(label + " grad_b", out("grad_b"), grad_b)
     print(f"numpy: {passed} passed, {failed} failed")
     return 1 if failed else 0
 

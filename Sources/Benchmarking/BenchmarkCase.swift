@@ -74,6 +74,27 @@ public struct BenchmarkCase: Sendable {
                              })
     }
 
+    /// The symmetric, diagonal InfoNCE loss of `[N, D]` against `[N, D]` (normalised, τ = 0.07),
+    /// without the logits output: the forward, or forward and backward.
+    public static func infoNCE(rows: Int, dimension: Int, backward: Bool) -> BenchmarkCase {
+        let descriptor = InfoNCEDescriptor(rows: rows, columns: rows, dimension: dimension, scale: 1 / 0.07)
+        let (a, b) = (SeededValues.values(rows * dimension, seed: 10), SeededValues.values(rows * dimension, seed: 11))
+        @Sendable func setUp(_ backend: any Backend) throws -> (() throws -> [Float]) {
+            let inputs = InfoNCEInputs(a: try backend.makeBuffer(a), b: try backend.makeBuffer(b))
+            let gradA = try backend.makeBuffer(count: rows * dimension), gradB = try backend.makeBuffer(count: rows * dimension)
+            return {
+                let (loss, state) = try backend.infoNCEForward(descriptor, inputs)
+                guard backward else { return [Float(loss)] }
+                let gradScale = try backend.infoNCEBackward(descriptor, inputs, state: state, gradA: gradA, gradB: gradB)
+                return [Float(loss), Float(gradScale)] + (try backend.read(gradA)) + (try backend.read(gradB))
+            }
+        }
+        return BenchmarkCase(name: "infonce\(backward ? " fwd+bwd" : " fwd") N\(rows) D\(dimension)", unit: "GFLOP/s",
+                             work: descriptor.forwardFlops + (backward ? descriptor.backwardFlops : 0),
+                             prepare: { backend in let run = try setUp(backend); return { _ = try run() } },
+                             output: { try setUp($0)() })
+    }
+
     public static func softmax(rows: Int, columns: Int, backward: Bool) -> BenchmarkCase {
         let descriptor = SoftmaxDescriptor(rows: rows, columns: columns)
         // Logits spread over ±10 so the exponentials span a realistic range.

@@ -34,6 +34,30 @@ public protocol Backend: AnyObject, Sendable {
     /// probabilities from the saved log-sum-exp.
     func attentionBackward(_ descriptor: AttentionDescriptor, q: Buffer, k: Buffer, v: Buffer, keyMask: Buffer?,
                            out: Buffer, logSumExp: Buffer, gradOut: Buffer, gradQ: Buffer, gradK: Buffer, gradV: Buffer) throws
+
+    // InfoNCE, in the steps `Backend.infoNCEForward` and `infoNCEBackward` (InfoNCE.swift) compose.
+
+    /// `normalized = x / max(‖x‖, ε)` row by row (a copy when the descriptor does not normalise),
+    /// and the norms; `x` holds `rows` rows of D.
+    func infoNCENormalize(_ descriptor: InfoNCEDescriptor, x: Buffer, rows: Int, normalized: Buffer, norms: Buffer) throws
+    /// Per row of `pass.x` against all rows of `pass.y`: log-sum-exp of the scores, the
+    /// target-weighted score sum and the target mass. Never holds more than a block of rows.
+    func infoNCERowStatistics(_ descriptor: InfoNCEDescriptor, _ pass: InfoNCEPass, statistics: InfoNCEStatistics) throws
+    /// Per row of `pass.x`: the gradient of the loss with respect to the normalised row
+    /// (`s·Σ_c dS_rc ŷ_c`), and the row's share of the gradient with respect to the scale
+    /// (`Σ_c dS_rc·S_rc / s`).
+    func infoNCEBackwardRows(_ descriptor: InfoNCEDescriptor, _ pass: InfoNCEPass, own: InfoNCEStatistics, other: InfoNCEStatistics?,
+                             ownCoefficient: Float, otherCoefficient: Float, gradNormalized: Buffer, gradScalePartial: Buffer) throws
+    /// The gradient through the normalisation.
+    func infoNCENormalizeBackward(_ descriptor: InfoNCEDescriptor, x: Buffer, rows: Int, norms: Buffer, gradNormalized: Buffer, gradX: Buffer) throws
+    /// The score matrix `[G, N, M]`, only when a caller asks for it.
+    func infoNCELogits(_ descriptor: InfoNCEDescriptor, normalizedA: Buffer, normalizedB: Buffer, logits: Buffer) throws
+
+    /// One bound per group, and what the backward needs (`[G, 2]`).
+    func mutualInformationForward(_ descriptor: MutualInformationDescriptor, scores: Buffer, bounds: Buffer, statistics: Buffer) throws
+    /// The gradient of `Σ_g gradBounds[g]·bound_g` with respect to the scores.
+    func mutualInformationBackward(_ descriptor: MutualInformationDescriptor, scores: Buffer, statistics: Buffer, gradBounds: Buffer,
+                                   gradScores: Buffer) throws
 }
 
 public enum BackendKind: String, Sendable, CaseIterable {

@@ -4,7 +4,7 @@ import Compute
 import Foundation
 
 enum BenchFamily: String, ExpressibleByArgument, CaseIterable {
-    case gemm, softmax, attention, copy
+    case gemm, softmax, attention, infonce, copy
 }
 
 enum BenchFormat: String, ExpressibleByArgument, CaseIterable {
@@ -18,9 +18,10 @@ struct BenchCommand: ParsableCommand {
         discussion: """
         Sizes: gemm takes N (an N×N×N product) or MxNxK; softmax takes ROWSxCOLUMNS and times the \
         forward and the backward; attention takes BxHxLxD (self-attention) and times the forward and \
-        forward+backward; copy takes a float count and measures the memory bandwidth the \
+        forward+backward; infonce takes NxD (symmetric diagonal loss of N×D against N×D, τ = 0.07) and \
+        times the forward and forward+backward; copy takes a float count and measures the memory bandwidth the \
         other cases are bounded by. Defaults: gemm 1024 and 2048, softmax 4096x4096, attention 8x8x256x64 and \
-        4x8x1024x64, copy 16777216. Each case is \
+        4x8x1024x64, infonce 256x512, 1024x512 and 4096x256, copy 16777216. Each case is \
         checked once (max-abs error / max-abs value ≤ 1e-4 against the CPU path); a mismatch is \
         reported and the case is not timed. Then --warmup runs, then --repetitions timed runs \
         (wall clock including the wait for the device). Results on stdout, progress on stderr.
@@ -122,6 +123,14 @@ struct BenchCommand: ParsableCommand {
                     throw CLIError("attention size must be BxHxLxD with positive integers, got '\(text)'")
                 }
                 return [false, true].map { BenchmarkCase.attention(batch: parts[0], heads: parts[1], length: parts[2], dimension: parts[3], backward: $0) }
+            }
+        case .infonce:
+            return try (sizes.isEmpty ? ["256x512", "1024x512", "4096x256"] : sizes).flatMap { text -> [BenchmarkCase] in
+                let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
+                guard parts.count == 2, text.lowercased().split(separator: "x").count == 2, parts.allSatisfy({ $0 >= 1 }) else {
+                    throw CLIError("infonce size must be NxD with positive integers, got '\(text)'")
+                }
+                return [false, true].map { BenchmarkCase.infoNCE(rows: parts[0], dimension: parts[1], backward: $0) }
             }
         case .copy:
             return try (sizes.isEmpty ? ["16777216"] : sizes).map { text in

@@ -5,7 +5,7 @@ import NumPyFiles
 
 /// The ops `aligncl op` runs, with their inputs, output and flags.
 enum OpName: String, ExpressibleByArgument, CaseIterable {
-    case gemm, softmax, attention
+    case gemm, softmax, attention, infonce
 
     /// Input keys, in the order help and messages list them.
     var inputs: [(key: String, required: Bool, isData: Bool)] {
@@ -13,6 +13,7 @@ enum OpName: String, ExpressibleByArgument, CaseIterable {
         case .gemm: [("a", true, true), ("b", true, true)]
         case .softmax: [("x", true, true), ("mask", false, false)]
         case .attention: [("q", true, true), ("k", true, true), ("v", true, true), ("key_mask", false, false)]
+        case .infonce: [("a", true, true), ("b", true, true)]
         }
     }
 
@@ -21,6 +22,7 @@ enum OpName: String, ExpressibleByArgument, CaseIterable {
         case .gemm: "c"
         case .softmax: "y"
         case .attention: "out"
+        case .infonce: "loss"
         }
     }
 }
@@ -38,6 +40,10 @@ struct OpCommand: ParsableCommand {
         keeps); flags --causal (query i sees keys j <= i + Lk - Lq), --scale S (default 1/sqrt(D)); \
         output out [B,H,Lq,Dv]; gradients grad_q, grad_k, grad_v. A query with no visible key gets \
         zeros.
+        infonce  inputs a [N,D], b [N,D]: the symmetric contrastive loss of rows L2-normalised, with \
+        positives on the diagonal, at --temperature T (default 0.07). Writes loss (0-d), logits [N,N] \
+        (the scaled cosine similarities), grad_a and grad_b (the gradients of the loss itself; \
+        --grad-output is not taken).
 
         Data inputs are float32 or float64, C order, little-endian, all finite. With --grad-output \
         (the upstream gradient of the output) the gradient of each differentiable input is written \
@@ -61,6 +67,9 @@ struct OpCommand: ParsableCommand {
 
     @Flag(help: "attention: causal masking, query i sees keys j <= i + Lk - Lq.")
     var causal = false
+
+    @Option(help: "infonce: the softmax temperature τ (the logit scale is 1/τ; default 0.07).")
+    var temperature: Float?
 
     @Flag(help: "softmax: log-softmax (masked entries are -inf).")
     var log = false
@@ -98,6 +107,12 @@ struct OpCommand: ParsableCommand {
                     try expectShape(upstream, y.shape)
                     outputs.append(("grad_x", try operations.softmaxGradient(y: y, gradY: upstream, mask: mask, scale: scale ?? 1, log: log)))
                 }
+            case .infonce:
+                let tau = temperature ?? 0.07
+                guard tau.isFinite, tau > 0 else { throw CLIError("[infonce] --temperature must be positive, got \(tau)") }
+                let result = try operations.infoNCE(a: loaded["a"]!, b: loaded["b"]!, scale: 1 / tau, logits: true, gradients: true)
+                outputs += [("loss", HostArray(shape: [], values: [Float(result.loss)])), ("logits", result.logits!),
+                            ("grad_a", result.gradA!), ("grad_b", result.gradB!)]
             case .attention:
                 let result = try operations.attention(q: loaded["q"]!, k: loaded["k"]!, v: loaded["v"]!, keyMask: loaded["key_mask"],
                                                       scale: scale, causal: causal, gradOut: upstream)
@@ -118,6 +133,7 @@ struct OpCommand: ParsableCommand {
     private func checkFlags() throws {
         let misplaced: [(String, Bool, [OpName])] = [
             ("--scale", scale != nil, [.softmax, .attention]), ("--log", log, [.softmax]), ("--causal", causal, [.attention]),
+            ("--temperature", temperature != nil, [.infonce]), ("--grad-output", gradOutput != nil, [.gemm, .softmax, .attention]),
             ("--transpose-a", transposeA, [.gemm]), ("--transpose-b", transposeB, [.gemm]),
         ]
         for (flag, given, owners) in misplaced where given && !owners.contains(name) {

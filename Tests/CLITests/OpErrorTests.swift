@@ -100,6 +100,14 @@ import TestSupport
                                mentions: ["grad_output", "[1, 2, 3, 6]", "[1, 2, 3, 4]"])
     }
 
+    @Test func infoNCERejectsGradOutputAndBadTemperatures() throws {
+        let a = try save("a.npy", shape: [4, 3]), b = try save("b.npy", shape: [4, 3]), c = try save("c.npy", shape: [5, 3])
+        try expectCleanFailure(["op", "infonce", "--input", "a=\(a)", "--input", "b=\(b)", "--grad-output", a],
+                               mentions: ["--grad-output applies to gemm and softmax and attention only"])
+        try expectCleanFailure(["op", "infonce", "--input", "a=\(a)", "--input", "b=\(b)", "--temperature", "0"], mentions: ["--temperature must be positive"])
+        try expectCleanFailure(["op", "infonce", "--input", "a=\(a)", "--input", "b=\(c)"], mentions: ["diagonal targets need N = M", "[4, 3]", "[5, 3]"])
+    }
+
     @Test func flagsOfAnotherOpAreRejected() throws {
         let x = try save("x.npy", shape: [2, 3])
         try expectCleanFailure(["op", "softmax", "--input", "x=\(x)", "--transpose-a"], mentions: ["--transpose-a applies to gemm"])

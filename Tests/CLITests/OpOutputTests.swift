@@ -90,4 +90,24 @@ import TestSupport
         #expect(normwiseError(try load(output, "grad_v.npy").floatValues(), expected.dv) <= 1e-4)
         #expect(try load(output, "grad_v.npy").shape == [b, h, lk, dv])
     }
+
+    @Test(arguments: backends)
+    func infoNCEWritesLossLogitsAndGradients(backend: String) throws {
+        let (n, d) = (6, 5)
+        var random = SeededValues(seed: 21)
+        let a = random.array(n * d), b = random.array(n * d)
+        let output = directory.appendingPathComponent("infonce-\(backend)")
+        let result = try AlignCLBinary.run(["op", "infonce", "--backend", backend, "--temperature", "0.1",
+                                            "--input", "a=\(try save("a.npy", shape: [n, d], values: a))",
+                                            "--input", "b=\(try save("b.npy", shape: [n, d], values: b))", "--output-dir", output.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let reference = InfoNCEReference(groups: 1, rows: n, columns: n, dimension: d, scale: 10, targets: .diagonal, direction: .symmetric)
+        let (a64, b64) = (a.map(Double.init), b.map(Double.init))
+        let loss = try load(output, "loss.npy")
+        #expect(loss.shape == [] && abs(Double(loss.floatValues()[0]) - reference.loss(a: a64, b: b64)) <= 1e-5)
+        #expect(normwiseError(try load(output, "logits.npy").floatValues(), reference.logits(a: a64, b: b64)) <= 1e-4)
+        let gradients = reference.gradients(a: a64, b: b64)
+        #expect(normwiseError(try load(output, "grad_a.npy").floatValues(), gradients.da) <= 1e-4)
+        #expect(normwiseError(try load(output, "grad_b.npy").floatValues(), gradients.db) <= 1e-4)
+    }
 }

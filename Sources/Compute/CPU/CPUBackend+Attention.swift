@@ -42,13 +42,13 @@ extension CPUBackend {
                             maskRow(row, count: nk, descriptor: descriptor, query: q0 + i, firstKey: k0,
                                     keyMask: mask.map { $0 + batch * lk })
                             // Online softmax: rescale what was summed under the old maximum.
-                            let newMax = max(rowMax[i], maximum(row, count: nk))
+                            let newMax = max(rowMax[i], rowMaximum(row, count: nk))
                             guard newMax > -.infinity else {
                                 row.update(repeating: 0, count: nk)  // no visible key yet: contributes nothing
                                 continue
                             }
                             let correction = expNonPositive(rowMax[i] - newMax)
-                            rowSum[i] = rowSum[i] * correction + exponentiate(row, count: nk, minus: newMax)
+                            rowSum[i] = rowSum[i] * correction + sumOfExponentials(row, count: nk, minus: newMax, storing: true)
                             rowMax[i] = newMax
                             if correction != 1 { scaleRow(acc + i * dv, count: dv, by: correction) }
                         }
@@ -105,7 +105,7 @@ extension CPUBackend {
                                 guard lse > -.infinity else { row.update(repeating: 0, count: nk); continue }
                                 maskRow(row, count: nk, descriptor: descriptor, query: q0 + i, firstKey: k0,
                                         keyMask: mask.map { $0 + batch * lk })
-                                _ = exponentiate(row, count: nk, minus: lse)
+                                _ = sumOfExponentials(row, count: nk, minus: lse, storing: true)
                             }
                             // dv_block += pᵀ · dout_block
                             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(nk), blasint(dv), blasint(nq), 1,
@@ -141,37 +141,6 @@ private func maskRow(_ row: UnsafeMutablePointer<Float>, count: Int, descriptor:
         let end = descriptor.visibleKeyEnd(query: query) - firstKey
         if end < count { (row + max(end, 0)).update(repeating: -.infinity, count: count - max(end, 0)) }
     }
-}
-
-@inline(__always)
-private func maximum(_ row: UnsafeMutablePointer<Float>, count: Int) -> Float {
-    var lanes = Float16Lanes(repeating: -.infinity)
-    let vectorEnd = count / 16 * 16
-    for j in stride(from: 0, to: vectorEnd, by: 16) {
-        let x = row.lanes(at: j)
-        lanes = lanes.replacing(with: x, where: x .> lanes)
-    }
-    var result = lanes.max()
-    for j in vectorEnd..<count { result = max(result, row[j]) }
-    return result
-}
-
-/// `row[j] = exp(row[j] − shift)` (every argument ≤ 0), returning the sum.
-@inline(__always)
-private func exponentiate(_ row: UnsafeMutablePointer<Float>, count: Int, minus shift: Float) -> Float {
-    var sums = Float16Lanes()
-    let vectorEnd = count / 16 * 16
-    for j in stride(from: 0, to: vectorEnd, by: 16) {
-        let e = expNonPositive(row.lanes(at: j) - shift)
-        row.store(e, at: j)
-        sums += e
-    }
-    var sum = sums.sum()
-    for j in vectorEnd..<count {
-        row[j] = expNonPositive(row[j] - shift)
-        sum += row[j]
-    }
-    return sum
 }
 
 @inline(__always)

@@ -19,6 +19,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     private var gemm: GEMMKernels?
     private var softmax: SoftmaxKernels?
     private var attention: AttentionKernels?
+    private var infoNCE: InfoNCEKernels?
 
     /// - Parameters:
     ///   - tuning: kernel variant and parameters; by default the ones suited to the device kind.
@@ -69,6 +70,14 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         if let attention { return attention }
         let kernels = try AttentionKernels(program: program(.attention))
         attention = kernels
+        return kernels
+    }
+
+    /// Call with `lock` held (inside `locked`).
+    func infoNCEKernels() throws(CLError) -> InfoNCEKernels {
+        if let infoNCE { return infoNCE }
+        let kernels = try InfoNCEKernels(program: program(.infoNCE))
+        infoNCE = kernels
         return kernels
     }
 

@@ -46,6 +46,19 @@ public struct OpenCLTuning: Sendable, Equatable {
     /// Rows per `__local` tile of the GPU-style attention kernels.
     public var attentionTileRows = 16
 
+    /// InfoNCE (CPU variant): columns per block, outputs per register tile, and panels of 16
+    /// rows each work-item owns.
+    public var infoNCEColumnBlock = 64
+    public var infoNCERegisterTile = 6
+    public var infoNCERowPanels = 4
+    /// The largest D the InfoNCE kernels take (private arrays are sized by it).
+    public var infoNCEMaximumDimension = 512
+    /// Work-group size of the element-wise InfoNCE and mutual-information kernels.
+    public var infoNCEElementGroup = 8
+    /// InfoNCE (GPU variant): the tile edge, and the D slice staged in `__local` memory.
+    public var infoNCETile = 16
+    public var infoNCEDimensionSlice = 64
+
     public init(variant: Variant) {
         self.variant = variant
     }
@@ -70,6 +83,11 @@ public struct OpenCLTuning: Sendable, Equatable {
             + " -D ATTN_TK=\(attentionTileRows)"
     }
 
+    fileprivate var infoNCEBuildOptions: String {
+        Self.commonOptions + " -D NCE_BK=\(infoNCEColumnBlock) -D NCE_KR=\(infoNCERegisterTile) -D NCE_RB=\(infoNCERowPanels)"
+            + " -D NCE_DMAX=\(infoNCEMaximumDimension) -D NCE_NWG=\(infoNCEElementGroup) -D NCE_GT=\(infoNCETile) -D NCE_DK=\(infoNCEDimensionSlice)"
+    }
+
     fileprivate var softmaxBuildOptions: String {
         Self.commonOptions + " -D SOFTMAX_WG=\(softmaxWorkGroup)"
     }
@@ -77,13 +95,14 @@ public struct OpenCLTuning: Sendable, Equatable {
 
 /// The kernel files of `Kernels/`, one program each.
 enum KernelProgram: String, CaseIterable, Sendable {
-    case gemm, softmax, attention
+    case gemm, softmax, attention, infoNCE
 
     var source: String {
         switch self {
         case .gemm: EmbeddedKernels.gemm
         case .softmax: EmbeddedKernels.softmax
         case .attention: EmbeddedKernels.attention
+        case .infoNCE: EmbeddedKernels.infonce
         }
     }
 
@@ -92,6 +111,7 @@ enum KernelProgram: String, CaseIterable, Sendable {
         case .gemm: tuning.gemmBuildOptions
         case .softmax: tuning.softmaxBuildOptions
         case .attention: tuning.attentionBuildOptions
+        case .infoNCE: tuning.infoNCEBuildOptions
         }
     }
 }

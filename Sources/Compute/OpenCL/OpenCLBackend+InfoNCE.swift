@@ -1,0 +1,134 @@
+import CLRuntime
+
+/// The entry points of `Kernels/infonce.cl`.
+struct InfoNCEKernels {
+    let normalize: CLKernel
+    let normalizeBackward: CLKernel
+    let rowStatistics: CLKernel
+    let backwardRows: CLKernel
+    let logits: CLKernel
+    let rowStatisticsGPU: CLKernel
+    let backwardRowsGPU: CLKernel
+    let mutualInformationForward: CLKernel
+    let mutualInformationBackward: CLKernel
+
+    init(program: CLProgram) throws(CLError) {
+        normalize = try program.kernel("infonce_normalize")
+        normalizeBackward = try program.kernel("infonce_normalize_backward")
+        rowStatistics = try program.kernel("infonce_row_stats")
+        backwardRows = try program.kernel("infonce_backward_rows")
+        logits = try program.kernel("infonce_logits")
+        rowStatisticsGPU = try program.kernel("infonce_row_stats_gpu")
+        backwardRowsGPU = try program.kernel("infonce_backward_rows_gpu")
+        mutualInformationForward = try program.kernel("mi_bound_forward")
+        mutualInformationBackward = try program.kernel("mi_bound_backward")
+    }
+}
+
+extension OpenCLBackend {
+    /// CPU-style: a work-item owns `16 × infoNCERowPanels` rows (16 in the lanes of a `float16`);
+    /// GPU-style: a square work-group tiles rows × columns.
+    private func infoNCERowLaunch(rows: Int, groups: Int) -> (global: [Int], local: [Int]) {
+        switch tuning.variant {
+        case .cpu: return ([ceilDiv(rows, 16 * tuning.infoNCERowPanels), groups], [1, 1])
+        case .gpu:
+            let tile = tuning.infoNCETile
+            return ([tile, roundUp(rows, tile), groups], [tile, tile, 1])
+        }
+    }
+
+    private func checkDimension(_ descriptor: InfoNCEDescriptor) throws {
+        guard descriptor.dimension <= tuning.infoNCEMaximumDimension else {
+            throw BackendError.invalidArgument(op: "infonce", message: "the OpenCL kernels take D up to \(tuning.infoNCEMaximumDimension), got \(descriptor.dimension)")
+        }
+    }
+
+    /// Target arguments of a pass; buffers the target kind does not read get a placeholder.
+    private func targetArguments(_ pass: InfoNCEPass, placeholder: Buffer) -> [CLKernel.Argument] {
+        [.buffer((pass.labelsX ?? placeholder).deviceMemory), .buffer((pass.labelsY ?? placeholder).deviceMemory),
+         .buffer((pass.softTargets ?? placeholder).deviceMemory)]
+    }
+
+    public func infoNCENormalize(_ descriptor: InfoNCEDescriptor, x: Buffer, rows: Int, normalized: Buffer, norms: Buffer) throws {
+        try checkDimension(descriptor)
+        try locked("infonce") {
+            let kernel = try infoNCEKernels().normalize, group = tuning.infoNCEElementGroup
+            try kernel.bind(.buffer(x.deviceMemory), .buffer(normalized.deviceMemory), .buffer(norms.deviceMemory), .int32(Int32(rows)),
+                            .int32(Int32(descriptor.dimension)), .float(descriptor.epsilon), .int32(descriptor.normalizes ? 1 : 0))
+            try queue.enqueue(kernel, global: [roundUp(rows, group)], local: [group])
+        }
+    }
+
+    public func infoNCERowStatistics(_ descriptor: InfoNCEDescriptor, _ pass: InfoNCEPass, statistics: InfoNCEStatistics) throws {
+        let placeholder = try makeBuffer(count: 1)
+        let launch = infoNCERowLaunch(rows: pass.rows, groups: descriptor.groups)
+        try locked("infonce") {
+            let kernels = try infoNCEKernels()
+            let kernel = tuning.variant == .cpu ? kernels.rowStatistics : kernels.rowStatisticsGPU
+            try kernel.bind([.buffer(pass.x.deviceMemory), .buffer(pass.y.deviceMemory)] + targetArguments(pass, placeholder: placeholder)
+                + [.buffer(statistics.logSumExp.deviceMemory), .buffer(statistics.targetDot.deviceMemory), .buffer(statistics.targetMass.deviceMemory),
+                   .int32(Int32(descriptor.groups)), .int32(Int32(pass.rows)), .int32(Int32(pass.columns)), .int32(Int32(descriptor.dimension)),
+                   .float(descriptor.scale), .int32(descriptor.targets.rawValue), .int32(pass.transposed ? 1 : 0)])
+            try queue.enqueue(kernel, global: launch.global, local: launch.local)
+        }
+    }
+
+    public func infoNCEBackwardRows(_ descriptor: InfoNCEDescriptor, _ pass: InfoNCEPass, own: InfoNCEStatistics, other: InfoNCEStatistics?,
+                                    ownCoefficient: Float, otherCoefficient: Float, gradNormalized: Buffer, gradScalePartial: Buffer) throws {
+        let placeholder = try makeBuffer(count: 1)
+        let launch = infoNCERowLaunch(rows: pass.rows, groups: descriptor.groups)
+        // A zero coefficient switches a direction off; its statistics are then not read.
+        let otherStatistics = other ?? own
+        try locked("infonce backward") {
+            let kernels = try infoNCEKernels()
+            let kernel = tuning.variant == .cpu ? kernels.backwardRows : kernels.backwardRowsGPU
+            try kernel.bind([.buffer(pass.x.deviceMemory), .buffer(pass.y.deviceMemory)] + targetArguments(pass, placeholder: placeholder)
+                + [.buffer(own.logSumExp.deviceMemory), .buffer(own.targetMass.deviceMemory),
+                   .buffer(otherStatistics.logSumExp.deviceMemory), .buffer(otherStatistics.targetMass.deviceMemory),
+                   .buffer(gradNormalized.deviceMemory), .buffer(gradScalePartial.deviceMemory),
+                   .int32(Int32(descriptor.groups)), .int32(Int32(pass.rows)), .int32(Int32(pass.columns)), .int32(Int32(descriptor.dimension)),
+                   .float(descriptor.scale), .int32(descriptor.targets.rawValue), .int32(pass.transposed ? 1 : 0),
+                   .float(ownCoefficient), .float(otherCoefficient)])
+            try queue.enqueue(kernel, global: launch.global, local: launch.local)
+        }
+    }
+
+    public func infoNCENormalizeBackward(_ descriptor: InfoNCEDescriptor, x: Buffer, rows: Int, norms: Buffer, gradNormalized: Buffer, gradX: Buffer) throws {
+        try locked("infonce backward") {
+            let kernel = try infoNCEKernels().normalizeBackward, group = tuning.infoNCEElementGroup
+            try kernel.bind(.buffer(x.deviceMemory), .buffer(norms.deviceMemory), .buffer(gradNormalized.deviceMemory), .buffer(gradX.deviceMemory),
+                            .int32(Int32(rows)), .int32(Int32(descriptor.dimension)), .float(descriptor.epsilon), .int32(descriptor.normalizes ? 1 : 0))
+            try queue.enqueue(kernel, global: [roundUp(rows, group)], local: [group])
+        }
+    }
+
+    public func infoNCELogits(_ descriptor: InfoNCEDescriptor, normalizedA: Buffer, normalizedB: Buffer, logits: Buffer) throws {
+        try locked("infonce") {
+            let kernel = try infoNCEKernels().logits
+            try kernel.bind(.buffer(normalizedA.deviceMemory), .buffer(normalizedB.deviceMemory), .buffer(logits.deviceMemory),
+                            .int32(Int32(descriptor.groups)), .int32(Int32(descriptor.rows)), .int32(Int32(descriptor.columns)),
+                            .int32(Int32(descriptor.dimension)), .float(descriptor.scale))
+            try queue.enqueue(kernel, global: [ceilDiv(descriptor.rows, 16), descriptor.groups], local: [1, 1])
+        }
+    }
+
+    public func mutualInformationForward(_ descriptor: MutualInformationDescriptor, scores: Buffer, bounds: Buffer, statistics: Buffer) throws {
+        try locked("mutual-information") {
+            let kernel = try infoNCEKernels().mutualInformationForward
+            try kernel.bind(.buffer(scores.deviceMemory), .buffer(bounds.deviceMemory), .buffer(statistics.deviceMemory),
+                            .int32(Int32(descriptor.groups)), .int32(Int32(descriptor.size)), .int32(descriptor.estimator.rawValue))
+            try queue.enqueue(kernel, global: [descriptor.groups], local: [1])
+        }
+    }
+
+    public func mutualInformationBackward(_ descriptor: MutualInformationDescriptor, scores: Buffer, statistics: Buffer, gradBounds: Buffer,
+                                          gradScores: Buffer) throws {
+        try locked("mutual-information backward") {
+            let kernel = try infoNCEKernels().mutualInformationBackward, group = tuning.infoNCEElementGroup
+            try kernel.bind(.buffer(scores.deviceMemory), .buffer(statistics.deviceMemory), .buffer(gradBounds.deviceMemory),
+                            .buffer(gradScores.deviceMemory), .int32(Int32(descriptor.groups)), .int32(Int32(descriptor.size)),
+                            .int32(descriptor.estimator.rawValue))
+            try queue.enqueue(kernel, global: [roundUp(descriptor.groups * descriptor.size, group)], local: [group])
+        }
+    }
+}
