@@ -64,8 +64,12 @@
  * G*N*N < 2^31 is NOT required (offsets are size_t), but R, C, D, N < 2^31.
  *
  * Tuning constants (-D build options, defaults tuned on PoCL 3.1, AVX2 EPYC):
- *   NCE_BK     columns per block in the CPU row kernels / logits     (64)
+ *   NCE_BK     columns per block in the CPU row kernels / logits     (96)
  *   NCE_KR     outputs per register micro-tile, 1..8                 (6)
+ *   NCE_RB     16-row panels per work-item in the CPU row_stats /
+ *              backward_rows (each y block is reused by all panels)  (1)
+ *   NCE_TOUCH  0: off; 1: prefetch() each y block; 2: touch one float
+ *              per cache line of each y block before use              (0)
  *   NCE_DMAX   largest D (sizes private arrays)                      (512)
  *   NCE_NWG    work-group size of the normalize / MI-backward kernels (8)
  *   NCE_GT     tile edge of the _gpu kernels (rows x columns)        (16)
@@ -80,16 +84,25 @@
  *   mi_bound_forward global (G), local (1)
  *   mi_bound_backward global (ceil(G*N, NCE_NWG) * NCE_NWG), local (NCE_NWG)
  *
- * Variant 1 -- CPU style (fast on PoCL): a work-item owns 16 rows of x held as
- *   float16 lanes (xhat^T in private memory), walks y in blocks of NCE_BK
- *   rows, forms the 16 x NCE_BK score tile with the register micro-kernel
- *   nce_mk (6 columns x 16 lanes = 12 ymm accumulators), and (backward) adds
- *   dS_tile . Y_block into a private 16 x D gradient with the same kernel.
- *   No __local, no barriers. 2-D:
- *   infonce_row_stats, infonce_backward_rows, infonce_logits
- *                    global (ceil(R, 16), G), local (1, 1)
- *   Private memory per work-item <= ~3 * NCE_DMAX * 64 B (~100 KB at 512).
- *   Measured (PoCL 3.1, 2-core EPYC, medians): see the end of this comment.
+ * Variant 1 -- CPU style (fast on PoCL): a work-item owns NCE_RB panels of 16
+ *   rows of x held as float16 lanes (xhat^T in private memory), walks y in
+ *   blocks of NCE_BK rows, forms each panel's 16 x NCE_BK score tile with the
+ *   register micro-kernel nce_mk (6 columns x 16 lanes = 12 ymm
+ *   accumulators), and (backward) adds dS_tile . Y_block into a private
+ *   16 x D gradient with the same micro-kernel. No __local, no barriers. 2-D:
+ *   infonce_row_stats, infonce_backward_rows
+ *                    global (ceil(R, 16 * NCE_RB), G), local (1, 1)
+ *   infonce_logits   global (ceil(R, 16), G), local (1, 1)
+ *   Private memory per work-item ~ NCE_RB * 2 * D * 64 B + 2 * NCE_BK * 64 B
+ *   (~70 KB at D = 512, NCE_RB = 1; fine on PoCL).
+ *   Measured (PoCL 3.1, 2-core EPYC, normalize on, kind 0; symmetric loss
+ *   forward + backward = normalize x2, row_stats x2, backward_rows x2,
+ *   normalize_backward x2; medians of 7, runs vary ~+-15% on this VM):
+ *     N=256,  D=512:  4-7 ms (bimodal: PoCL thread wake-up; min 3.6; PyTorch 4.2)
+ *     N=1024, D=512:  52-56 ms (PyTorch CPU 2 threads: 45)
+ *     N=4096, D=256:  380-410 ms, min 346-368 (PyTorch: 788)
+ *   (row_stats ~130-140 GFLOP/s at 2 N^2 D, backward_rows ~125-135 GFLOP/s
+ *   at 4 N^2 D; FMA peak ~173.)
  *
  * Variant 2 -- GPU style: an NCE_GT x NCE_GT work-group computes a tile of
  *   NCE_GT rows x NCE_GT columns per step (work-item (j, i) = column lane j,
@@ -105,22 +118,23 @@
  *
  * Order per loss: normalize(a), normalize(b) -> row_stats (a->b), row_stats
  * (b->a, transpose_targets = 1) -> backward_rows for a and for b (independent)
- * -> normalize_backward(a), normalize_backward(b). Stats fed to
- * backward_rows must come from row_stats of the same variant family or the
- * CPU one (S is bitwise identical across them).
+ * -> normalize_backward(a), normalize_backward(b). The stats fed to
+ * backward_rows must come from row_stats of this file (either variant: S is
+ * bitwise identical across them), not from another implementation, because
+ * at |S| ~ 1e8 one ulp of S (8) would break exp(S - lse) <= 1.
  *
  * OpenCL C 1.2. clang warns "AVX vector argument ... changes the ABI" for
  * float16 values on AVX2; harmless (everything is inlined).
  */
 
 #ifndef NCE_BK
-#define NCE_BK 64
+#define NCE_BK 96
 #endif
 #ifndef NCE_KR
 #define NCE_KR 6
 #endif
 #ifndef NCE_RB
-#define NCE_RB 4
+#define NCE_RB 1
 #endif
 #ifndef NCE_DMAX
 #define NCE_DMAX 512
@@ -138,8 +152,8 @@
 #if NCE_KR < 1 || NCE_KR > 8
 #error "NCE_KR must be in 1..8"
 #endif
-#if NCE_BK < 1 || NCE_DMAX < 1 || NCE_NWG < 1 || NCE_GT < 1
-#error "NCE_BK, NCE_DMAX, NCE_NWG, NCE_GT must be >= 1"
+#if NCE_BK < 1 || NCE_DMAX < 1 || NCE_NWG < 1 || NCE_GT < 1 || NCE_RB < 1
+#error "NCE_BK, NCE_DMAX, NCE_NWG, NCE_GT, NCE_RB must be >= 1"
 #endif
 #if NCE_DK < NCE_GT || (NCE_DK % NCE_GT) != 0
 #error "NCE_DK must be a positive multiple of NCE_GT"
@@ -214,7 +228,7 @@ static inline float nce_hsum16(const float16 v)
 }
 
 #ifndef NCE_TOUCH
-#define NCE_TOUCH 2
+#define NCE_TOUCH 0
 #endif
 /* Pull a block of y (n contiguous floats) towards the core before the
  * micro-kernel walks it as 6 short interleaved row streams (which the

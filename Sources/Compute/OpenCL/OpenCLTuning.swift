@@ -47,10 +47,10 @@ public struct OpenCLTuning: Sendable, Equatable {
     public var attentionTileRows = 16
 
     /// InfoNCE (CPU variant): columns per block, outputs per register tile, and panels of 16
-    /// rows each work-item owns.
-    public var infoNCEColumnBlock = 64
+    /// rows each work-item owns (2 ran like 1; 4 was slower and needs more private memory).
+    public var infoNCEColumnBlock = 96
     public var infoNCERegisterTile = 6
-    public var infoNCERowPanels = 4
+    public var infoNCERowPanels = 1
     /// The largest D the InfoNCE kernels take (private arrays are sized by it).
     public var infoNCEMaximumDimension = 512
     /// Work-group size of the element-wise InfoNCE and mutual-information kernels.
