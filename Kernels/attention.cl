@@ -36,7 +36,7 @@
  *    (avoids -inf - -inf = NaN); such a row ends with l = 0 -> out 0, lse -inf.
  *    In the backward an lse of -inf is replaced by +inf, so exp(s - lse) = 0
  *    without NaN; invisible (i,j) pairs are additionally forced to p = 0.
- *  - exp: CPU kernels use attn_exp_nonpos below (2^(t*log2e), 2^r by a
+ *  - exp: CPU kernels use exp_nonpos16 from common.cl (2^(t*log2e), 2^r by a
  *    degree-6 polynomial, ~2 ulp, exact 0 below e^-87.3), ~2x cheaper than
  *    PoCL's library exp(). GPU kernels use exp().
  *  - With large scales (e.g. 10, |q|,|k| ~ 3) p is nearly one-hot and
@@ -122,33 +122,6 @@
 #define ATTN_VW 16                    /* rows (or keys) per CPU work-item = float16 lanes */
 #define ATTN_PAD(n) ((((n) + ATTN_KR - 1) / ATTN_KR) * ATTN_KR)
 
-/* 2^t for t <= 0 (t may be -INFINITY), 16 lanes, no branches. */
-static inline __attribute__((always_inline)) float16 attn_exp2_nonpos(const float16 t)
-{
-    const float16 tc = fmax(t, (float16)(-126.0f));
-    const float16 big = (float16)(12582912.0f);             /* 1.5 * 2^23 */
-    const float16 sh = tc + big;                             /* low mantissa bits = rint(tc) */
-    const float16 r = tc - (sh - big);                       /* exact, |r| <= 1/2 */
-    float16 e = (float16)(1.5370704932138324e-4f);
-    e = fma(e, r, (float16)(1.3399848248809576e-3f));
-    e = fma(e, r, (float16)(9.618373587727547e-3f));
-    e = fma(e, r, (float16)(5.550329014658928e-2f));
-    e = fma(e, r, (float16)(2.4022647738456726e-1f));
-    e = fma(e, r, (float16)(6.931471824645996e-1f));
-    e = fma(e, r, (float16)(1.0f));
-    const int16 ni = as_int16(sh) - as_int16(big);
-    return select(e * as_float16((ni + (int16)(127)) << 23), (float16)(0.0f),
-                  isless(t, (float16)(-126.0f)));
-}
-
-/* e^t for t <= 0 as 2^(t*log2 e). The product rounds (relative error 6e-8
- * of t), so e^t carries a relative error ~|t|*4e-8: largest where e^t is
- * already negligible next to the row's max term (which is 1). */
-static inline __attribute__((always_inline)) float16 attn_exp_nonpos(const float16 t)
-{
-    return attn_exp2_nonpos(t * (float16)(M_LOG2E_F));
-}
-
 /* Register-tiled micro-kernel shared by every CPU kernel:
  *   out[o] (= 16 lanes) (+)= sum_{i<n} panel[i] * Y[o*so + i*sn],   o < nout
  * panel: private [n][16] floats, Y: global, read as broadcast scalars.
@@ -182,15 +155,6 @@ void attn_mk(__private float* out, const int nout,
     }
 }
 
-/* dst[c*16 + r] = src[r*ld + c] for r < nr (0 for nr <= r < 16), c < ncol */
-static inline void attn_load_t(__private float* dst, __global const float* src,
-                               const int nr, const int ncol, const int ld)
-{
-    for (int c = 0; c < ncol; ++c)
-        for (int r = 0; r < ATTN_VW; ++r)
-            dst[c * ATTN_VW + r] = (r < nr) ? src[(size_t)r * ld + c] : 0.0f;
-}
-
 /* ---------------------------------------------------------------------------
  * Forward, CPU style.
  * ------------------------------------------------------------------------- */
@@ -217,7 +181,7 @@ __kernel void attention_forward(__global const float* q, __global const float* k
     __private float Ot[ATTN_PAD(ATTN_DMAX) * ATTN_VW];
     __private float St[ATTN_PAD(ATTN_BK) * ATTN_VW];
 
-    attn_load_t(Qt, Q, nr, D, D);
+    load_transposed16(Qt, Q, nr, D, D);
     for (int c = 0; c < ATTN_PAD(Dv); ++c) vstore16((float16)(0.0f), c, Ot);
 
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -245,10 +209,10 @@ __kernel void attention_forward(__global const float* q, __global const float* k
         const float16 mnew = fmax(m, mx);
         const float16 shift = select(mnew, (float16)(0.0f), mnew == (float16)(-INFINITY));
         /* rescale factor for what was accumulated against the old max (<= 1) */
-        const float16 alpha = attn_exp_nonpos(m - shift);
+        const float16 alpha = exp_nonpos16(m - shift);
         float16 ls = (float16)(0.0f);
         for (int j = 0; j < nk; ++j) {
-            const float16 p = attn_exp_nonpos(vload16(j, St) - shift);
+            const float16 p = exp_nonpos16(vload16(j, St) - shift);
             ls += p;
             vstore16(p, j, St);
         }
@@ -319,8 +283,8 @@ __kernel void attention_backward_dq(__global const float* q, __global const floa
     __private float Pt[ATTN_PAD(ATTN_BK) * ATTN_VW];
     __private float dSt[ATTN_PAD(ATTN_BK) * ATTN_VW];
 
-    attn_load_t(Qt, q + ((size_t)bh * Lq + r0) * D, nr, D, D);
-    attn_load_t(Gt, dout + ((size_t)bh * Lq + r0) * Dv, nr, Dv, Dv);
+    load_transposed16(Qt, q + ((size_t)bh * Lq + r0) * D, nr, D, D);
+    load_transposed16(Gt, dout + ((size_t)bh * Lq + r0) * Dv, nr, Dv, Dv);
     for (int c = 0; c < ATTN_PAD(D); ++c) vstore16((float16)(0.0f), c, dQt);
 
     float lt[ATTN_VW], dt[ATTN_VW];
@@ -343,7 +307,7 @@ __kernel void attention_backward_dq(__global const float* q, __global const floa
         const int diag = causal && (kb + nk - 1 > r0 + off);
         /* p = exp(s - lse) <= 1 (lse >= row max), ds = p (dp - delta) */
         for (int j = 0; j < nk; ++j) {
-            float16 p = attn_exp_nonpos(fma((float16)(scale), vload16(j, Pt), -L16));
+            float16 p = exp_nonpos16(fma((float16)(scale), vload16(j, Pt), -L16));
             if (has_mask && M[kb + j] == 0.0f) p = (float16)(0.0f);
             if (diag) p = select(p, (float16)(0.0f), (int16)(kb + j) > lim);
             vstore16(p * (vload16(j, dSt) - D16), j, dSt);
@@ -384,8 +348,8 @@ __kernel void attention_backward_dkdv(__global const float* q, __global const fl
     __private float Pt[ATTN_PAD(ATTN_BQK) * ATTN_VW];
     __private float dSt[ATTN_PAD(ATTN_BQK) * ATTN_VW];
 
-    attn_load_t(Kt, k + ((size_t)bh * Lk + c0) * D, nc, D, D);
-    attn_load_t(Vt, v + ((size_t)bh * Lk + c0) * Dv, nc, Dv, Dv);
+    load_transposed16(Kt, k + ((size_t)bh * Lk + c0) * D, nc, D, D);
+    load_transposed16(Vt, v + ((size_t)bh * Lk + c0) * Dv, nc, Dv, Dv);
     for (int c = 0; c < ATTN_PAD(D); ++c) vstore16((float16)(0.0f), c, dKt);
     for (int c = 0; c < ATTN_PAD(Dv); ++c) vstore16((float16)(0.0f), c, dVt);
 
@@ -412,7 +376,7 @@ __kernel void attention_backward_dkdv(__global const float* q, __global const fl
         for (int i = 0; i < ni; ++i) {
             const float li = LS[ib + i];
             const float ls = (li == -INFINITY) ? INFINITY : li;
-            float16 p = attn_exp_nonpos(fma((float16)(scale), vload16(i, Pt), (float16)(-ls)));
+            float16 p = exp_nonpos16(fma((float16)(scale), vload16(i, Pt), (float16)(-ls)));
             int16 vis = keep16;
             if (diag) vis &= key <= (int16)(ib + i + off);
             p = select((float16)(0.0f), p, vis);

@@ -54,7 +54,7 @@
  *    product is commutative), so S is bitwise identical in row_stats and
  *    backward_rows and S_rc of one direction equals S_cr of the other. That
  *    keeps exp(S - lse) <= 1 at |S| ~ 1e8, where one ulp of S is 8.
- *  - exp: CPU kernels use nce_exp_nonpos (2^(t log2 e), degree-6 polynomial,
+ *  - exp: CPU kernels use exp_nonpos16 (2^(t log2 e), degree-6 polynomial,
  *    ~2 ulp, exact 0 below e^-87.3; fine for slightly positive rounding noise).
  *    GPU kernels and the MI kernels use the library exp/log/log1p.
  *  - Sums are float32 (CPU: per-lane, in column order); relative error vs a
@@ -163,31 +163,6 @@
 #define NCE_PAD(n) ((((n) + NCE_KR - 1) / NCE_KR) * NCE_KR)
 #define NCE_GACC ((NCE_DMAX + NCE_GT - 1) / NCE_GT)
 
-/* 2^t, 16 lanes, branch-free; t may be -INFINITY (-> 0) and slightly
- * positive (valid below 128). */
-static inline __attribute__((always_inline)) float16 nce_exp2_nonpos(const float16 t)
-{
-    const float16 tc = fmax(t, (float16)(-126.0f));
-    const float16 big = (float16)(12582912.0f);             /* 1.5 * 2^23 */
-    const float16 sh = tc + big;                             /* low bits = rint(tc) */
-    const float16 r = tc - (sh - big);                       /* |r| <= 1/2, exact */
-    float16 e = (float16)(1.5370704932138324e-4f);
-    e = fma(e, r, (float16)(1.3399848248809576e-3f));
-    e = fma(e, r, (float16)(9.618373587727547e-3f));
-    e = fma(e, r, (float16)(5.550329014658928e-2f));
-    e = fma(e, r, (float16)(2.4022647738456726e-1f));
-    e = fma(e, r, (float16)(6.931471824645996e-1f));
-    e = fma(e, r, (float16)(1.0f));
-    const int16 ni = as_int16(sh) - as_int16(big);
-    return select(e * as_float16((ni + (int16)(127)) << 23), (float16)(0.0f),
-                  isless(t, (float16)(-126.0f)));
-}
-
-static inline __attribute__((always_inline)) float16 nce_exp_nonpos(const float16 t)
-{
-    return nce_exp2_nonpos(t * (float16)(M_LOG2E_F));
-}
-
 /* Register micro-kernel:
  *   out[o] (16 lanes) (+)= sum_{i<n} panel[i] * Y[o*so + i*sn],   o < nout
  * panel: private [n][16]; Y: global, read as broadcast scalars. NCE_KR outputs
@@ -219,14 +194,6 @@ void nce_mk(__private float* out, const int nout,
     }
 }
 
-static inline float nce_hsum16(const float16 v)
-{
-    const float8 a = v.lo + v.hi;
-    const float4 b = a.lo + a.hi;
-    const float2 c = b.lo + b.hi;
-    return c.x + c.y;
-}
-
 #ifndef NCE_TOUCH
 #define NCE_TOUCH 0
 #endif
@@ -248,21 +215,12 @@ static inline float nce_touch(__global const float* p, const int n)
         a.s8 += p[i + 128]; a.s9 += p[i + 144]; a.sa += p[i + 160]; a.sb += p[i + 176];
         a.sc += p[i + 192]; a.sd += p[i + 208]; a.se += p[i + 224]; a.sf += p[i + 240];
     }
-    float s = nce_hsum16(a);
+    float s = hsum16(a);
     for (; i < n; i += 16) s += p[i];
     return s;
 #else
     return 0.0f;
 #endif
-}
-
-/* dst[c*16 + r] = src[r*ld + c] for r < nr (0 for nr <= r < 16), c < ncol */
-static inline void nce_load_t(__private float* dst, __global const float* src,
-                              const int nr, const int ncol, const int ld)
-{
-    for (int c = 0; c < ncol; ++c)
-        for (int r = 0; r < NCE_VW; ++r)
-            dst[c * NCE_VW + r] = (r < nr) ? src[(size_t)r * ld + c] : 0.0f;
 }
 
 /* soft targets t_{r0+l, c} for the 16 lanes (rows past R clamped to R-1) */
@@ -303,7 +261,7 @@ static inline void nce_col_inv(__private float* icol, __global const float* lx,
         float16 a = (float16)(0.0f);
         for (int v = 0; v < nv; ++v)
             a += select((float16)(0.0f), (float16)(1.0f), vload16(v, lx) == L);
-        float k = nce_hsum16(a);
+        float k = hsum16(a);
         for (int r = nv * 16; r < R; ++r) k += (lx[r] == ly[j]) ? 1.0f : 0.0f;
         icol[j] = k > 0.0f ? 1.0f / k : 0.0f;
     }
@@ -323,7 +281,7 @@ __kernel void infonce_normalize(__global const float* x, __global float* xhat,
     const int nv = D / 16;
     float16 a = (float16)(0.0f);
     for (int v = 0; v < nv; ++v) { const float16 t = vload16(v, xr); a = fma(t, t, a); }
-    float s = nce_hsum16(a);
+    float s = hsum16(a);
     for (int d = nv * 16; d < D; ++d) s = fma(xr[d], xr[d], s);
     const float nrm = sqrt(s);
     norms[row] = nrm;
@@ -358,7 +316,7 @@ __kernel void infonce_normalize_backward(__global const float* x, __global const
     /* xhat = x / nrm (as in the forward), c = xhat . g */
     float16 a = (float16)(0.0f);
     for (int v = 0; v < nv; ++v) a = fma(vload16(v, xr) / nrm, vload16(v, gr), a);
-    float c = nce_hsum16(a);
+    float c = hsum16(a);
     for (int d = nv * 16; d < D; ++d) c = fma(xr[d] / nrm, gr[d], c);
     for (int v = 0; v < nv; ++v)
         vstore16((vload16(v, gr) - (vload16(v, xr) / nrm) * c) / nrm, v, outr);
@@ -389,7 +347,7 @@ __kernel void infonce_row_stats(__global const float* xhat, __global const float
     float sink = 0.0f;
     for (int p = 0; p < np; ++p) {
         const int r0 = rb0 + p * NCE_VW, nr = min(NCE_VW, R - r0);
-        nce_load_t(Xt + p * D * NCE_VW, xhat + ((size_t)g * R + r0) * D, nr, D, D);
+        load_transposed16(Xt + p * D * NCE_VW, xhat + ((size_t)g * R + r0) * D, nr, D, D);
         Mx[p] = (float16)(-INFINITY);
         Ls[p] = Dt[p] = Ms[p] = Lab[p] = Cnt[p] = (float16)(0.0f);
         if (target_kind == 1) nce_label_rows(labels_x, labels_y, r0, nr, C, &Lab[p], &Cnt[p]);
@@ -410,9 +368,9 @@ __kernel void infonce_row_stats(__global const float* xhat, __global const float
             }
             const float16 m = Mx[p];
             const float16 mnew = fmax(m, mx);                /* finite: S is finite */
-            const float16 alpha = nce_exp_nonpos(m - mnew);  /* first block: exp(-inf) = 0 */
+            const float16 alpha = exp_nonpos16(m - mnew);  /* first block: exp(-inf) = 0 */
             float16 ls = (float16)(0.0f);
-            for (int j = 0; j < nk; ++j) ls += nce_exp_nonpos(vload16(j, St) - mnew);
+            for (int j = 0; j < nk; ++j) ls += exp_nonpos16(vload16(j, St) - mnew);
             Ls[p] = fma(Ls[p], alpha, ls);
             Mx[p] = mnew;
             float16 dot = Dt[p];
@@ -492,7 +450,7 @@ __kernel void infonce_backward_rows(__global const float* xhat, __global const f
     float sink = 0.0f;
     for (int p = 0; p < np; ++p) {
         const int r0 = rb0 + p * NCE_VW, nr = min(NCE_VW, R - r0);
-        nce_load_t(Xt + p * D * NCE_VW, xhat + ((size_t)g * R + r0) * D, nr, D, D);
+        load_transposed16(Xt + p * D * NCE_VW, xhat + ((size_t)g * R + r0) * D, nr, D, D);
         for (int c = 0; c < DP; ++c) vstore16((float16)(0.0f), c, Gt + p * DP * NCE_VW);
         L16[p] = M16[p] = Lab[p] = Inv[p] = Gs[p] = (float16)(0.0f);
         if (target_kind == 1) {
@@ -543,9 +501,9 @@ __kernel void infonce_backward_rows(__global const float* xhat, __global const f
                     t = nce_soft16(soft_targets, c, r0, nr, R, C, transpose_targets);
                 float16 ds = -TC * t;
                 if (colcnt) ds = fma(-CC, select((float16)(0.0f), (float16)(icol[j]), t != (float16)(0.0f)), -RC * t);
-                if (use_row) ds = fma(Mp, nce_exp_nonpos(s - Lp), ds);
+                if (use_row) ds = fma(Mp, exp_nonpos16(s - Lp), ds);
                 if (use_col) ds = fma((float16)(col_coefficient * CM[c]),
-                                      nce_exp_nonpos(s - (float16)(CL[c])), ds);
+                                      exp_nonpos16(s - (float16)(CL[c])), ds);
                 gs = fma(ds, raw, gs);
                 vstore16(ds, j, St);
             }
@@ -580,7 +538,7 @@ __kernel void infonce_logits(__global const float* xhat, __global const float* y
     __private float Xt[NCE_DMAX * NCE_VW];
     __private float St[NCE_PAD(NCE_BK) * NCE_VW];
     float sink = 0.0f;
-    nce_load_t(Xt, xhat + ((size_t)g * R + r0) * D, nr, D, D);
+    load_transposed16(Xt, xhat + ((size_t)g * R + r0) * D, nr, D, D);
     __global float* Lg = logits + ((size_t)g * R + r0) * C;
     for (int kb = 0; kb < C; kb += NCE_BK) {
         const int nk = min(NCE_BK, C - kb);

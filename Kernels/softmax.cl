@@ -29,7 +29,7 @@
  *   cols % 16, no __local and no barriers.
  *     softmax_forward_rowwise, softmax_backward_rowwise
  *     global (roundUp(rows, 8)), local (8); work-items with id >= rows return.
- *   exp() of arguments that are always <= 0 uses exp_nonpos16 (below, ~2 ulp),
+ *   exp() of arguments that are always <= 0 uses exp_nonpos16 (common.cl, ~2 ulp),
  *   which is ~2x cheaper than PoCL's library exp(); the forward pass reads
  *   the next row ahead under the exp work (see comment in the kernel).
  *
@@ -59,58 +59,6 @@
                                    isnotequal(vload16((v), mr), (float16)(0.0f))) \
                           : scale * vload16((v), xr))
 #define SX1(j) ((has_mask && mr[(j)] == 0.0f) ? -INFINITY : scale * xr[(j)])
-
-static inline float hmax16(float16 v)
-{
-    float8 a = fmax(v.lo, v.hi);
-    float4 b = fmax(a.lo, a.hi);
-    float2 c = fmax(b.lo, b.hi);
-    return fmax(c.x, c.y);
-}
-
-static inline float hsum16(float16 v)
-{
-    float8 a = v.lo + v.hi;
-    float4 b = a.lo + a.hi;
-    float2 c = b.lo + b.hi;
-    return c.x + c.y;
-}
-
-/* exp(t) for t <= 0 (t may be -INFINITY), float16, branch-free.
- * Why not exp(): on CPU OpenCL (PoCL) the library exp() handles the full range
- * and special cases and was the bottleneck of the row-wise kernels (~2x).
- * Every exp() argument here is (scaled logit - row max) <= 0, or a
- * log-softmax value <= 0, so a reduced-range version suffices:
- *   t = n*ln2 + r, |r| <= ln2/2, n = rint(t/ln2) (ln2 split hi/lo so r is
- *   exact to float precision), e^r by its degree-7 Taylor polynomial
- *   (truncation error < 6e-9 relative, below float rounding), 2^n built in
- *   the exponent field. Max error ~2 ulp. Results below 2^-126 (t < -87.3,
- *   including -inf from masked entries) are returned as exactly 0, which is
- *   what masking needs and is harmless against a sum >= 1.
- * Valid up to t < 88 (slightly positive rounding noise is fine). */
-static inline __attribute__((always_inline)) float16 exp_nonpos16(float16 t)
-{
-    const float16 tc = fmax(t, (float16)(-87.0f));
-    /* n = round-to-nearest(tc / ln2) via the 1.5*2^23 shifter: adding it
-     * pushes the fraction bits out of the float, so the low mantissa bits of
-     * the sum are n itself (much cheaper than rint() on PoCL, which emulates it) */
-    const float16 shifted = fma(tc, (float16)(1.4426950408889634f), (float16)(12582912.0f));
-    const float16 n = shifted - (float16)(12582912.0f);
-    float16 r = fma(n, (float16)(-0.693145751953125f), tc);      /* ln2 hi (exact n*hi) */
-    r = fma(n, (float16)(-1.4286068203094172e-06f), r);         /* ln2 lo */
-    float16 p = (float16)(1.0f / 5040.0f);
-    p = fma(p, r, (float16)(1.0f / 720.0f));
-    p = fma(p, r, (float16)(1.0f / 120.0f));
-    p = fma(p, r, (float16)(1.0f / 24.0f));
-    p = fma(p, r, (float16)(1.0f / 6.0f));
-    p = fma(p, r, (float16)(0.5f));
-    p = fma(p, r, (float16)(1.0f));
-    p = fma(p, r, (float16)(1.0f));
-    /* 2^n: n + 127 in the exponent field; n = low bits of 'shifted' */
-    const int16 ni = as_int16(shifted) - as_int16((float16)(12582912.0f));
-    const float16 two_n = as_float16((ni + 127) << 23);
-    return select(p * two_n, (float16)(0.0f), isless(t, (float16)(-87.0f)));
-}
 
 /* ------------------------------------------------------------------------- */
 __kernel void softmax_forward_rowwise(__global const float* x, __global const float* mask,

@@ -97,7 +97,13 @@ public struct OpenCLTuning: Sendable, Equatable {
 enum KernelProgram: String, CaseIterable, Sendable {
     case gemm, softmax, attention, infoNCE
 
+    /// `common.cl` first (shared inline helpers), then the file, its line numbers restored for
+    /// build logs.
     var source: String {
+        EmbeddedKernels.common + "\n#line 1\n" + fileSource
+    }
+
+    private var fileSource: String {
         switch self {
         case .gemm: EmbeddedKernels.gemm
         case .softmax: EmbeddedKernels.softmax
