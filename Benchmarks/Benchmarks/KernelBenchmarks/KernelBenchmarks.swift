@@ -1,4 +1,4 @@
-// GEMM and softmax on each available backend, with the cases `aligncl bench` runs. Each case is
+// GEMM, softmax, attention and InfoNCE on each available backend, with the cases `aligncl bench` runs. Each case is
 // checked against the CPU path once before it is timed; throughput comes from the op
 // descriptors' flops and bytes.
 import Benchmark
@@ -8,7 +8,9 @@ import Compute
 
 let benchmarks: @Sendable () -> Void = {
     let cases = [BenchmarkCase.gemm(m: 1024, n: 1024, k: 1024), .softmax(rows: 4096, columns: 4096, backward: false),
-                 .softmax(rows: 4096, columns: 4096, backward: true)]
+                 .softmax(rows: 4096, columns: 4096, backward: true),
+                 .attention(batch: 8, heads: 8, length: 256, dimension: 64, backward: true),
+                 .infoNCE(rows: 1024, dimension: 512, backward: true)]
     var backends: [any Backend] = [CPUBackend()]
     if let openCL = try? BackendSelection.resolve(BackendRequest(choice: .opencl)).backend { backends.append(openCL) }
     let reference = CPUBackend()
