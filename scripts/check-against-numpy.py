@@ -125,6 +125,27 @@ def main():
                 check(label + " logits", out("logits"), logits)
                 check(label + " grad_a", out("grad_a"), grad_a)
                 check(label + " grad_b", out("grad_b"), grad_b)
+            for shape in [[64, 768], [3, 5, 129], [1, 1]]:
+                c = shape[-1]
+                x = (rng.standard_normal(shape) * 3 + 50).astype(np.float32)
+                w = (rng.standard_normal(c) + 1).astype(np.float32)
+                bias = rng.standard_normal(c).astype(np.float32)
+                dy = rng.standard_normal(shape).astype(np.float32)
+                out = run(["op", "layernorm", "--backend", backend, "--input", f"x={save('x.npy', x)}", "--input", f"weight={save('w.npy', w)}",
+                           "--input", f"bias={save('bias.npy', bias)}", "--grad-output", save("dy.npy", dy)],
+                          os.path.join(work, f"layernorm-{backend}-{len(shape)}-{c}"))
+                x64, w64, dy64 = x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64)
+                mean = x64.mean(-1, keepdims=True)
+                rstd = 1 / np.sqrt(((x64 - mean) ** 2).mean(-1, keepdims=True) + 1e-5)
+                xhat = (x64 - mean) * rstd
+                g = dy64 * w64
+                dx = rstd * (g - g.mean(-1, keepdims=True) - xhat * (g * xhat).mean(-1, keepdims=True))
+                axes = tuple(range(len(shape) - 1))
+                label = f"{backend} layernorm {shape}"
+                check(label + " y", out("y"), xhat * w64 + bias)
+                check(label + " grad_x", out("grad_x"), dx)
+                check(label + " grad_weight", out("grad_weight"), (dy64 * xhat).sum(axis=axes))
+                check(label + " grad_bias", out("grad_bias"), dy64.sum(axis=axes))
     print(f"numpy: {passed} passed, {failed} failed")
     return 1 if failed else 0
 

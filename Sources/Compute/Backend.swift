@@ -35,6 +35,16 @@ public protocol Backend: AnyObject, Sendable {
     func attentionBackward(_ descriptor: AttentionDescriptor, q: Buffer, k: Buffer, v: Buffer, keyMask: Buffer?,
                            out: Buffer, logSumExp: Buffer, gradOut: Buffer, gradQ: Buffer, gradK: Buffer, gradV: Buffer) throws
 
+    /// Layer norm of each row; `mean` and `reciprocalStd` `[rows]` are kept for the backward.
+    func layerNormForward(_ descriptor: LayerNormDescriptor, x: Buffer, weight: Buffer, bias: Buffer, y: Buffer,
+                          mean: Buffer, reciprocalStd: Buffer) throws
+    func layerNormBackward(_ descriptor: LayerNormDescriptor, x: Buffer, weight: Buffer, mean: Buffer, reciprocalStd: Buffer,
+                           gradY: Buffer, gradX: Buffer, gradWeight: Buffer, gradBias: Buffer) throws
+    func geluForward(_ descriptor: GELUDescriptor, x: Buffer, y: Buffer) throws
+    func geluBackward(_ descriptor: GELUDescriptor, x: Buffer, gradY: Buffer, gradX: Buffer) throws
+    /// Updates `parameters`, `firstMoment` and `secondMoment` in place.
+    func adamWStep(_ descriptor: AdamWDescriptor, parameters: Buffer, gradients: Buffer, firstMoment: Buffer, secondMoment: Buffer) throws
+
     // InfoNCE, in the steps `Backend.infoNCEForward` and `infoNCEBackward` (InfoNCE.swift) compose.
 
     /// `normalized = x / max(‖x‖, ε)` row by row (a copy when the descriptor does not normalise),

@@ -5,7 +5,7 @@ import NumPyFiles
 
 /// The ops `aligncl op` runs, with their inputs, output and flags.
 enum OpName: String, ExpressibleByArgument, CaseIterable {
-    case gemm, softmax, attention, infonce
+    case gemm, softmax, attention, infonce, layernorm
 
     /// Input keys, in the order help and messages list them.
     var inputs: [(key: String, required: Bool, isData: Bool)] {
@@ -14,6 +14,7 @@ enum OpName: String, ExpressibleByArgument, CaseIterable {
         case .softmax: [("x", true, true), ("mask", false, false)]
         case .attention: [("q", true, true), ("k", true, true), ("v", true, true), ("key_mask", false, false)]
         case .infonce: [("a", true, true), ("b", true, true)]
+        case .layernorm: [("x", true, true), ("weight", true, true), ("bias", true, true)]
         }
     }
 
@@ -23,6 +24,7 @@ enum OpName: String, ExpressibleByArgument, CaseIterable {
         case .softmax: "y"
         case .attention: "out"
         case .infonce: "loss"
+        case .layernorm: "y"
         }
     }
 }
@@ -44,6 +46,8 @@ struct OpCommand: ParsableCommand {
         positives on the diagonal, at --temperature T (default 0.07). Writes loss (0-d), logits [N,N] \
         (the scaled cosine similarities), grad_a and grad_b (the gradients of the loss itself; \
         --grad-output is not taken).
+        layernorm  inputs x [..., C], weight [C], bias [C]; flag --epsilon E (default 1e-5); output y; \
+        gradients grad_x, grad_weight, grad_bias.
 
         Data inputs are float32 or float64, C order, little-endian, all finite. With --grad-output \
         (the upstream gradient of the output) the gradient of each differentiable input is written \
@@ -70,6 +74,9 @@ struct OpCommand: ParsableCommand {
 
     @Option(help: "infonce: the softmax temperature τ (the logit scale is 1/τ; default 0.07).")
     var temperature: Float?
+
+    @Option(help: "layernorm: added to the variance before the square root (default 1e-5).")
+    var epsilon: Float?
 
     @Flag(help: "softmax: log-softmax (masked entries are -inf).")
     var log = false
@@ -107,6 +114,13 @@ struct OpCommand: ParsableCommand {
                     try expectShape(upstream, y.shape)
                     outputs.append(("grad_x", try operations.softmaxGradient(y: y, gradY: upstream, mask: mask, scale: scale ?? 1, log: log)))
                 }
+            case .layernorm:
+                let result = try operations.layerNorm(loaded["x"]!, weight: loaded["weight"]!, bias: loaded["bias"]!,
+                                                      epsilon: epsilon ?? 1e-5, gradY: upstream)
+                outputs.append(("y", result.y))
+                if let gradX = result.gradX, let gradWeight = result.gradWeight, let gradBias = result.gradBias {
+                    outputs += [("grad_x", gradX), ("grad_weight", gradWeight), ("grad_bias", gradBias)]
+                }
             case .infonce:
                 let tau = temperature ?? 0.07
                 guard tau.isFinite, tau > 0 else { throw CLIError("[infonce] --temperature must be positive, got \(tau)") }
@@ -133,7 +147,8 @@ struct OpCommand: ParsableCommand {
     private func checkFlags() throws {
         let misplaced: [(String, Bool, [OpName])] = [
             ("--scale", scale != nil, [.softmax, .attention]), ("--log", log, [.softmax]), ("--causal", causal, [.attention]),
-            ("--temperature", temperature != nil, [.infonce]), ("--grad-output", gradOutput != nil, [.gemm, .softmax, .attention]),
+            ("--temperature", temperature != nil, [.infonce]), ("--epsilon", epsilon != nil, [.layernorm]),
+            ("--grad-output", gradOutput != nil, [.gemm, .softmax, .attention, .layernorm]),
             ("--transpose-a", transposeA, [.gemm]), ("--transpose-b", transposeB, [.gemm]),
         ]
         for (flag, given, owners) in misplaced where given && !owners.contains(name) {

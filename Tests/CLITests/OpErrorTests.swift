@@ -103,9 +103,17 @@ import TestSupport
     @Test func infoNCERejectsGradOutputAndBadTemperatures() throws {
         let a = try save("a.npy", shape: [4, 3]), b = try save("b.npy", shape: [4, 3]), c = try save("c.npy", shape: [5, 3])
         try expectCleanFailure(["op", "infonce", "--input", "a=\(a)", "--input", "b=\(b)", "--grad-output", a],
-                               mentions: ["--grad-output applies to gemm and softmax and attention only"])
+                               mentions: ["--grad-output applies to gemm and softmax and attention and layernorm only"])
         try expectCleanFailure(["op", "infonce", "--input", "a=\(a)", "--input", "b=\(b)", "--temperature", "0"], mentions: ["--temperature must be positive"])
         try expectCleanFailure(["op", "infonce", "--input", "a=\(a)", "--input", "b=\(c)"], mentions: ["diagonal targets need N = M", "[4, 3]", "[5, 3]"])
+    }
+
+    @Test func layerNormShapes() throws {
+        let x = try save("x.npy", shape: [4, 6]), w = try save("w.npy", shape: [6]), b = try save("b.npy", shape: [5])
+        try expectCleanFailure(["op", "layernorm", "--input", "x=\(x)", "--input", "weight=\(w)", "--input", "bias=\(b)"],
+                               mentions: ["bias must be [C] = [6], got [5]"])
+        try expectCleanFailure(["op", "layernorm", "--input", "x=\(x)", "--input", "weight=\(w)", "--input", "bias=\(w)", "--epsilon=-1"],
+                               mentions: ["epsilon must be positive"])
     }
 
     @Test func flagsOfAnotherOpAreRejected() throws {

@@ -20,6 +20,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     private var softmax: SoftmaxKernels?
     private var attention: AttentionKernels?
     private var infoNCE: InfoNCEKernels?
+    private var training: TrainingKernels?
 
     /// - Parameters:
     ///   - tuning: kernel variant and parameters; by default the ones suited to the device kind.
@@ -78,6 +79,14 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         if let infoNCE { return infoNCE }
         let kernels = try InfoNCEKernels(program: program(.infoNCE))
         infoNCE = kernels
+        return kernels
+    }
+
+    /// Call with `lock` held (inside `locked`).
+    func trainingKernels() throws(CLError) -> TrainingKernels {
+        if let training { return training }
+        let kernels = try TrainingKernels(layerNorm: program(.layerNorm), activation: program(.activation), optimizer: program(.optimizer))
+        training = kernels
         return kernels
     }
 

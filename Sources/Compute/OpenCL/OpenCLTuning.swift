@@ -59,6 +59,11 @@ public struct OpenCLTuning: Sendable, Equatable {
     public var infoNCETile = 16
     public var infoNCEDimensionSlice = 64
 
+    /// Rows each work-item of the layer-norm backward sums into its partial weight/bias gradients.
+    public var layerNormRowChunk = 16
+    /// Consecutive elements each work-item of the elementwise kernels (GELU, AdamW) owns.
+    public var elementsPerItem = 256
+
     public init(variant: Variant) {
         self.variant = variant
     }
@@ -88,6 +93,10 @@ public struct OpenCLTuning: Sendable, Equatable {
             + " -D NCE_DMAX=\(infoNCEMaximumDimension) -D NCE_NWG=\(infoNCEElementGroup) -D NCE_GT=\(infoNCETile) -D NCE_DK=\(infoNCEDimensionSlice)"
     }
 
+    fileprivate var trainingBuildOptions: String {
+        Self.commonOptions + " -D LN_CHUNK=\(layerNormRowChunk) -D ACT_ITEMS=\(elementsPerItem) -D OPT_ITEMS=\(elementsPerItem)"
+    }
+
     fileprivate var softmaxBuildOptions: String {
         Self.commonOptions + " -D SOFTMAX_WG=\(softmaxWorkGroup)"
     }
@@ -95,7 +104,7 @@ public struct OpenCLTuning: Sendable, Equatable {
 
 /// The kernel files of `Kernels/`, one program each.
 enum KernelProgram: String, CaseIterable, Sendable {
-    case gemm, softmax, attention, infoNCE
+    case gemm, softmax, attention, infoNCE, layerNorm, activation, optimizer
 
     /// `common.cl` first (shared inline helpers), then the file, its line numbers restored for
     /// build logs.
@@ -109,6 +118,9 @@ enum KernelProgram: String, CaseIterable, Sendable {
         case .softmax: EmbeddedKernels.softmax
         case .attention: EmbeddedKernels.attention
         case .infoNCE: EmbeddedKernels.infonce
+        case .layerNorm: EmbeddedKernels.layernorm
+        case .activation: EmbeddedKernels.activation
+        case .optimizer: EmbeddedKernels.optimizer
         }
     }
 
@@ -118,6 +130,7 @@ enum KernelProgram: String, CaseIterable, Sendable {
         case .softmax: tuning.softmaxBuildOptions
         case .attention: tuning.attentionBuildOptions
         case .infoNCE: tuning.infoNCEBuildOptions
+        case .layerNorm, .activation, .optimizer: tuning.trainingBuildOptions
         }
     }
 }
