@@ -131,6 +131,7 @@ public final class CLKernel: @unchecked Sendable {
     public enum Argument {
         case buffer(CLMemory)
         case int32(Int32)
+        case uint32(UInt32)
         case float(Float)
     }
 
@@ -150,6 +151,8 @@ public final class CLKernel: @unchecked Sendable {
                 var mem: cl_mem? = memory.handle
                 status = api.SetKernelArg(handle, cl_uint(index), MemoryLayout<cl_mem>.size, &mem)
             case .int32(var value):
+                status = api.SetKernelArg(handle, cl_uint(index), 4, &value)
+            case .uint32(var value):
                 status = api.SetKernelArg(handle, cl_uint(index), 4, &value)
             case .float(var value):
                 status = api.SetKernelArg(handle, cl_uint(index), 4, &value)

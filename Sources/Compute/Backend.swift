@@ -45,6 +45,37 @@ public protocol Backend: AnyObject, Sendable {
     /// Updates `parameters`, `firstMoment` and `secondMoment` in place.
     func adamWStep(_ descriptor: AdamWDescriptor, parameters: Buffer, gradients: Buffer, firstMoment: Buffer, secondMoment: Buffer) throws
 
+    // Elementwise ops over `count` floats (outputs may alias inputs).
+
+    func add(_ a: Buffer, _ b: Buffer, into y: Buffer, count: Int) throws
+    func multiply(_ a: Buffer, _ b: Buffer, into y: Buffer, count: Int) throws
+    func scale(_ x: Buffer, by alpha: Float, into y: Buffer, count: Int) throws
+    /// `destination += source`: gradient accumulation.
+    func accumulate(_ source: Buffer, into destination: Buffer, count: Int) throws
+    /// `y[r, c] = x[r, c] + bias[c]`.
+    func biasAdd(_ x: Buffer, bias: Buffer, into y: Buffer, rows: Int, columns: Int) throws
+    /// `out[c] = Σ_r x[r, c]`: the bias gradient, and sums over leading axes.
+    func columnSums(_ x: Buffer, rows: Int, columns: Int, into out: Buffer) throws
+    func dropout(_ descriptor: DropoutDescriptor, x: Buffer, y: Buffer) throws
+
+    /// `out[n] = table[ids[n]]` for `count` ids (validated: 0 ≤ id < vocabulary).
+    func embeddingForward(table: Buffer, ids: Buffer, out: Buffer, count: Int, dimension: Int) throws
+    /// `gradTable[v] = Σ_{n: ids[n] = v} gradOut[n]`, in a fixed order (deterministic).
+    func embeddingBackward(gradOut: Buffer, ids: Buffer, gradTable: Buffer, count: Int, dimension: Int, vocabulary: Int) throws
+
+    /// Per-row loss `lse(logits_r) − logits_r[t_r]` (0 for ignored rows).
+    func crossEntropyForward(_ descriptor: CrossEntropyDescriptor, logits: Buffer, targets: Buffer, rowLoss: Buffer) throws
+    /// `scale·(softmax(logits_r) − onehot(t_r))`, zero rows where ignored.
+    func crossEntropyBackward(_ descriptor: CrossEntropyDescriptor, logits: Buffer, targets: Buffer, scale: Float, gradLogits: Buffer) throws
+    /// Per-row `KL(softmax(teacher/T) ‖ softmax(student/T))`.
+    func klDivergenceForward(_ descriptor: KLDivergenceDescriptor, student: Buffer, teacher: Buffer, rowLoss: Buffer) throws
+    /// `scale·(softmax(student/T) − softmax(teacher/T))`.
+    func klDivergenceBackward(_ descriptor: KLDivergenceDescriptor, student: Buffer, teacher: Buffer, scale: Float, gradStudent: Buffer) throws
+    /// Elementwise `max(x, 0) − x·t + log(1 + e^−|x|)`.
+    func binaryCrossEntropyForward(logits: Buffer, targets: Buffer, loss: Buffer, count: Int) throws
+    /// Elementwise `scale·(σ(x) − t)`.
+    func binaryCrossEntropyBackward(logits: Buffer, targets: Buffer, scale: Float, grad: Buffer, count: Int) throws
+
     // InfoNCE, in the steps `Backend.infoNCEForward` and `infoNCEBackward` (InfoNCE.swift) compose.
 
     /// `normalized = x / max(‖x‖, ε)` row by row (a copy when the descriptor does not normalise),

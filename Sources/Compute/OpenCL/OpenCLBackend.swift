@@ -21,6 +21,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     private var attention: AttentionKernels?
     private var infoNCE: InfoNCEKernels?
     private var training: TrainingKernels?
+    private var elementwise: ElementwiseKernels?
 
     /// - Parameters:
     ///   - tuning: kernel variant and parameters; by default the ones suited to the device kind.
@@ -87,6 +88,14 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         if let training { return training }
         let kernels = try TrainingKernels(layerNorm: program(.layerNorm), activation: program(.activation), optimizer: program(.optimizer))
         training = kernels
+        return kernels
+    }
+
+    /// Call with `lock` held (inside `locked`).
+    func elementwiseKernels() throws(CLError) -> ElementwiseKernels {
+        if let elementwise { return elementwise }
+        let kernels = try ElementwiseKernels(elementwise: program(.elementwise), embedding: program(.embedding), losses: program(.losses))
+        elementwise = kernels
         return kernels
     }
 

@@ -64,6 +64,14 @@ public struct OpenCLTuning: Sendable, Equatable {
     /// Consecutive elements each work-item of the elementwise kernels (GELU, AdamW) owns.
     public var elementsPerItem = 256
 
+    /// Consecutive floats each work-item of `elementwise.cl` owns, rows per work-item of its
+    /// bias add, and rows per partial sum of its column sums.
+    public var elementwiseItems = 1024
+    public var biasRowsPerItem = 8
+    public var columnSumRowChunk = 64
+    /// Ids per work-item of the embedding gather.
+    public var embeddingRowsPerItem = 8
+
     public init(variant: Variant) {
         self.variant = variant
     }
@@ -97,6 +105,11 @@ public struct OpenCLTuning: Sendable, Equatable {
         Self.commonOptions + " -D LN_CHUNK=\(layerNormRowChunk) -D ACT_ITEMS=\(elementsPerItem) -D OPT_ITEMS=\(elementsPerItem)"
     }
 
+    fileprivate var elementwiseBuildOptions: String {
+        Self.commonOptions + " -D EW_ITEMS=\(elementwiseItems) -D BIAS_ROWS=\(biasRowsPerItem) -D SUM_CHUNK=\(columnSumRowChunk)"
+            + " -D EMB_ROWS=\(embeddingRowsPerItem)"
+    }
+
     fileprivate var softmaxBuildOptions: String {
         Self.commonOptions + " -D SOFTMAX_WG=\(softmaxWorkGroup)"
     }
@@ -104,7 +117,7 @@ public struct OpenCLTuning: Sendable, Equatable {
 
 /// The kernel files of `Kernels/`, one program each.
 enum KernelProgram: String, CaseIterable, Sendable {
-    case gemm, softmax, attention, infoNCE, layerNorm, activation, optimizer
+    case gemm, softmax, attention, infoNCE, layerNorm, activation, optimizer, elementwise, embedding, losses
 
     /// `common.cl` first (shared inline helpers), then the file, its line numbers restored for
     /// build logs.
@@ -121,6 +134,9 @@ enum KernelProgram: String, CaseIterable, Sendable {
         case .layerNorm: EmbeddedKernels.layernorm
         case .activation: EmbeddedKernels.activation
         case .optimizer: EmbeddedKernels.optimizer
+        case .elementwise: EmbeddedKernels.elementwise
+        case .embedding: EmbeddedKernels.embedding
+        case .losses: EmbeddedKernels.losses
         }
     }
 
@@ -131,6 +147,7 @@ enum KernelProgram: String, CaseIterable, Sendable {
         case .attention: tuning.attentionBuildOptions
         case .infoNCE: tuning.infoNCEBuildOptions
         case .layerNorm, .activation, .optimizer: tuning.trainingBuildOptions
+        case .elementwise, .embedding, .losses: tuning.elementwiseBuildOptions
         }
     }
 }

@@ -1,0 +1,87 @@
+import Foundation
+
+/// Elementwise ops, column sums, dropout and embeddings on the CPU path.
+extension CPUBackend {
+    /// Runs `body` over `0..<count` in chunks of at least 16k elements per thread.
+    private func elementwise(_ count: Int, _ body: (Range<Int>) -> Void) {
+        parallelFor(count, minimumChunk: 16_384, body)
+    }
+
+    public func add(_ a: Buffer, _ b: Buffer, into y: Buffer, count: Int) throws {
+        let (x1, x2, out) = (a.hostPointer, b.hostPointer, y.hostPointer)
+        elementwise(count) { for i in $0 { out[i] = x1[i] + x2[i] } }
+    }
+
+    public func multiply(_ a: Buffer, _ b: Buffer, into y: Buffer, count: Int) throws {
+        let (x1, x2, out) = (a.hostPointer, b.hostPointer, y.hostPointer)
+        elementwise(count) { for i in $0 { out[i] = x1[i] * x2[i] } }
+    }
+
+    public func scale(_ x: Buffer, by alpha: Float, into y: Buffer, count: Int) throws {
+        let (input, out) = (x.hostPointer, y.hostPointer)
+        elementwise(count) { for i in $0 { out[i] = alpha * input[i] } }
+    }
+
+    public func accumulate(_ source: Buffer, into destination: Buffer, count: Int) throws {
+        let (input, out) = (source.hostPointer, destination.hostPointer)
+        elementwise(count) { for i in $0 { out[i] += input[i] } }
+    }
+
+    public func biasAdd(_ x: Buffer, bias: Buffer, into y: Buffer, rows: Int, columns: Int) throws {
+        let (input, b, out) = (x.hostPointer, bias.hostPointer, y.hostPointer)
+        parallelFor(rows, minimumChunk: max(1, 16_384 / columns)) { range in
+            for r in range { for c in 0..<columns { out[r * columns + c] = input[r * columns + c] + b[c] } }
+        }
+    }
+
+    public func columnSums(_ x: Buffer, rows: Int, columns: Int, into out: Buffer) throws {
+        let input = x.hostPointer
+        let chunks = max(1, min(threadCount, rows))
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: chunks * columns)
+        partials.update(repeating: 0, count: chunks * columns)
+        defer { partials.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let partial = partials + chunk * columns
+            for r in (rows * chunk / chunks)..<(rows * (chunk + 1) / chunks) {
+                for c in 0..<columns { partial[c] += input[r * columns + c] }
+            }
+        }
+        let result = out.hostPointer
+        for c in 0..<columns {
+            var sum: Float = 0
+            for chunk in 0..<chunks { sum += partials[chunk * columns + c] }
+            result[c] = sum
+        }
+    }
+
+    public func dropout(_ descriptor: DropoutDescriptor, x: Buffer, y: Buffer) throws {
+        let (input, out) = (x.hostPointer, y.hostPointer)
+        let keep = 1 - descriptor.probability
+        elementwise(descriptor.count) { range in
+            for i in range {
+                let u = Philox.uniform(seed: descriptor.seed, step: descriptor.step, index: descriptor.offset &+ UInt64(i))
+                out[i] = u >= descriptor.probability ? input[i] / keep : 0
+            }
+        }
+    }
+
+    public func embeddingForward(table: Buffer, ids: Buffer, out: Buffer, count: Int, dimension: Int) throws {
+        let (rows, tokens, result) = (table.hostPointer, ids.hostPointer, out.hostPointer)
+        parallelFor(count, minimumChunk: max(1, 4096 / dimension)) { range in
+            for n in range { (result + n * dimension).update(from: rows + Int(tokens[n]) * dimension, count: dimension) }
+        }
+    }
+
+    public func embeddingBackward(gradOut: Buffer, ids: Buffer, gradTable: Buffer, count: Int, dimension: Int, vocabulary: Int) throws {
+        let (gradients, tokens, table) = (gradOut.hostPointer, ids.hostPointer, gradTable.hostPointer)
+        table.update(repeating: 0, count: vocabulary * dimension)
+        // Threads own column slices of the whole table and walk the ids in order: no two
+        // threads touch one entry, and the summation order is fixed.
+        parallelFor(dimension, minimumChunk: 16) { columns in
+            for n in 0..<count {
+                let (source, destination) = (gradients + n * dimension, table + Int(tokens[n]) * dimension)
+                for c in columns { destination[c] += source[c] }
+            }
+        }
+    }
+}

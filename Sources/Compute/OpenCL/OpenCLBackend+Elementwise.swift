@@ -1,0 +1,138 @@
+import CLRuntime
+
+/// The entry points of `Kernels/elementwise.cl`, `embedding.cl` and `losses.cl`.
+struct ElementwiseKernels {
+    let add, multiply, scale, accumulate, biasAdd, columnSumPartial, columnSumFinish, dropout: CLKernel
+    let embeddingForward, embeddingBackward: CLKernel
+    let crossEntropyForward, crossEntropyBackward, klForward, klBackward, bceForward, bceBackward: CLKernel
+
+    init(elementwise: CLProgram, embedding: CLProgram, losses: CLProgram) throws(CLError) {
+        add = try elementwise.kernel("ew_add")
+        multiply = try elementwise.kernel("ew_mul")
+        scale = try elementwise.kernel("ew_scale")
+        accumulate = try elementwise.kernel("ew_accumulate")
+        biasAdd = try elementwise.kernel("bias_add")
+        columnSumPartial = try elementwise.kernel("column_sum_partial")
+        columnSumFinish = try elementwise.kernel("column_sum_finish")
+        dropout = try elementwise.kernel("dropout")
+        embeddingForward = try embedding.kernel("embedding_forward")
+        embeddingBackward = try embedding.kernel("embedding_backward")
+        crossEntropyForward = try losses.kernel("cross_entropy_forward")
+        crossEntropyBackward = try losses.kernel("cross_entropy_backward")
+        klForward = try losses.kernel("kl_div_forward")
+        klBackward = try losses.kernel("kl_div_backward")
+        bceForward = try losses.kernel("bce_with_logits_forward")
+        bceBackward = try losses.kernel("bce_with_logits_backward")
+    }
+}
+
+extension OpenCLBackend {
+    /// Binds `arguments` to the kernel `pick` chooses and launches it over `global` items.
+    private func launch(_ op: String, _ pick: (ElementwiseKernels) -> CLKernel, _ arguments: [CLKernel.Argument],
+                        global: [Int], local: [Int]) throws {
+        try locked(op) {
+            let kernel = pick(try elementwiseKernels())
+            try kernel.bind(arguments)
+            try queue.enqueue(kernel, global: global, local: local)
+        }
+    }
+
+    /// Elementwise kernels: each work-item owns `elementwiseItems` consecutive floats.
+    private func elementwiseLaunch(_ count: Int) -> [Int] { [max(1, ceilDiv(count, tuning.elementwiseItems))] }
+
+    /// Row kernels (losses): one work-item per row, in groups of 8.
+    private func rowLaunch(_ rows: Int) -> [Int] { [roundUp(rows, 8)] }
+
+    public func add(_ a: Buffer, _ b: Buffer, into y: Buffer, count: Int) throws {
+        try launch("add", \.add, [.buffer(a.deviceMemory), .buffer(b.deviceMemory), .buffer(y.deviceMemory), .int32(Int32(count))],
+                   global: elementwiseLaunch(count), local: [1])
+    }
+
+    public func multiply(_ a: Buffer, _ b: Buffer, into y: Buffer, count: Int) throws {
+        try launch("multiply", \.multiply, [.buffer(a.deviceMemory), .buffer(b.deviceMemory), .buffer(y.deviceMemory), .int32(Int32(count))],
+                   global: elementwiseLaunch(count), local: [1])
+    }
+
+    public func scale(_ x: Buffer, by alpha: Float, into y: Buffer, count: Int) throws {
+        try launch("scale", \.scale, [.buffer(x.deviceMemory), .buffer(y.deviceMemory), .int32(Int32(count)), .float(alpha)],
+                   global: elementwiseLaunch(count), local: [1])
+    }
+
+    public func accumulate(_ source: Buffer, into destination: Buffer, count: Int) throws {
+        try launch("accumulate", \.accumulate, [.buffer(destination.deviceMemory), .buffer(source.deviceMemory), .int32(Int32(count))],
+                   global: elementwiseLaunch(count), local: [1])
+    }
+
+    public func biasAdd(_ x: Buffer, bias: Buffer, into y: Buffer, rows: Int, columns: Int) throws {
+        try launch("bias add", \.biasAdd, [.buffer(x.deviceMemory), .buffer(bias.deviceMemory), .buffer(y.deviceMemory),
+                                           .int32(Int32(rows)), .int32(Int32(columns))],
+                   global: [ceilDiv(rows, tuning.biasRowsPerItem)], local: [1])
+    }
+
+    public func columnSums(_ x: Buffer, rows: Int, columns: Int, into out: Buffer) throws {
+        let chunks = ceilDiv(rows, tuning.columnSumRowChunk)
+        let partial = try makeBuffer(count: chunks * columns)
+        try launch("column sums", \.columnSumPartial, [.buffer(x.deviceMemory), .buffer(partial.deviceMemory), .int32(Int32(rows)), .int32(Int32(columns))],
+                   global: [chunks], local: [1])
+        try launch("column sums", \.columnSumFinish, [.buffer(partial.deviceMemory), .buffer(out.deviceMemory), .int32(Int32(chunks)), .int32(Int32(columns))],
+                   global: [ceilDiv(columns, 16)], local: [1])
+    }
+
+    public func dropout(_ descriptor: DropoutDescriptor, x: Buffer, y: Buffer) throws {
+        try launch("dropout", \.dropout, [.buffer(x.deviceMemory), .buffer(y.deviceMemory), .int32(Int32(descriptor.count)), .float(descriptor.probability),
+                                          .uint32(UInt32(truncatingIfNeeded: descriptor.seed)), .uint32(UInt32(truncatingIfNeeded: descriptor.seed >> 32)),
+                                          .uint32(descriptor.step), .uint32(UInt32(truncatingIfNeeded: descriptor.offset)),
+                                          .uint32(UInt32(truncatingIfNeeded: descriptor.offset >> 32))],
+                   global: elementwiseLaunch(descriptor.count), local: [1])
+    }
+
+    public func embeddingForward(table: Buffer, ids: Buffer, out: Buffer, count: Int, dimension: Int) throws {
+        try launch("embedding", \.embeddingForward, [.buffer(table.deviceMemory), .buffer(ids.deviceMemory), .buffer(out.deviceMemory),
+                                                     .int32(Int32(count)), .int32(Int32(dimension))],
+                   global: [ceilDiv(count, tuning.embeddingRowsPerItem)], local: [1])
+    }
+
+    public func embeddingBackward(gradOut: Buffer, ids: Buffer, gradTable: Buffer, count: Int, dimension: Int, vocabulary: Int) throws {
+        try launch("embedding backward", \.embeddingBackward, [.buffer(gradOut.deviceMemory), .buffer(ids.deviceMemory), .buffer(gradTable.deviceMemory),
+                                                               .int32(Int32(count)), .int32(Int32(dimension)), .int32(Int32(vocabulary))],
+                   global: [ceilDiv(dimension, 16)], local: [1])
+    }
+
+    public func crossEntropyForward(_ descriptor: CrossEntropyDescriptor, logits: Buffer, targets: Buffer, rowLoss: Buffer) throws {
+        try launch("cross-entropy", \.crossEntropyForward, [.buffer(logits.deviceMemory), .buffer(targets.deviceMemory), .buffer(rowLoss.deviceMemory),
+                                                            .int32(Int32(descriptor.rows)), .int32(Int32(descriptor.classes)), .int32(descriptor.ignoreIndex)],
+                   global: rowLaunch(descriptor.rows), local: [8])
+    }
+
+    public func crossEntropyBackward(_ descriptor: CrossEntropyDescriptor, logits: Buffer, targets: Buffer, scale: Float, gradLogits: Buffer) throws {
+        try launch("cross-entropy backward", \.crossEntropyBackward,
+                   [.buffer(logits.deviceMemory), .buffer(targets.deviceMemory), .buffer(gradLogits.deviceMemory),
+                    .int32(Int32(descriptor.rows)), .int32(Int32(descriptor.classes)), .int32(descriptor.ignoreIndex), .float(scale)],
+                   global: rowLaunch(descriptor.rows), local: [8])
+    }
+
+    public func klDivergenceForward(_ descriptor: KLDivergenceDescriptor, student: Buffer, teacher: Buffer, rowLoss: Buffer) throws {
+        try launch("kl-divergence", \.klForward, [.buffer(student.deviceMemory), .buffer(teacher.deviceMemory), .buffer(rowLoss.deviceMemory),
+                                                  .int32(Int32(descriptor.rows)), .int32(Int32(descriptor.classes)), .float(descriptor.temperature)],
+                   global: rowLaunch(descriptor.rows), local: [8])
+    }
+
+    public func klDivergenceBackward(_ descriptor: KLDivergenceDescriptor, student: Buffer, teacher: Buffer, scale: Float, gradStudent: Buffer) throws {
+        try launch("kl-divergence backward", \.klBackward,
+                   [.buffer(student.deviceMemory), .buffer(teacher.deviceMemory), .buffer(gradStudent.deviceMemory),
+                    .int32(Int32(descriptor.rows)), .int32(Int32(descriptor.classes)), .float(descriptor.temperature), .float(scale)],
+                   global: rowLaunch(descriptor.rows), local: [8])
+    }
+
+    public func binaryCrossEntropyForward(logits: Buffer, targets: Buffer, loss: Buffer, count: Int) throws {
+        try launch("binary cross-entropy", \.bceForward, [.buffer(logits.deviceMemory), .buffer(targets.deviceMemory), .buffer(loss.deviceMemory),
+                                                          .int32(Int32(count))],
+                   global: elementwiseLaunch(count), local: [1])
+    }
+
+    public func binaryCrossEntropyBackward(logits: Buffer, targets: Buffer, scale: Float, grad: Buffer, count: Int) throws {
+        try launch("binary cross-entropy backward", \.bceBackward, [.buffer(logits.deviceMemory), .buffer(targets.deviceMemory), .buffer(grad.deviceMemory),
+                                                                    .int32(Int32(count)), .float(scale)],
+                   global: elementwiseLaunch(count), local: [1])
+    }
+}

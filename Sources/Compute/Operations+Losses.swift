@@ -1,0 +1,112 @@
+extension Operations {
+    /// Mean cross-entropy of `logits [N, C]` against integer `targets [N]` over the rows not
+    /// equal to `ignoreIndex` (0, with zero gradient, when every row is ignored — never NaN).
+    public func crossEntropy(logits: HostArray, targets: HostArray, ignoreIndex: Int32 = -100, gradients: Bool = false) throws
+        -> (loss: Double, gradLogits: HostArray?) {
+        func fail(_ message: String) -> BackendError { .invalidArgument(op: "cross-entropy", message: message) }
+        guard logits.shape.count == 2 else { throw fail("logits must be [N, C], got \(shapeText(logits.shape))") }
+        let (rows, classes) = (logits.shape[0], logits.shape[1])
+        guard targets.shape == [rows] else { throw fail("targets must be [N] = [\(rows)], got \(shapeText(targets.shape))") }
+        var counted = 0
+        for (index, target) in targets.values.enumerated() where Int32(exactly: target) != ignoreIndex {
+            guard let value = Int(exactly: target), (0..<classes).contains(value) else {
+                throw fail("targets[\(index)] = \(target) is not a class in 0..<\(classes) or the ignore index \(ignoreIndex)")
+            }
+            counted += 1
+        }
+        let descriptor = CrossEntropyDescriptor(rows: rows, classes: classes, ignoreIndex: ignoreIndex)
+        let (z, t) = (try backend.makeBuffer(logits.values), try backend.makeBuffer(targets.values))
+        let rowLoss = try backend.makeBuffer(count: rows)
+        try backend.crossEntropyForward(descriptor, logits: z, targets: t, rowLoss: rowLoss)
+        let loss = counted == 0 ? 0 : try backend.read(rowLoss).reduce(0.0) { $0 + Double($1) } / Double(counted)
+        guard gradients else { return (loss, nil) }
+        let grad = try backend.makeBuffer(count: logits.count)
+        try backend.crossEntropyBackward(descriptor, logits: z, targets: t, scale: counted == 0 ? 0 : 1 / Float(counted), gradLogits: grad)
+        return (loss, HostArray(shape: logits.shape, values: try backend.read(grad)))
+    }
+
+    /// `T²·mean_rows KL(softmax(teacher/T) ‖ softmax(student/T))` and its gradient for the
+    /// student (the teacher is treated as constant).
+    public func klDivergence(student: HostArray, teacher: HostArray, temperature: Float, gradients: Bool = false) throws
+        -> (loss: Double, gradStudent: HostArray?) {
+        func fail(_ message: String) -> BackendError { .invalidArgument(op: "kl-divergence", message: message) }
+        guard student.shape.count == 2 else { throw fail("student must be [N, C], got \(shapeText(student.shape))") }
+        guard teacher.shape == student.shape else { throw fail("teacher must have the shape of student \(shapeText(student.shape)), got \(shapeText(teacher.shape))") }
+        guard temperature.isFinite, temperature > 0 else { throw fail("the temperature must be positive, got \(temperature)") }
+        let descriptor = KLDivergenceDescriptor(rows: student.shape[0], classes: student.shape[1], temperature: temperature)
+        let (s, t) = (try backend.makeBuffer(student.values), try backend.makeBuffer(teacher.values))
+        let rowLoss = try backend.makeBuffer(count: descriptor.rows)
+        try backend.klDivergenceForward(descriptor, student: s, teacher: t, rowLoss: rowLoss)
+        // T² keeps the gradient's size independent of T (Hinton et al.).
+        let factor = Double(temperature * temperature) / Double(descriptor.rows)
+        let loss = try backend.read(rowLoss).reduce(0.0) { $0 + Double($1) } * factor
+        guard gradients else { return (loss, nil) }
+        let grad = try backend.makeBuffer(count: student.count)
+        try backend.klDivergenceBackward(descriptor, student: s, teacher: t, scale: temperature / Float(descriptor.rows), gradStudent: grad)
+        return (loss, HostArray(shape: student.shape, values: try backend.read(grad)))
+    }
+
+    /// Mean binary cross-entropy of `logits` against targets in [0, 1] of the same shape.
+    public func binaryCrossEntropy(logits: HostArray, targets: HostArray, gradients: Bool = false) throws -> (loss: Double, gradLogits: HostArray?) {
+        guard targets.shape == logits.shape else {
+            throw BackendError.invalidArgument(op: "binary-cross-entropy", message: "targets must have the shape of logits \(shapeText(logits.shape)), got \(shapeText(targets.shape))")
+        }
+        guard logits.count > 0 else { return (0, gradients ? logits : nil) }
+        let (z, t) = (try backend.makeBuffer(logits.values), try backend.makeBuffer(targets.values))
+        let loss = try backend.makeBuffer(count: logits.count)
+        try backend.binaryCrossEntropyForward(logits: z, targets: t, loss: loss, count: logits.count)
+        let mean = try backend.read(loss).reduce(0.0) { $0 + Double($1) } / Double(logits.count)
+        guard gradients else { return (mean, nil) }
+        let grad = try backend.makeBuffer(count: logits.count)
+        try backend.binaryCrossEntropyBackward(logits: z, targets: t, scale: 1 / Float(logits.count), grad: grad, count: logits.count)
+        return (mean, HostArray(shape: logits.shape, values: try backend.read(grad)))
+    }
+
+    /// Inverted dropout of `x` (the backward is the same call on the upstream gradient).
+    public func dropout(_ x: HostArray, probability: Float, seed: UInt64, step: UInt32, offset: UInt64 = 0) throws -> HostArray {
+        let descriptor = try DropoutDescriptor(count: x.count, probability: probability, seed: seed, step: step, offset: offset)
+        guard x.count > 0 else { return x }
+        let (input, output) = (try backend.makeBuffer(x.values), try backend.makeBuffer(count: x.count))
+        try backend.dropout(descriptor, x: input, y: output)
+        return HostArray(shape: x.shape, values: try backend.read(output))
+    }
+
+    /// Rows of `table [V, D]` for `ids [...]` (exact integers) → `[..., D]`; with `gradOut`,
+    /// also the table's gradient.
+    public func embedding(table: HostArray, ids: HostArray, gradOut: HostArray? = nil) throws -> (out: HostArray, gradTable: HostArray?) {
+        func fail(_ message: String) -> BackendError { .invalidArgument(op: "embedding", message: message) }
+        guard table.shape.count == 2 else { throw fail("table must be [V, D], got \(shapeText(table.shape))") }
+        let (vocabulary, dimension) = (table.shape[0], table.shape[1])
+        for (index, id) in ids.values.enumerated() {
+            guard let value = Int(exactly: id), (0..<vocabulary).contains(value) else {
+                throw fail("ids[\(index)] = \(id) is not a row of the \(vocabulary)-row table")
+            }
+        }
+        let outShape = ids.shape + [dimension]
+        if let gradOut, gradOut.shape != outShape { throw fail("grad_output must be \(shapeText(outShape)), got \(shapeText(gradOut.shape))") }
+        guard ids.count > 0 else { return (HostArray(shape: outShape, values: []), gradOut.map { _ in HostArray(shape: table.shape, values: .init(repeating: 0, count: table.count)) }) }
+        let (rows, tokens) = (try backend.makeBuffer(table.values), try backend.makeBuffer(ids.values))
+        let out = try backend.makeBuffer(count: ids.count * dimension)
+        try backend.embeddingForward(table: rows, ids: tokens, out: out, count: ids.count, dimension: dimension)
+        let result = HostArray(shape: outShape, values: try backend.read(out))
+        guard let gradOut else { return (result, nil) }
+        let (upstream, gradTable) = (try backend.makeBuffer(gradOut.values), try backend.makeBuffer(count: table.count))
+        try backend.embeddingBackward(gradOut: upstream, ids: tokens, gradTable: gradTable, count: ids.count, dimension: dimension, vocabulary: vocabulary)
+        return (result, HostArray(shape: table.shape, values: try backend.read(gradTable)))
+    }
+
+    /// `x [..., C] + bias [C]`, and the bias gradient `Σ` over leading axes of an upstream gradient.
+    public func biasAdd(_ x: HostArray, bias: HostArray, gradY: HostArray? = nil) throws -> (y: HostArray, gradBias: HostArray?) {
+        guard let columns = x.shape.last, bias.shape == [columns] else {
+            throw BackendError.invalidArgument(op: "bias-add", message: "bias must be [C] = [\(x.shape.last ?? 0)], got \(shapeText(bias.shape))")
+        }
+        let rows = x.count / max(columns, 1)
+        let (input, b, y) = (try backend.makeBuffer(x.values), try backend.makeBuffer(bias.values), try backend.makeBuffer(count: x.count))
+        try backend.biasAdd(input, bias: b, into: y, rows: rows, columns: columns)
+        let output = HostArray(shape: x.shape, values: try backend.read(y))
+        guard let gradY else { return (output, nil) }
+        let (upstream, sums) = (try backend.makeBuffer(gradY.values), try backend.makeBuffer(count: columns))
+        try backend.columnSums(upstream, rows: rows, columns: columns, into: sums)
+        return (output, HostArray(shape: [columns], values: try backend.read(sums)))
+    }
+}
