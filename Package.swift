@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "aligncl", targets: ["aligncl"]),
         .library(name: "Compute", targets: ["Compute"]),
         .library(name: "NumPyFiles", targets: ["NumPyFiles"]),
+        .library(name: "Autograd", targets: ["Autograd"]),
         .library(name: "Benchmarking", targets: ["Benchmarking"]),
     ],
     dependencies: [
@@ -32,6 +33,7 @@ let package = Package(
             plugins: ["EmbedKernels"]
         ),
         .target(name: "NumPyFiles"),
+        .target(name: "Autograd", dependencies: ["Compute"]),
         .target(name: "Benchmarking", dependencies: ["Compute"]),
         .executableTarget(
             name: "aligncl",
@@ -44,6 +46,7 @@ let package = Package(
         .testTarget(name: "CLRuntimeTests", dependencies: ["CLRuntime", "Compute", "TestSupport"]),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestSupport"]),
         .testTarget(name: "NumPyFilesTests", dependencies: ["NumPyFiles"]),
+        .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Compute", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["aligncl", "NumPyFiles", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,129 @@
+import Compute
+
+/// Differentiable ops: each runs the forward on the tensors' backend and records the backward
+/// rule built from the same backend's kernels (validation through the op descriptors).
+extension Tensor {
+    private func sameBackend(_ other: Tensor, _ op: String) throws {
+        guard other.backend === backend else {
+            throw BackendError.invalidArgument(op: op, message: "operands live on different backends (\(backend.summary) and \(other.backend.summary))")
+        }
+    }
+
+    private func requireShape(_ other: Tensor, _ op: String) throws {
+        try sameBackend(other, op)
+        guard other.shape == shape else {
+            throw BackendError.invalidArgument(op: op, message: "operands must have one shape, got \(shape) and \(other.shape)")
+        }
+    }
+
+    /// `self · other` (2-D, or 3-D with a shared batch), optional transposes.
+    public func matmul(_ other: Tensor, transposeSelf: Bool = false, transposeOther: Bool = false) throws -> Tensor {
+        try sameBackend(other, "matmul")
+        let descriptor = try GEMMDescriptor(aShape: shape, bShape: other.shape, transposeA: transposeSelf, transposeB: transposeOther)
+        let out = try backend.makeBuffer(count: descriptor.cShape.reduce(1, *))
+        try backend.gemm(descriptor, a: storage, b: other.storage, c: out)
+        let (backend, a, b) = (self.backend, self, other)
+        return record(shape: descriptor.cShape, storage: out, inputs: [self, other]) { gradient in
+            func operand(_ which: GEMMDescriptor.Operand) -> Buffer {
+                switch which { case .a: a.storage; case .b: b.storage; case .gradC: gradient }
+            }
+            let (descriptorA, leftA, rightA) = descriptor.gradientOfA
+            let (descriptorB, leftB, rightB) = descriptor.gradientOfB
+            let gradA = try backend.makeBuffer(count: a.count), gradB = try backend.makeBuffer(count: b.count)
+            try backend.gemm(descriptorA, a: operand(leftA), b: operand(rightA), c: gradA)
+            try backend.gemm(descriptorB, a: operand(leftB), b: operand(rightB), c: gradB)
+            return [gradA, gradB]
+        }
+    }
+
+    public static func + (lhs: Tensor, rhs: Tensor) throws -> Tensor {
+        try lhs.requireShape(rhs, "add")
+        let out = try lhs.backend.makeBuffer(count: lhs.count)
+        try lhs.backend.add(lhs.storage, rhs.storage, into: out, count: lhs.count)
+        return lhs.record(shape: lhs.shape, storage: out, inputs: [lhs, rhs]) { gradient in [gradient, gradient] }
+    }
+
+    public static func * (lhs: Tensor, rhs: Tensor) throws -> Tensor {
+        try lhs.requireShape(rhs, "multiply")
+        let (backend, count) = (lhs.backend, lhs.count)
+        let out = try backend.makeBuffer(count: count)
+        try backend.multiply(lhs.storage, rhs.storage, into: out, count: count)
+        return lhs.record(shape: lhs.shape, storage: out, inputs: [lhs, rhs]) { gradient in
+            let (gradLeft, gradRight) = (try backend.makeBuffer(count: count), try backend.makeBuffer(count: count))
+            try backend.multiply(gradient, rhs.storage, into: gradLeft, count: count)
+            try backend.multiply(gradient, lhs.storage, into: gradRight, count: count)
+            return [gradLeft, gradRight]
+        }
+    }
+
+    /// `self [..., C] + bias [C]`.
+    public func addingBias(_ bias: Tensor) throws -> Tensor {
+        try sameBackend(bias, "bias-add")
+        guard let columns = shape.last, bias.shape == [columns] else {
+            throw BackendError.invalidArgument(op: "bias-add", message: "bias must be [C] = [\(shape.last ?? 0)], got \(bias.shape)")
+        }
+        let (backend, rows) = (self.backend, count / columns)
+        let out = try backend.makeBuffer(count: count)
+        try backend.biasAdd(storage, bias: bias.storage, into: out, rows: rows, columns: columns)
+        return record(shape: shape, storage: out, inputs: [self, bias]) { gradient in
+            let sums = try backend.makeBuffer(count: columns)
+            try backend.columnSums(gradient, rows: rows, columns: columns, into: sums)
+            return [gradient, sums]
+        }
+    }
+
+    public func gelu(approximation: GELUDescriptor.Approximation = .none) throws -> Tensor {
+        let (backend, descriptor) = (self.backend, GELUDescriptor(count: count, approximation: approximation))
+        let out = try backend.makeBuffer(count: count)
+        try backend.geluForward(descriptor, x: storage, y: out)
+        return record(shape: shape, storage: out, inputs: [self]) { [storage] gradient in
+            let gradX = try backend.makeBuffer(count: descriptor.count)
+            try backend.geluBackward(descriptor, x: storage, gradY: gradient, gradX: gradX)
+            return [gradX]
+        }
+    }
+
+    /// Layer norm over the last axis with `weight [C]` and `bias [C]`.
+    public func layerNorm(weight: Tensor, bias: Tensor, epsilon: Float = 1e-5) throws -> Tensor {
+        try sameBackend(weight, "layernorm")
+        try sameBackend(bias, "layernorm")
+        let descriptor = try LayerNormDescriptor(xShape: shape, weightShape: weight.shape, biasShape: bias.shape, epsilon: epsilon)
+        let backend = self.backend
+        let out = try backend.makeBuffer(count: count)
+        let mean = try backend.makeBuffer(count: descriptor.rows), rstd = try backend.makeBuffer(count: descriptor.rows)
+        try backend.layerNormForward(descriptor, x: storage, weight: weight.storage, bias: bias.storage, y: out, mean: mean, reciprocalStd: rstd)
+        return record(shape: shape, storage: out, inputs: [self, weight, bias]) { [storage] gradient in
+            let gradX = try backend.makeBuffer(count: descriptor.count)
+            let gradWeight = try backend.makeBuffer(count: descriptor.columns), gradBias = try backend.makeBuffer(count: descriptor.columns)
+            try backend.layerNormBackward(descriptor, x: storage, weight: weight.storage, mean: mean, reciprocalStd: rstd, gradY: gradient,
+                                          gradX: gradX, gradWeight: gradWeight, gradBias: gradBias)
+            return [gradX, gradWeight, gradBias]
+        }
+    }
+
+    /// Mean cross-entropy of these logits `[N, C]` against class `targets` (one per row;
+    /// `ignoreIndex` rows excluded): a scalar.
+    public func crossEntropy(targets: [Int32], ignoreIndex: Int32 = -100) throws -> Tensor {
+        func fail(_ message: String) -> BackendError { .invalidArgument(op: "cross-entropy", message: message) }
+        guard shape.count == 2 else { throw fail("logits must be [N, C], got \(shape)") }
+        let (rows, classes) = (shape[0], shape[1])
+        guard targets.count == rows else { throw fail("targets must have N = \(rows) entries, got \(targets.count)") }
+        for (index, target) in targets.enumerated() where target != ignoreIndex && !(0..<Int32(classes)).contains(target) {
+            throw fail("targets[\(index)] = \(target) is not a class in 0..<\(classes) or the ignore index \(ignoreIndex)")
+        }
+        let counted = targets.filter { $0 != ignoreIndex }.count
+        let (backend, descriptor) = (self.backend, CrossEntropyDescriptor(rows: rows, classes: classes, ignoreIndex: ignoreIndex))
+        let targetBuffer = try backend.makeBuffer(targets.map(Float.init))
+        let rowLoss = try backend.makeBuffer(count: rows)
+        try backend.crossEntropyForward(descriptor, logits: storage, targets: targetBuffer, rowLoss: rowLoss)
+        // The mean, summed in float64 on the host (N floats read back).
+        let mean = counted == 0 ? 0 : try backend.read(rowLoss).reduce(0.0) { $0 + Double($1) } / Double(counted)
+        return record(shape: [], storage: try backend.makeBuffer([Float(mean)]), inputs: [self]) { [storage] gradient in
+            let upstream = try backend.read(gradient, count: 1)[0]
+            let gradLogits = try backend.makeBuffer(count: rows * classes)
+            try backend.crossEntropyBackward(descriptor, logits: storage, targets: targetBuffer,
+                                             scale: counted == 0 ? 0 : upstream / Float(counted), gradLogits: gradLogits)
+            return [gradLogits]
+        }
+    }
+}
