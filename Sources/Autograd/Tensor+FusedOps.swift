@@ -1,0 +1,146 @@
+import Compute
+
+/// Differentiable wrappers of the fused kernels: softmax, attention, InfoNCE, dropout,
+/// embeddings, and the KL and binary cross-entropy losses.
+extension Tensor {
+    /// `softmax(scale·self)` over the last axis (log-softmax when `log`); `mask` (same shape,
+    /// nonzero keeps) is a constant.
+    public func softmax(scale: Float = 1, log: Bool = false, mask: [Float]? = nil) throws -> Tensor {
+        let descriptor = try SoftmaxDescriptor(xShape: shape, maskShape: mask.map { _ in shape }, scale: scale, isLog: log)
+        if let mask, mask.count != count {
+            throw BackendError.invalidArgument(op: "softmax", message: "mask must have \(count) values like x, got \(mask.count)")
+        }
+        let backend = self.backend
+        let maskBuffer = try mask.map { try backend.makeBuffer($0) }
+        let out = try backend.makeBuffer(count: count)
+        try backend.softmaxForward(descriptor, x: storage, mask: maskBuffer, y: out)
+        return record(shape: shape, storage: out, inputs: [self]) { gradient in
+            let gradX = try backend.makeBuffer(count: descriptor.count)
+            try backend.softmaxBackward(descriptor, y: out, gradY: gradient, mask: maskBuffer, gradX: gradX)
+            return [gradX]
+        }
+    }
+
+    /// Scaled dot-product attention with this tensor as the queries `[B, H, Lq, D]`.
+    public func attention(keys: Tensor, values: Tensor, keyMask: [Float]? = nil, scale: Float? = nil, causal: Bool = false) throws -> Tensor {
+        let descriptor = try AttentionDescriptor(qShape: shape, kShape: keys.shape, vShape: values.shape,
+                                                 keyMaskShape: keyMask.map { _ in [shape[0], keys.shape.count == 4 ? keys.shape[2] : 0] },
+                                                 scale: scale, isCausal: causal)
+        if let keyMask, keyMask.count != descriptor.batch * descriptor.keyLength {
+            throw BackendError.invalidArgument(op: "attention", message: "key_mask must have B·Lk = \(descriptor.batch * descriptor.keyLength) values, got \(keyMask.count)")
+        }
+        let backend = self.backend
+        let mask = try keyMask.map { try backend.makeBuffer($0) }
+        let out = try backend.makeBuffer(count: descriptor.outShape.reduce(1, *))
+        let logSumExp = try backend.makeBuffer(count: descriptor.logSumExpShape.reduce(1, *))
+        try backend.attentionForward(descriptor, q: storage, k: keys.storage, v: values.storage, keyMask: mask, out: out, logSumExp: logSumExp)
+        return record(shape: descriptor.outShape, storage: out, inputs: [self, keys, values]) { [storage] gradient in
+            let (gradQ, gradK, gradV) = (try backend.makeBuffer(count: self.count), try backend.makeBuffer(count: keys.count),
+                                         try backend.makeBuffer(count: values.count))
+            try backend.attentionBackward(descriptor, q: storage, k: keys.storage, v: values.storage, keyMask: mask, out: out,
+                                          logSumExp: logSumExp, gradOut: gradient, gradQ: gradQ, gradK: gradK, gradV: gradV)
+            return [gradQ, gradK, gradV]
+        }
+    }
+
+    /// Inverted dropout; the mask is a pure function of (seed, step, offset + element index).
+    public func dropout(probability: Float, seed: UInt64, step: UInt32, offset: UInt64 = 0) throws -> Tensor {
+        let descriptor = try DropoutDescriptor(count: count, probability: probability, seed: seed, step: step, offset: offset)
+        let backend = self.backend
+        let out = try backend.makeBuffer(count: count)
+        try backend.dropout(descriptor, x: storage, y: out)
+        return record(shape: shape, storage: out, inputs: [self]) { gradient in
+            // The same mask and scale applied to the upstream gradient.
+            let gradX = try backend.makeBuffer(count: descriptor.count)
+            try backend.dropout(descriptor, x: gradient, y: gradX)
+            return [gradX]
+        }
+    }
+
+    /// Rows of this table `[V, D]` for `ids` (shape `idsShape`) → `idsShape + [D]`.
+    public func embedding(ids: [Int32], shape idsShape: [Int]) throws -> Tensor {
+        guard shape.count == 2 else { throw BackendError.invalidArgument(op: "embedding", message: "table must be [V, D], got \(shape)") }
+        let (vocabulary, dimension) = (shape[0], shape[1])
+        guard idsShape.reduce(1, *) == ids.count else {
+            throw BackendError.invalidArgument(op: "embedding", message: "ids shape \(idsShape) holds \(idsShape.reduce(1, *)) ids, got \(ids.count)")
+        }
+        for (index, id) in ids.enumerated() where !(0..<Int32(vocabulary)).contains(id) {
+            throw BackendError.invalidArgument(op: "embedding", message: "ids[\(index)] = \(id) is not a row of the \(vocabulary)-row table")
+        }
+        let backend = self.backend
+        let idBuffer = try backend.makeBuffer(ids.map(Float.init))
+        let out = try backend.makeBuffer(count: ids.count * dimension)
+        try backend.embeddingForward(table: storage, ids: idBuffer, out: out, count: ids.count, dimension: dimension)
+        return record(shape: idsShape + [dimension], storage: out, inputs: [self]) { gradient in
+            let gradTable = try backend.makeBuffer(count: vocabulary * dimension)
+            try backend.embeddingBackward(gradOut: gradient, ids: idBuffer, gradTable: gradTable, count: ids.count, dimension: dimension, vocabulary: vocabulary)
+            return [gradTable]
+        }
+    }
+
+    /// `T²·mean KL(softmax(teacher/T) ‖ softmax(self/T))` with these logits `[N, C]` as the
+    /// student; the teacher is treated as a constant (pass it detached).
+    public func klDivergence(teacher: Tensor, temperature: Float) throws -> Tensor {
+        guard shape.count == 2, teacher.shape == shape else {
+            throw BackendError.invalidArgument(op: "kl-divergence", message: "student and teacher must both be [N, C], got \(shape) and \(teacher.shape)")
+        }
+        guard temperature.isFinite, temperature > 0 else {
+            throw BackendError.invalidArgument(op: "kl-divergence", message: "the temperature must be positive, got \(temperature)")
+        }
+        let (backend, descriptor) = (self.backend, KLDivergenceDescriptor(rows: shape[0], classes: shape[1], temperature: temperature))
+        let rowLoss = try backend.makeBuffer(count: descriptor.rows)
+        try backend.klDivergenceForward(descriptor, student: storage, teacher: teacher.storage, rowLoss: rowLoss)
+        let loss = try backend.read(rowLoss).reduce(0.0) { $0 + Double($1) } * Double(temperature * temperature) / Double(descriptor.rows)
+        return record(shape: [], storage: try backend.makeBuffer([Float(loss)]), inputs: [self]) { [storage] gradient in
+            let upstream = try backend.read(gradient, count: 1)[0]
+            let gradStudent = try backend.makeBuffer(count: descriptor.rows * descriptor.classes)
+            try backend.klDivergenceBackward(descriptor, student: storage, teacher: teacher.storage,
+                                             scale: upstream * temperature / Float(descriptor.rows), gradStudent: gradStudent)
+            return [gradStudent]
+        }
+    }
+
+    /// Mean binary cross-entropy of these logits against `targets` in [0, 1].
+    public func binaryCrossEntropy(targets: [Float]) throws -> Tensor {
+        guard targets.count == count else {
+            throw BackendError.invalidArgument(op: "binary-cross-entropy", message: "targets must have \(count) values like the logits, got \(targets.count)")
+        }
+        let backend = self.backend
+        let targetBuffer = try backend.makeBuffer(targets), losses = try backend.makeBuffer(count: count)
+        try backend.binaryCrossEntropyForward(logits: storage, targets: targetBuffer, loss: losses, count: count)
+        let mean = try backend.read(losses).reduce(0.0) { $0 + Double($1) } / Double(max(count, 1))
+        return record(shape: [], storage: try backend.makeBuffer([Float(mean)]), inputs: [self]) { [storage, count] gradient in
+            let upstream = try backend.read(gradient, count: 1)[0]
+            let grad = try backend.makeBuffer(count: count)
+            try backend.binaryCrossEntropyBackward(logits: storage, targets: targetBuffer, scale: upstream / Float(max(count, 1)), grad: grad, count: count)
+            return [grad]
+        }
+    }
+
+    /// The InfoNCE loss of this `a [G?, N, D]` against `b [G?, M, D]` at logit scale
+    /// `logitScale` (a one-element tensor, learnable as in CLIP).
+    public func infoNCE(_ b: Tensor, logitScale: Tensor, targets: InfoNCETargets = .diagonal, labelsA: [Float]? = nil, labelsB: [Float]? = nil,
+                        softTargets: [Float]? = nil, direction: InfoNCEDirection = .symmetric, normalize: Bool = true) throws -> Tensor {
+        guard logitScale.count == 1 else {
+            throw BackendError.invalidArgument(op: "infonce", message: "the logit scale must hold one value, got shape \(logitScale.shape)")
+        }
+        let backend = self.backend
+        let scale = try logitScale.values()[0]
+        let rows = shape.count >= 2 ? shape[shape.count - 2] : 0, columns = b.shape.count >= 2 ? b.shape[b.shape.count - 2] : 0
+        let descriptor = try InfoNCEDescriptor(aShape: shape, bShape: b.shape, scale: scale, normalizes: normalize, targets: targets,
+                                               labelsAShape: labelsA.map { [$0.count] }, labelsBShape: labelsB.map { [$0.count] },
+                                               softTargetsShape: softTargets.map { _ in [rows, columns] }, direction: direction)
+        if let softTargets, softTargets.count != rows * columns {
+            throw BackendError.invalidArgument(op: "infonce", message: "targets must have N·M = \(rows * columns) values, got \(softTargets.count)")
+        }
+        let inputs = InfoNCEInputs(a: storage, b: b.storage, labelsA: try labelsA.map { try backend.makeBuffer($0) },
+                                   labelsB: try labelsB.map { try backend.makeBuffer($0) }, softTargets: try softTargets.map { try backend.makeBuffer($0) })
+        let (loss, state) = try backend.infoNCEForward(descriptor, inputs)
+        return record(shape: [], storage: try backend.makeBuffer([Float(loss)]), inputs: [self, b, logitScale]) { [count] gradient in
+            let upstream = try backend.read(gradient, count: 1)[0]
+            let (gradA, gradB) = (try backend.makeBuffer(count: count), try backend.makeBuffer(count: b.count))
+            let gradScale = try backend.infoNCEBackward(descriptor, inputs, state: state, gradLoss: upstream, gradA: gradA, gradB: gradB)
+            return [gradA, gradB, try backend.makeBuffer([Float(gradScale)])]
+        }
+    }
+}
