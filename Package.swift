@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Compute", targets: ["Compute"]),
         .library(name: "NumPyFiles", targets: ["NumPyFiles"]),
         .library(name: "Autograd", targets: ["Autograd"]),
+        .library(name: "NeuralNetworks", targets: ["NeuralNetworks"]),
         .library(name: "Benchmarking", targets: ["Benchmarking"]),
     ],
     dependencies: [
@@ -34,6 +35,7 @@ let package = Package(
         ),
         .target(name: "NumPyFiles"),
         .target(name: "Autograd", dependencies: ["Compute"]),
+        .target(name: "NeuralNetworks", dependencies: ["Autograd", "Compute"]),
         .target(name: "Benchmarking", dependencies: ["Compute"]),
         .executableTarget(
             name: "aligncl",
@@ -47,6 +49,7 @@ let package = Package(
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestSupport"]),
         .testTarget(name: "NumPyFilesTests", dependencies: ["NumPyFiles"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Compute", "TestSupport"]),
+        .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Autograd", "Compute", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["aligncl", "NumPyFiles", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

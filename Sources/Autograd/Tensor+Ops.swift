@@ -127,3 +127,25 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// `[A, B, C, D] → [A, C, B, D]`: e.g. `[batch, length, heads, head]` to heads-first for
+    /// attention, and back.
+    public func swappingAxes12() throws -> Tensor {
+        guard shape.count == 4 else { throw BackendError.invalidArgument(op: "swap-axes", message: "expected a 4-D tensor, got \(shape)") }
+        let (backend, dims) = (self.backend, (shape[0], shape[1], shape[2], shape[3]))
+        let out = try backend.makeBuffer(count: count)
+        try backend.swapAxes12(storage, into: out, shape: dims)
+        return record(shape: [shape[0], shape[2], shape[1], shape[3]], storage: out, inputs: [self]) { [count] gradient in
+            let gradX = try backend.makeBuffer(count: count)
+            try backend.swapAxes12(gradient, into: gradX, shape: (dims.0, dims.2, dims.1, dims.3))
+            return [gradX]
+        }
+    }
+
+    /// Rows `indices` of this `[N, C]` tensor → `[indices.count, C]` (e.g. the [CLS] position of
+    /// each sequence); the gradient scatters back.
+    public func gatherRows(_ indices: [Int32]) throws -> Tensor {
+        try embedding(ids: indices, shape: [indices.count])
+    }
+}

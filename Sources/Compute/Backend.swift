@@ -45,6 +45,9 @@ public protocol Backend: AnyObject, Sendable {
     /// Updates `parameters`, `firstMoment` and `secondMoment` in place.
     func adamWStep(_ descriptor: AdamWDescriptor, parameters: Buffer, gradients: Buffer, firstMoment: Buffer, secondMoment: Buffer) throws
 
+    /// `out [A, C, B, D] = in [A, B, C, D]` with axes 1 and 2 exchanged (its own inverse).
+    func swapAxes12(_ x: Buffer, into y: Buffer, shape: (Int, Int, Int, Int)) throws
+
     // Elementwise ops over `count` floats (outputs may alias inputs).
 
     func add(_ a: Buffer, _ b: Buffer, into y: Buffer, count: Int) throws

@@ -27,6 +27,17 @@ extension CPUBackend {
         elementwise(count) { for i in $0 { out[i] += input[i] } }
     }
 
+    public func swapAxes12(_ x: Buffer, into y: Buffer, shape: (Int, Int, Int, Int)) throws {
+        let (a, b, c, d) = shape
+        let (input, out) = (x.hostPointer, y.hostPointer)
+        parallelFor(a * b * c, minimumChunk: max(1, 4096 / d)) { rows in
+            for row in rows {
+                let (k, j, i) = (row % c, (row / c) % b, row / (b * c))
+                (out + ((i * c + k) * b + j) * d).update(from: input + row * d, count: d)
+            }
+        }
+    }
+
     public func biasAdd(_ x: Buffer, bias: Buffer, into y: Buffer, rows: Int, columns: Int) throws {
         let (input, b, out) = (x.hostPointer, bias.hostPointer, y.hostPointer)
         parallelFor(rows, minimumChunk: max(1, 16_384 / columns)) { range in

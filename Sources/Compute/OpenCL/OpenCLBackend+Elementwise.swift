@@ -5,8 +5,10 @@ struct ElementwiseKernels {
     let add, multiply, scale, accumulate, biasAdd, columnSumPartial, columnSumFinish, dropout: CLKernel
     let embeddingForward, embeddingBackward: CLKernel
     let crossEntropyForward, crossEntropyBackward, klForward, klBackward, bceForward, bceBackward: CLKernel
+    let swapAxes12: CLKernel
 
-    init(elementwise: CLProgram, embedding: CLProgram, losses: CLProgram) throws(CLError) {
+    init(elementwise: CLProgram, embedding: CLProgram, losses: CLProgram, layout: CLProgram) throws(CLError) {
+        swapAxes12 = try layout.kernel("swap_axes12")
         add = try elementwise.kernel("ew_add")
         multiply = try elementwise.kernel("ew_mul")
         scale = try elementwise.kernel("ew_scale")
@@ -61,6 +63,13 @@ extension OpenCLBackend {
     public func accumulate(_ source: Buffer, into destination: Buffer, count: Int) throws {
         try launch("accumulate", \.accumulate, [.buffer(destination.deviceMemory), .buffer(source.deviceMemory), .int32(Int32(count))],
                    global: elementwiseLaunch(count), local: [1])
+    }
+
+    public func swapAxes12(_ x: Buffer, into y: Buffer, shape: (Int, Int, Int, Int)) throws {
+        let (a, b, c, d) = shape
+        try launch("swap axes", \.swapAxes12, [.buffer(x.deviceMemory), .buffer(y.deviceMemory), .int32(Int32(a)), .int32(Int32(b)),
+                                                .int32(Int32(c)), .int32(Int32(d))],
+                   global: [a * b * c], local: [1])
     }
 
     public func biasAdd(_ x: Buffer, bias: Buffer, into y: Buffer, rows: Int, columns: Int) throws {

@@ -94,7 +94,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     /// Call with `lock` held (inside `locked`).
     func elementwiseKernels() throws(CLError) -> ElementwiseKernels {
         if let elementwise { return elementwise }
-        let kernels = try ElementwiseKernels(elementwise: program(.elementwise), embedding: program(.embedding), losses: program(.losses))
+        let kernels = try ElementwiseKernels(elementwise: program(.elementwise), embedding: program(.embedding), losses: program(.losses),
+                                             layout: program(.layout))
         elementwise = kernels
         return kernels
     }

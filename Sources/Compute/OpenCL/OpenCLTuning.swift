@@ -117,7 +117,7 @@ public struct OpenCLTuning: Sendable, Equatable {
 
 /// The kernel files of `Kernels/`, one program each.
 enum KernelProgram: String, CaseIterable, Sendable {
-    case gemm, softmax, attention, infoNCE, layerNorm, activation, optimizer, elementwise, embedding, losses
+    case gemm, softmax, attention, infoNCE, layerNorm, activation, optimizer, elementwise, embedding, losses, layout
 
     /// `common.cl` first (shared inline helpers), then the file, its line numbers restored for
     /// build logs.
@@ -137,6 +137,7 @@ enum KernelProgram: String, CaseIterable, Sendable {
         case .elementwise: EmbeddedKernels.elementwise
         case .embedding: EmbeddedKernels.embedding
         case .losses: EmbeddedKernels.losses
+        case .layout: EmbeddedKernels.layout
         }
     }
 
@@ -147,7 +148,7 @@ enum KernelProgram: String, CaseIterable, Sendable {
         case .attention: tuning.attentionBuildOptions
         case .infoNCE: tuning.infoNCEBuildOptions
         case .layerNorm, .activation, .optimizer: tuning.trainingBuildOptions
-        case .elementwise, .embedding, .losses: tuning.elementwiseBuildOptions
+        case .elementwise, .embedding, .losses, .layout: tuning.elementwiseBuildOptions
         }
     }
 }

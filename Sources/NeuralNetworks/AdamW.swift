@@ -1,0 +1,39 @@
+import Autograd
+import Compute
+
+/// AdamW over a set of parameters: decoupled weight decay and bias correction, the update a
+/// device kernel; the moments live next to the parameters on their backend.
+public final class AdamW {
+    public var learningRate: Float
+    public let beta1, beta2, epsilon, weightDecay: Float
+    public private(set) var step = 0
+    private var moments: [ObjectIdentifier: (first: Buffer, second: Buffer)] = [:]
+    private let parameters: [Tensor]
+
+    public init(parameters: [Tensor], learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01) {
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+    }
+
+    /// One update of every parameter that has a gradient, then clears the gradients.
+    public func update() throws {
+        step += 1
+        for parameter in parameters {
+            defer { parameter.zeroGradient() }
+            guard let gradient = parameter.gradient else { continue }
+            let key = ObjectIdentifier(parameter)
+            if moments[key] == nil {
+                let zeros = [Float](repeating: 0, count: parameter.count)
+                moments[key] = (try parameter.backend.makeBuffer(zeros), try parameter.backend.makeBuffer(zeros))
+            }
+            let (first, second) = moments[key]!
+            try parameter.backend.adamWStep(AdamWDescriptor(count: parameter.count, learningRate: learningRate, beta1: beta1, beta2: beta2,
+                                                            epsilon: epsilon, weightDecay: weightDecay, step: step),
+                                            parameters: parameter.storage, gradients: gradient, firstMoment: first, secondMoment: second)
+        }
+    }
+}

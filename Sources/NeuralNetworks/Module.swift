@@ -1,0 +1,41 @@
+import Autograd
+import Compute
+
+/// A layer: parameters under stable dotted names, called with `callAsFunction`.
+public protocol Module: AnyObject {
+    /// Parameters of this module and its children, named relative to it
+    /// (`layers.0.attention.query.weight`).
+    var namedParameters: [(name: String, tensor: Tensor)] { get }
+}
+
+extension Module {
+    public var parameters: [Tensor] { namedParameters.map(\.tensor) }
+
+    /// Children's parameters under `prefix.`.
+    public static func prefixed(_ prefix: String, _ module: some Module) -> [(name: String, tensor: Tensor)] {
+        module.namedParameters.map { ("\(prefix).\($0.name)", $0.tensor) }
+    }
+}
+
+/// Seeded initialisation: each value a pure function of (seed, parameter name, index), through
+/// Philox — the same on every backend.
+public struct Initializer: Sendable {
+    public let seed: UInt64
+    public let backend: any Backend
+
+    public init(seed: UInt64, backend: any Backend) {
+        self.seed = seed
+        self.backend = backend
+    }
+
+    /// Uniform in [−bound, bound) (PyTorch's default for linear layers uses 1/√fan_in).
+    public func uniform(_ shape: [Int], bound: Float, name: String) throws -> Tensor {
+        let stream = UInt32(truncatingIfNeeded: name.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01b3 })
+        let values = (0..<shape.reduce(1, *)).map { bound * (2 * Philox.uniform(seed: seed, step: stream, index: UInt64($0)) - 1) }
+        return try Tensor(values, shape: shape, on: backend, requiresGradient: true)
+    }
+
+    public func constant(_ shape: [Int], value: Float) throws -> Tensor {
+        try Tensor([Float](repeating: value, count: shape.reduce(1, *)), shape: shape, on: backend, requiresGradient: true)
+    }
+}
