@@ -1,4 +1,5 @@
 import COpenCL
+import Foundation
 
 /// A failed OpenCL call: the status by name, the call that returned it, and for program builds
 /// the device's build log.
@@ -80,4 +81,21 @@ func checked<T>(_ call: StaticString, _ body: (UnsafeMutablePointer<cl_int>) -> 
     try check(status, call)
     guard let result else { throw CLError(status: CL_INVALID_VALUE, call: "\(call)") }
     return result
+}
+
+/// How many OpenCL objects AlignCL holds right now, by kind: incremented when an owner is
+/// created, decremented in its `deinit`. Tests read it to prove nothing leaks.
+public enum CLLiveObjects {
+    public enum Kind: Int, CaseIterable, Sendable { case context, queue, memory, program, kernel, event }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var counts = [Int](repeating: 0, count: Kind.allCases.count)
+
+    static func created(_ kind: Kind) { lock.withLock { counts[kind.rawValue] += 1 } }
+    static func released(_ kind: Kind) { lock.withLock { counts[kind.rawValue] -= 1 } }
+
+    /// The live count of each kind.
+    public static var snapshot: [Kind: Int] {
+        lock.withLock { Dictionary(uniqueKeysWithValues: Kind.allCases.map { ($0, counts[$0.rawValue]) }) }
+    }
 }

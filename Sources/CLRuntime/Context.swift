@@ -12,9 +12,13 @@ public final class CLContext: @unchecked Sendable {
         handle = try checked("clCreateContext") { status in
             device.library.api.CreateContext(nil, 1, &id, nil, nil, status)
         }
+        CLLiveObjects.created(.context)
     }
 
-    deinit { _ = api.ReleaseContext(handle) }
+    deinit {
+        _ = api.ReleaseContext(handle)
+        CLLiveObjects.released(.context)
+    }
 }
 
 /// An in-order command queue with profiling enabled (kernel times come from its events).
@@ -29,9 +33,13 @@ public final class CLCommandQueue: @unchecked Sendable {
             context.api.CreateCommandQueue(context.handle, context.device.id,
                                            cl_command_queue_properties(CL_QUEUE_PROFILING_ENABLE), status)
         }
+        CLLiveObjects.created(.queue)
     }
 
-    deinit { _ = api.ReleaseCommandQueue(handle) }
+    deinit {
+        _ = api.ReleaseCommandQueue(handle)
+        CLLiveObjects.released(.queue)
+    }
 
     /// Waits for everything enqueued so far. Call it once per batch of work, not per kernel:
     /// each finish costs tens of microseconds on PoCL.
@@ -97,9 +105,13 @@ public final class CLMemory: @unchecked Sendable {
             context.api.CreateBuffer(context.handle, cl_mem_flags(CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR),
                                      max(byteCount, 4), nil, status)
         }
+        CLLiveObjects.created(.memory)
     }
 
-    deinit { _ = api.ReleaseMemObject(handle) }
+    deinit {
+        _ = api.ReleaseMemObject(handle)
+        CLLiveObjects.released(.memory)
+    }
 }
 
 /// A profiling event. Released in `deinit`.
@@ -110,9 +122,13 @@ public final class CLEvent: @unchecked Sendable {
     init(handle: cl_event, api: AlignCLOpenCLAPI) {
         self.handle = handle
         self.api = api
+        CLLiveObjects.created(.event)
     }
 
-    deinit { _ = api.ReleaseEvent(handle) }
+    deinit {
+        _ = api.ReleaseEvent(handle)
+        CLLiveObjects.released(.event)
+    }
 
     /// Device time from start to end of the command, in seconds (waits for it to complete).
     public func elapsedSeconds() throws(CLError) -> Double {

@@ -22,6 +22,7 @@ public final class CLProgram: @unchecked Sendable {
                 cache.recordHit()
                 handle = program
                 origin = .cached
+                CLLiveObjects.created(.program)
                 return
             }
             cache.discardCorrupt(key)
@@ -31,9 +32,13 @@ public final class CLProgram: @unchecked Sendable {
         if let cache, let binary = try? Self.binary(of: handle, api: context.api) {
             cache.store(key, binary: binary)
         }
+        CLLiveObjects.created(.program)
     }
 
-    deinit { _ = api.ReleaseProgram(handle) }
+    deinit {
+        _ = api.ReleaseProgram(handle)
+        CLLiveObjects.released(.program)
+    }
 
     /// Creates the kernel `name` (an entry point of this program).
     public func kernel(_ name: StaticString) throws(CLError) -> CLKernel {
@@ -123,9 +128,13 @@ public final class CLKernel: @unchecked Sendable {
         self.handle = handle
         self.program = program
         self.name = name
+        CLLiveObjects.created(.kernel)
     }
 
-    deinit { _ = program.api.ReleaseKernel(handle) }
+    deinit {
+        _ = program.api.ReleaseKernel(handle)
+        CLLiveObjects.released(.kernel)
+    }
 
     /// One kernel argument, typed as the OpenCL C parameter it binds to.
     public enum Argument {

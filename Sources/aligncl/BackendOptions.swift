@@ -80,6 +80,8 @@ struct BackendOptions: ParsableArguments {
             } else {
                 printError("aligncl: program cache disabled (ALIGNCL_CACHE=0)")
             }
+            let live = CLLiveObjects.snapshot.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key)" }
+            printError("aligncl: live OpenCL objects: \(live.joined(separator: ", "))")
         }
         let stats = backend.pool.stats
         printError("aligncl: buffer pool (\(backend.summary.kind.rawValue)): \(stats.allocations) allocations, \(stats.reuses) reuses, high water \(stats.highWaterBytes) bytes")

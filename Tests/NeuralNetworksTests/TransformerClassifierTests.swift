@@ -9,7 +9,7 @@ import TestSupport
 @Suite struct TransformerClassifierTests {
     static let (length, vocabulary, width) = (8, 6, 32)
 
-    final class Classifier: Module {
+    final class Classifier: Module, @unchecked Sendable {
         let tokens, positions: Embedding
         let blocks: [TransformerBlock]
         let norm: LayerNorm
@@ -91,5 +91,28 @@ import TestSupport
         let cpu = try Self.train(on: CPUBackend(), steps: 20)
         let gap = zip(openCL.losses.prefix(20), cpu.losses).map { abs($0 - $1) }.max()!
         #expect(gap <= 1e-3, "largest loss difference over the first 20 steps: \(gap)")
+    }
+}
+
+/// A thousand training steps reach a steady state: after the first steps no buffer is
+/// allocated (the pool reuses the freed activations and gradients of the previous step).
+@Suite struct TrainingSteadyStateTests {
+    @Test(arguments: ["cpu", "opencl"])
+    func thousandStepsStopAllocating(backend name: String) throws {
+        guard name == "cpu" || TestBackends.openCLShouldRun else { return }
+        let backend: any Backend = name == "cpu" ? CPUBackend() : try TestBackends.freshOpenCL(.cpu)
+        let model = try TransformerClassifierTests.Classifier(seed: 3, backend: backend)
+        let optimizer = AdamW(parameters: model.parameters, learningRate: 1e-3)
+        var afterWarmUp = backend.pool.stats
+        for step in 0..<1000 {
+            let (ids, labels) = TransformerClassifierTests.batch(8, seed: UInt64(step))
+            try model(ids, batch: 8).crossEntropy(targets: labels).backward()
+            try optimizer.update()
+            if step == 4 { afterWarmUp = backend.pool.stats }
+        }
+        let end = backend.pool.stats
+        #expect(end.allocations == afterWarmUp.allocations, "allocations after step 5: \(afterWarmUp.allocations), after 1000: \(end.allocations)")
+        #expect(end.bytesInUse == afterWarmUp.bytesInUse, "bytes in use grew from \(afterWarmUp.bytesInUse) to \(end.bytesInUse)")
+        #expect(end.reuses > afterWarmUp.reuses)
     }
 }
