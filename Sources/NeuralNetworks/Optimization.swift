@@ -1,0 +1,70 @@
+import Autograd
+import Compute
+import Foundation
+
+/// SGD with momentum: `v ← μ·v + g`, `p ← p − lr·v`, on the parameters' backend.
+public final class SGD {
+    public var learningRate: Float
+    public let momentum: Float
+    private var velocities: [ObjectIdentifier: Buffer] = [:]
+    private let parameters: [Tensor]
+
+    public init(parameters: [Tensor], learningRate: Float, momentum: Float = 0.9) {
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.momentum = momentum
+    }
+
+    /// One update of every parameter that has a gradient, then clears the gradients.
+    public func update() throws {
+        for parameter in parameters {
+            defer { parameter.zeroGradient() }
+            guard let gradient = parameter.gradient else { continue }
+            let (backend, count) = (parameter.backend, parameter.count)
+            let velocity = try velocities[ObjectIdentifier(parameter)] ?? backend.makeBuffer([Float](repeating: 0, count: count))
+            velocities[ObjectIdentifier(parameter)] = velocity
+            try backend.scale(velocity, by: momentum, into: velocity, count: count)
+            try backend.accumulate(gradient, into: velocity, count: count)
+            let step = try backend.makeBuffer(count: count)
+            try backend.scale(velocity, by: -learningRate, into: step, count: count)
+            try backend.accumulate(step, into: parameter.storage, count: count)
+        }
+    }
+}
+
+/// Scales all gradients by `min(1, maxNorm / ‖g‖)`, ‖g‖ the norm of all of them together;
+/// returns that norm (before clipping). The squares are summed in float64 on the host.
+@discardableResult
+public func clipGradients(_ parameters: [Tensor], maxNorm: Float) throws -> Double {
+    var sumOfSquares = 0.0
+    for parameter in parameters where parameter.gradient != nil {
+        sumOfSquares += try parameter.gradientValues().reduce(0.0) { $0 + Double($1) * Double($1) }
+    }
+    let norm = sumOfSquares.squareRoot()
+    guard norm > Double(maxNorm) else { return norm }
+    let factor = Float(Double(maxNorm) / norm)
+    for parameter in parameters {
+        guard let gradient = parameter.gradient else { continue }
+        try parameter.backend.scale(gradient, by: factor, into: gradient, count: parameter.count)
+    }
+    return norm
+}
+
+/// The learning rate as a function of the step (from 0).
+public enum LearningRateSchedule: Sendable, Equatable {
+    case constant(Float)
+    /// Linear warm-up from 0 to `peak` over `warmupSteps`, then cosine decay to `minimum` at
+    /// `totalSteps` (and `minimum` after).
+    case warmupCosine(peak: Float, warmupSteps: Int, totalSteps: Int, minimum: Float = 0)
+
+    public func rate(at step: Int) -> Float {
+        switch self {
+        case .constant(let rate):
+            return rate
+        case .warmupCosine(let peak, let warmup, let total, let minimum):
+            if step < warmup { return peak * Float(step + 1) / Float(warmup) }
+            let progress = min(1, Double(step - warmup) / Double(max(total - warmup, 1)))
+            return minimum + (peak - minimum) * Float(0.5 * (1 + cos(Double.pi * progress)))
+        }
+    }
+}
