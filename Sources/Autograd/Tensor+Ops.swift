@@ -149,3 +149,29 @@ extension Tensor {
         try embedding(ids: indices, shape: [indices.count])
     }
 }
+
+extension Tensor {
+    /// The sum of all elements, a scalar (summed on the backend as one column).
+    public func sum() throws -> Tensor {
+        let (backend, count) = (self.backend, self.count)
+        let out = try backend.makeBuffer(count: 1)
+        try backend.columnSums(storage, rows: count, columns: 1, into: out)
+        return record(shape: [], storage: out, inputs: [self]) { gradient in
+            // d sum / d x_i = 1: the upstream value everywhere.
+            let upstream = try backend.read(gradient, count: 1)[0]
+            return [try backend.makeBuffer([Float](repeating: upstream, count: count))]
+        }
+    }
+
+    /// The mean of all elements, a scalar.
+    public func mean() throws -> Tensor {
+        let (backend, sum) = (self.backend, try self.sum())
+        let out = try backend.makeBuffer(count: 1)
+        try backend.scale(sum.storage, by: 1 / Float(max(count, 1)), into: out, count: 1)
+        return sum.record(shape: [], storage: out, inputs: [sum]) { [count] gradient in
+            let scaled = try backend.makeBuffer(count: 1)
+            try backend.scale(gradient, by: 1 / Float(max(count, 1)), into: scaled, count: 1)
+            return [scaled]
+        }
+    }
+}

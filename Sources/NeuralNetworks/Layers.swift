@@ -65,6 +65,7 @@ public final class MLP: Module {
     }
 
     public var namedParameters: [(name: String, tensor: Tensor)] { Self.prefixed("up", up) + Self.prefixed("down", down) }
+    public var submodules: [any Module] { [up, down] }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try down(up(x).gelu()) }
 }
@@ -89,6 +90,8 @@ public final class MultiHeadAttention: Module {
     public var namedParameters: [(name: String, tensor: Tensor)] {
         Self.prefixed("query", query) + Self.prefixed("key", key) + Self.prefixed("value", value) + Self.prefixed("output", output)
     }
+
+    public var submodules: [any Module] { [query, key, value, output] }
 
     public func callAsFunction(_ x: Tensor, context: Tensor? = nil, keyMask: [Float]? = nil, causal: Bool = false) throws -> Tensor {
         let source = context ?? x
@@ -122,8 +125,31 @@ public final class TransformerBlock: Module {
             + Self.prefixed("mlp", mlp)
     }
 
+    public var submodules: [any Module] { [attentionNorm, attention, mlpNorm, mlp] }
+
     public func callAsFunction(_ x: Tensor, keyMask: [Float]? = nil, causal: Bool = false) throws -> Tensor {
         let h = try x + attention(attentionNorm(x), keyMask: keyMask, causal: causal)
         return try h + mlp(mlpNorm(h))
+    }
+}
+
+/// Inverted dropout in training mode, the identity in evaluation mode. The mask is a pure
+/// function of (seed, step, offset + element index): pass the training step, and the global
+/// index of the batch's first element when a batch is split across processes.
+public final class Dropout: Module, ModeDependent {
+    public let probability: Float
+    public let seed: UInt64
+    public var isTraining = true
+
+    public init(probability: Float, seed: UInt64) {
+        self.probability = probability
+        self.seed = seed
+    }
+
+    public var namedParameters: [(name: String, tensor: Tensor)] { [] }
+
+    public func callAsFunction(_ x: Tensor, step: Int, offset: UInt64 = 0) throws -> Tensor {
+        guard isTraining, probability > 0 else { return x }
+        return try x.dropout(probability: probability, seed: seed, step: UInt32(truncatingIfNeeded: step), offset: offset)
     }
 }
