@@ -34,7 +34,7 @@ let package = Package(
             plugins: ["EmbedKernels"]
         ),
         .target(name: "NumPyFiles"),
-        .target(name: "Autograd", dependencies: ["Compute"]),
+        .target(name: "Autograd", dependencies: ["Compute", "NumPyFiles"]),
         .target(name: "NeuralNetworks", dependencies: ["Autograd", "Compute"]),
         .target(name: "Benchmarking", dependencies: ["Compute"]),
         .executableTarget(
@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "CLRuntimeTests", dependencies: ["CLRuntime", "Compute", "TestSupport"]),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestSupport"]),
         .testTarget(name: "NumPyFilesTests", dependencies: ["NumPyFiles"]),
-        .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Compute", "TestSupport"]),
+        .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Compute", "NumPyFiles", "TestSupport"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Autograd", "Compute", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["aligncl", "NumPyFiles", "TestSupport"]),
     ],

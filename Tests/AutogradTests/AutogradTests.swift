@@ -131,3 +131,16 @@ import TestSupport
         #expect(Double(correct) / 256 >= 0.95, "\(name): test accuracy \(correct)/256")
     }
 }
+
+@Suite struct TensorFileTests {
+    @Test func roundTripsThroughNPY() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("aligncl-tensor-\(UUID().uuidString).npy")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let backend = CPUBackend()
+        let tensor = try Tensor([1, -2, 3.5, 0, 7, 8], shape: [2, 3], on: backend)
+        try tensor.save(npy: url)
+        let loaded = try Tensor(npy: url, on: backend, requiresGradient: true)
+        #expect(loaded.shape == [2, 3] && loaded.requiresGradient)
+        #expect(try loaded.values() == tensor.values())
+    }
+}
