@@ -81,21 +81,13 @@ extension Tensor {
     /// `T²·mean KL(softmax(teacher/T) ‖ softmax(self/T))` with these logits `[N, C]` as the
     /// student; the teacher is treated as a constant (pass it detached).
     public func klDivergence(teacher: Tensor, temperature: Float) throws -> Tensor {
-        guard shape.count == 2, teacher.shape == shape else {
-            throw BackendError.invalidArgument(op: "kl-divergence", message: "student and teacher must both be [N, C], got \(shape) and \(teacher.shape)")
-        }
-        guard temperature.isFinite, temperature > 0 else {
-            throw BackendError.invalidArgument(op: "kl-divergence", message: "the temperature must be positive, got \(temperature)")
-        }
-        let (backend, descriptor) = (self.backend, KLDivergenceDescriptor(rows: shape[0], classes: shape[1], temperature: temperature))
-        let rowLoss = try backend.makeBuffer(count: descriptor.rows)
-        try backend.klDivergenceForward(descriptor, student: storage, teacher: teacher.storage, rowLoss: rowLoss)
-        let loss = try backend.read(rowLoss).reduce(0.0) { $0 + Double($1) } * Double(temperature * temperature) / Double(descriptor.rows)
+        let descriptor = try KLDivergenceDescriptor(studentShape: shape, teacherShape: teacher.shape, temperature: temperature)
+        let backend = self.backend
+        let loss = try backend.klDivergenceMean(descriptor, student: storage, teacher: teacher.storage)
         return record(shape: [], storage: try backend.makeBuffer([Float(loss)]), inputs: [self]) { [storage] gradient in
-            let upstream = try backend.read(gradient, count: 1)[0]
             let gradStudent = try backend.makeBuffer(count: descriptor.rows * descriptor.classes)
-            try backend.klDivergenceBackward(descriptor, student: storage, teacher: teacher.storage,
-                                             scale: upstream * temperature / Float(descriptor.rows), gradStudent: gradStudent)
+            try backend.klDivergenceMeanBackward(descriptor, student: storage, teacher: teacher.storage,
+                                                 upstream: try backend.read(gradient, count: 1)[0], gradStudent: gradStudent)
             return [gradStudent]
         }
     }
@@ -106,13 +98,12 @@ extension Tensor {
             throw BackendError.invalidArgument(op: "binary-cross-entropy", message: "targets must have \(count) values like the logits, got \(targets.count)")
         }
         let backend = self.backend
-        let targetBuffer = try backend.makeBuffer(targets), losses = try backend.makeBuffer(count: count)
-        try backend.binaryCrossEntropyForward(logits: storage, targets: targetBuffer, loss: losses, count: count)
-        let mean = try backend.read(losses).reduce(0.0) { $0 + Double($1) } / Double(max(count, 1))
+        let targetBuffer = try backend.makeBuffer(targets)
+        let mean = try backend.binaryCrossEntropyMean(logits: storage, targets: targetBuffer, count: count)
         return record(shape: [], storage: try backend.makeBuffer([Float(mean)]), inputs: [self]) { [storage, count] gradient in
-            let upstream = try backend.read(gradient, count: 1)[0]
             let grad = try backend.makeBuffer(count: count)
-            try backend.binaryCrossEntropyBackward(logits: storage, targets: targetBuffer, scale: upstream / Float(max(count, 1)), grad: grad, count: count)
+            try backend.binaryCrossEntropyMeanBackward(logits: storage, targets: targetBuffer, count: count,
+                                                       upstream: try backend.read(gradient, count: 1)[0], grad: grad)
             return [grad]
         }
     }

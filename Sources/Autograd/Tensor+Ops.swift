@@ -104,25 +104,14 @@ extension Tensor {
     /// Mean cross-entropy of these logits `[N, C]` against class `targets` (one per row;
     /// `ignoreIndex` rows excluded): a scalar.
     public func crossEntropy(targets: [Int32], ignoreIndex: Int32 = -100) throws -> Tensor {
-        func fail(_ message: String) -> BackendError { .invalidArgument(op: "cross-entropy", message: message) }
-        guard shape.count == 2 else { throw fail("logits must be [N, C], got \(shape)") }
-        let (rows, classes) = (shape[0], shape[1])
-        guard targets.count == rows else { throw fail("targets must have N = \(rows) entries, got \(targets.count)") }
-        for (index, target) in targets.enumerated() where target != ignoreIndex && !(0..<Int32(classes)).contains(target) {
-            throw fail("targets[\(index)] = \(target) is not a class in 0..<\(classes) or the ignore index \(ignoreIndex)")
-        }
-        let counted = targets.filter { $0 != ignoreIndex }.count
-        let (backend, descriptor) = (self.backend, CrossEntropyDescriptor(rows: rows, classes: classes, ignoreIndex: ignoreIndex))
+        let descriptor = try CrossEntropyDescriptor(logitsShape: shape, targets: targets.map(Float.init), ignoreIndex: ignoreIndex)
+        let backend = self.backend
         let targetBuffer = try backend.makeBuffer(targets.map(Float.init))
-        let rowLoss = try backend.makeBuffer(count: rows)
-        try backend.crossEntropyForward(descriptor, logits: storage, targets: targetBuffer, rowLoss: rowLoss)
-        // The mean, summed in float64 on the host (N floats read back).
-        let mean = counted == 0 ? 0 : try backend.read(rowLoss).reduce(0.0) { $0 + Double($1) } / Double(counted)
+        let mean = try backend.crossEntropyMean(descriptor, logits: storage, targets: targetBuffer)
         return record(shape: [], storage: try backend.makeBuffer([Float(mean)]), inputs: [self]) { [storage] gradient in
-            let upstream = try backend.read(gradient, count: 1)[0]
-            let gradLogits = try backend.makeBuffer(count: rows * classes)
-            try backend.crossEntropyBackward(descriptor, logits: storage, targets: targetBuffer,
-                                             scale: counted == 0 ? 0 : upstream / Float(counted), gradLogits: gradLogits)
+            let gradLogits = try backend.makeBuffer(count: descriptor.rows * descriptor.classes)
+            try backend.crossEntropyMeanBackward(descriptor, logits: storage, targets: targetBuffer,
+                                                 upstream: try backend.read(gradient, count: 1)[0], gradLogits: gradLogits)
             return [gradLogits]
         }
     }

@@ -3,25 +3,15 @@ extension Operations {
     /// equal to `ignoreIndex` (0, with zero gradient, when every row is ignored — never NaN).
     public func crossEntropy(logits: HostArray, targets: HostArray, ignoreIndex: Int32 = -100, gradients: Bool = false) throws
         -> (loss: Double, gradLogits: HostArray?) {
-        func fail(_ message: String) -> BackendError { .invalidArgument(op: "cross-entropy", message: message) }
-        guard logits.shape.count == 2 else { throw fail("logits must be [N, C], got \(shapeText(logits.shape))") }
-        let (rows, classes) = (logits.shape[0], logits.shape[1])
-        guard targets.shape == [rows] else { throw fail("targets must be [N] = [\(rows)], got \(shapeText(targets.shape))") }
-        var counted = 0
-        for (index, target) in targets.values.enumerated() where Int32(exactly: target) != ignoreIndex {
-            guard let value = Int(exactly: target), (0..<classes).contains(value) else {
-                throw fail("targets[\(index)] = \(target) is not a class in 0..<\(classes) or the ignore index \(ignoreIndex)")
-            }
-            counted += 1
+        guard targets.shape.count == 1 else {
+            throw BackendError.invalidArgument(op: "cross-entropy", message: "targets must be [N], got \(shapeText(targets.shape))")
         }
-        let descriptor = CrossEntropyDescriptor(rows: rows, classes: classes, ignoreIndex: ignoreIndex)
+        let descriptor = try CrossEntropyDescriptor(logitsShape: logits.shape, targets: targets.values, ignoreIndex: ignoreIndex)
         let (z, t) = (try backend.makeBuffer(logits.values), try backend.makeBuffer(targets.values))
-        let rowLoss = try backend.makeBuffer(count: rows)
-        try backend.crossEntropyForward(descriptor, logits: z, targets: t, rowLoss: rowLoss)
-        let loss = counted == 0 ? 0 : try backend.read(rowLoss).reduce(0.0) { $0 + Double($1) } / Double(counted)
+        let loss = try backend.crossEntropyMean(descriptor, logits: z, targets: t)
         guard gradients else { return (loss, nil) }
         let grad = try backend.makeBuffer(count: logits.count)
-        try backend.crossEntropyBackward(descriptor, logits: z, targets: t, scale: counted == 0 ? 0 : 1 / Float(counted), gradLogits: grad)
+        try backend.crossEntropyMeanBackward(descriptor, logits: z, targets: t, gradLogits: grad)
         return (loss, HostArray(shape: logits.shape, values: try backend.read(grad)))
     }
 
@@ -29,20 +19,12 @@ extension Operations {
     /// student (the teacher is treated as constant).
     public func klDivergence(student: HostArray, teacher: HostArray, temperature: Float, gradients: Bool = false) throws
         -> (loss: Double, gradStudent: HostArray?) {
-        func fail(_ message: String) -> BackendError { .invalidArgument(op: "kl-divergence", message: message) }
-        guard student.shape.count == 2 else { throw fail("student must be [N, C], got \(shapeText(student.shape))") }
-        guard teacher.shape == student.shape else { throw fail("teacher must have the shape of student \(shapeText(student.shape)), got \(shapeText(teacher.shape))") }
-        guard temperature.isFinite, temperature > 0 else { throw fail("the temperature must be positive, got \(temperature)") }
-        let descriptor = KLDivergenceDescriptor(rows: student.shape[0], classes: student.shape[1], temperature: temperature)
+        let descriptor = try KLDivergenceDescriptor(studentShape: student.shape, teacherShape: teacher.shape, temperature: temperature)
         let (s, t) = (try backend.makeBuffer(student.values), try backend.makeBuffer(teacher.values))
-        let rowLoss = try backend.makeBuffer(count: descriptor.rows)
-        try backend.klDivergenceForward(descriptor, student: s, teacher: t, rowLoss: rowLoss)
-        // T² keeps the gradient's size independent of T (Hinton et al.).
-        let factor = Double(temperature * temperature) / Double(descriptor.rows)
-        let loss = try backend.read(rowLoss).reduce(0.0) { $0 + Double($1) } * factor
+        let loss = try backend.klDivergenceMean(descriptor, student: s, teacher: t)
         guard gradients else { return (loss, nil) }
         let grad = try backend.makeBuffer(count: student.count)
-        try backend.klDivergenceBackward(descriptor, student: s, teacher: t, scale: temperature / Float(descriptor.rows), gradStudent: grad)
+        try backend.klDivergenceMeanBackward(descriptor, student: s, teacher: t, gradStudent: grad)
         return (loss, HostArray(shape: student.shape, values: try backend.read(grad)))
     }
 
@@ -53,13 +35,11 @@ extension Operations {
         }
         guard logits.count > 0 else { return (0, gradients ? logits : nil) }
         let (z, t) = (try backend.makeBuffer(logits.values), try backend.makeBuffer(targets.values))
-        let loss = try backend.makeBuffer(count: logits.count)
-        try backend.binaryCrossEntropyForward(logits: z, targets: t, loss: loss, count: logits.count)
-        let mean = try backend.read(loss).reduce(0.0) { $0 + Double($1) } / Double(logits.count)
-        guard gradients else { return (mean, nil) }
+        let loss = try backend.binaryCrossEntropyMean(logits: z, targets: t, count: logits.count)
+        guard gradients else { return (loss, nil) }
         let grad = try backend.makeBuffer(count: logits.count)
-        try backend.binaryCrossEntropyBackward(logits: z, targets: t, scale: 1 / Float(logits.count), grad: grad, count: logits.count)
-        return (mean, HostArray(shape: logits.shape, values: try backend.read(grad)))
+        try backend.binaryCrossEntropyMeanBackward(logits: z, targets: t, count: logits.count, grad: grad)
+        return (loss, HostArray(shape: logits.shape, values: try backend.read(grad)))
     }
 
     /// Inverted dropout of `x` (the backward is the same call on the upstream gradient).

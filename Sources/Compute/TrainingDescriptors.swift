@@ -103,11 +103,31 @@ public struct CrossEntropyDescriptor: Sendable, Equatable {
     public let rows: Int
     public let classes: Int
     public let ignoreIndex: Int32
+    /// Rows whose target is not `ignoreIndex`: the mean's denominator.
+    public let countedRows: Int
 
-    public init(rows: Int, classes: Int, ignoreIndex: Int32 = -100) {
+    public init(rows: Int, classes: Int, ignoreIndex: Int32 = -100, countedRows: Int? = nil) {
         self.rows = rows
         self.classes = classes
         self.ignoreIndex = ignoreIndex
+        self.countedRows = countedRows ?? rows
+    }
+
+    /// Checks `logits [N, C]` against `targets` (N exact integers, each a class or the ignore
+    /// index) and counts the rows that take part.
+    public init(logitsShape: [Int], targets: [Float], ignoreIndex: Int32 = -100) throws(BackendError) {
+        func fail(_ message: String) -> BackendError { .invalidArgument(op: "cross-entropy", message: message) }
+        guard logitsShape.count == 2 else { throw fail("logits must be [N, C], got \(shapeText(logitsShape))") }
+        let (rows, classes) = (logitsShape[0], logitsShape[1])
+        guard targets.count == rows else { throw fail("targets must be [N] = [\(rows)], got \(targets.count) values") }
+        var counted = 0
+        for (index, target) in targets.enumerated() where Int32(exactly: target) != ignoreIndex {
+            guard let value = Int(exactly: target), (0..<classes).contains(value) else {
+                throw fail("targets[\(index)] = \(target) is not a class in 0..<\(classes) or the ignore index \(ignoreIndex)")
+            }
+            counted += 1
+        }
+        self.init(rows: rows, classes: classes, ignoreIndex: ignoreIndex, countedRows: counted)
     }
 }
 
@@ -122,5 +142,15 @@ public struct KLDivergenceDescriptor: Sendable, Equatable {
         self.rows = rows
         self.classes = classes
         self.temperature = temperature
+    }
+
+    public init(studentShape: [Int], teacherShape: [Int], temperature: Float) throws(BackendError) {
+        func fail(_ message: String) -> BackendError { .invalidArgument(op: "kl-divergence", message: message) }
+        guard studentShape.count == 2 else { throw fail("student must be [N, C], got \(shapeText(studentShape))") }
+        guard teacherShape == studentShape else {
+            throw fail("teacher must have the shape of student \(shapeText(studentShape)), got \(shapeText(teacherShape))")
+        }
+        guard temperature.isFinite, temperature > 0 else { throw fail("the temperature must be positive, got \(temperature)") }
+        self.init(rows: studentShape[0], classes: studentShape[1], temperature: temperature)
     }
 }
