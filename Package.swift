@@ -37,6 +37,8 @@ let package = Package(
         .target(name: "Autograd", dependencies: ["Compute", "NumPyFiles"]),
         .target(name: "NeuralNetworks", dependencies: ["Autograd", "Compute"]),
         .target(name: "Benchmarking", dependencies: ["Compute"]),
+        .target(name: "Datasets"),
+        .target(name: "Reporting"),
         .executableTarget(
             name: "aligncl",
             dependencies: [
@@ -49,7 +51,7 @@ let package = Package(
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestSupport"]),
         .testTarget(name: "NumPyFilesTests", dependencies: ["NumPyFiles"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Compute", "NumPyFiles", "TestSupport"]),
-        .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Autograd", "Compute", "TestSupport"]),
+        .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Autograd", "CLRuntime", "Compute", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["aligncl", "NumPyFiles", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -6,6 +6,7 @@
  *   ew_mul         y = a * b            (y may alias a or b)
  *   ew_scale       y = alpha * x        (y may alias x)
  *   ew_accumulate  dst += src
+ *   ew_fill        y = value
  *   bias_add       y[r,c] = x[r,c] + bias[c]          (y may alias x)
  *   column_sum_partial / column_sum_finish: out[c] = sum_r x[r,c] in two deterministic steps;
  *     partial is [ceil(rows, SUM_CHUNK), cols], work-item k sums rows
@@ -40,7 +41,8 @@
  *   BIAS_ROWS  rows per work-item of bias_add (default 8)
  *   SUM_CHUNK  rows per work-item of column_sum_partial (default 64)
  * Launches (ceil(a,b) = (a+b-1)/b), all with local (1):
- *   ew_add, ew_mul, ew_scale, ew_accumulate, dropout   global (ceil(n, EW_ITEMS))
+ *   ew_add, ew_mul, ew_scale, ew_accumulate, ew_fill,
+ *   dropout                                            global (ceil(n, EW_ITEMS))
  *   bias_add                                           global (ceil(rows, BIAS_ROWS))
  *   column_sum_partial                                 global (ceil(rows, SUM_CHUNK))
  *   column_sum_finish                                  global (ceil(cols, 16))
@@ -94,6 +96,14 @@ __kernel void ew_accumulate(__global float* dst, __global const float* src, cons
     size_t i = i0;
     for (; i < iv; i += 16) vstore16(vload16(0, dst + i) + vload16(0, src + i), 0, dst + i);
     for (; i < i1; ++i) dst[i] += src[i];
+}
+
+__kernel void ew_fill(__global float* y, const int n, const float value)
+{
+    EW_RANGE(n)
+    size_t i = i0;
+    for (; i < iv; i += 16) vstore16((float16)(value), 0, y + i);
+    for (; i < i1; ++i) y[i] = value;
 }
 
 __kernel void bias_add(__global const float* x, __global const float* bias, __global float* y,

@@ -4,8 +4,17 @@
  * swap_axes12: in [A, B, C, D] -> out [A, C, B, D] (e.g. [batch, length, heads, head_dim] to
  * [batch, heads, length, head_dim] for attention, and back: the operation is its own inverse
  * with B and C exchanged). Rows of D floats stay contiguous, so a work-item copies one row.
- * Launch: global (A*B*C), local (1). OpenCL C 1.2; offsets in size_t.
+ * Launch: global (A*B*C), local (1).
+ *
+ * copy_blocks: run i in [0, blocks) copies block_len floats from src + src_off + i*src_stride to
+ * dst + dst_off + i*dst_stride (slices and concatenations along any axis; int32 data moves
+ * through the same float loads and stores, bits unchanged). Work-item (i, k) copies elements
+ * [k*COPY_CHUNK, min((k+1)*COPY_CHUNK, block_len)) of run i, so one long run still spreads
+ * over the cores. Launch: global (blocks, ceil(block_len, 4096)), local (1, 1).
+ * OpenCL C 1.2; offsets in size_t.
  */
+
+#define COPY_CHUNK 4096
 
 __kernel void swap_axes12(__global const float* in, __global float* out, const int A, const int B, const int C, const int D)
 {
@@ -15,4 +24,17 @@ __kernel void swap_axes12(__global const float* in, __global float* out, const i
     __global const float* src = in + row * D;                         /* in[a, b, c, :] */
     __global float* dst = out + (((a * C) + c) * B + b) * D;         /* out[a, c, b, :] */
     for (int d = 0; d < D; ++d) dst[d] = src[d];
+}
+
+__kernel void copy_blocks(__global const float* src, __global float* dst, const int blocks, const int block_len,
+                          const int src_off, const int src_stride, const int dst_off, const int dst_stride)
+{
+    const size_t i = get_global_id(0), k0 = get_global_id(1) * (size_t)COPY_CHUNK;
+    if (i >= (size_t)blocks || k0 >= (size_t)block_len) return;
+    const size_t k1 = min(k0 + (size_t)COPY_CHUNK, (size_t)block_len);
+    __global const float* from = src + src_off + i * src_stride;
+    __global float* to = dst + dst_off + i * dst_stride;
+    size_t k = k0;
+    for (; k + 16 <= k1; k += 16) vstore16(vload16(0, from + k), 0, to + k);
+    for (; k < k1; ++k) to[k] = from[k];
 }

@@ -2,8 +2,8 @@
  * losses.cl -- loss functions (per-row / per-element values; the host sums them in float64)
  * and their gradients, for AlignCL. All tensors float32 row-major.
  *
- * Cross-entropy with ignore-index, logits [rows, classes], targets [rows] (float buffer
- * holding exact integer class ids; t = (int)targets[r]):
+ * Cross-entropy with ignore-index, logits [rows, classes], targets [rows] (int32 class
+ * ids; t = targets[r]):
  *   m = max_j x_j,  s = sum_j exp(x_j - m)    (every argument <= 0, 1 <= s <= classes: stable
  *                                              for logits of +-1e4)
  *   row_loss[r]   = (m - x_t) + log(s)                       (= lse(x) - x_t)
@@ -75,13 +75,13 @@ static inline float row_sumexp(__global const float* x, const int vec, const int
     return hsum16(s);
 }
 
-__kernel void cross_entropy_forward(__global const float* logits, __global const float* targets,
+__kernel void cross_entropy_forward(__global const float* logits, __global const int* targets,
                                     __global float* row_loss, const int rows, const int classes,
                                     const int ignore_index)
 {
     const int row = get_global_id(0);
     if (row >= rows) return;
-    const int t = (int)targets[row];
+    const int t = targets[row];
     if (t == ignore_index) { row_loss[row] = 0.0f; return; }
     if (t < 0 || t >= classes) { row_loss[row] = NAN; return; }
     __global const float* x = logits + (size_t)row * classes;
@@ -91,7 +91,7 @@ __kernel void cross_entropy_forward(__global const float* logits, __global const
     row_loss[row] = (m - x[t]) + log(s);
 }
 
-__kernel void cross_entropy_backward(__global const float* logits, __global const float* targets,
+__kernel void cross_entropy_backward(__global const float* logits, __global const int* targets,
                                      __global float* grad_logits, const int rows, const int classes,
                                      const int ignore_index, const float scale)
 {
@@ -100,7 +100,7 @@ __kernel void cross_entropy_backward(__global const float* logits, __global cons
     __global const float* x = logits + (size_t)row * classes;
     __global float* g = grad_logits + (size_t)row * classes;
     const int vec = classes / 16, nc = classes - vec * 16;
-    const int t = (int)targets[row];
+    const int t = targets[row];
     if (t == ignore_index || t < 0 || t >= classes) {
         const float fill = (t == ignore_index) ? 0.0f : NAN;
         for (int v = 0; v < vec; ++v) vstore16((float16)(fill), v, g);

@@ -6,6 +6,7 @@ extension Tensor {
     /// `softmax(scale·self)` over the last axis (log-softmax when `log`); `mask` (same shape,
     /// nonzero keeps) is a constant.
     public func softmax(scale: Float = 1, log: Bool = false, mask: [Float]? = nil) throws -> Tensor {
+        try requireElementType(.float32, "softmax")
         let descriptor = try SoftmaxDescriptor(xShape: shape, maskShape: mask.map { _ in shape }, scale: scale, isLog: log)
         if let mask, mask.count != count {
             throw BackendError.invalidArgument(op: "softmax", message: "mask must have \(count) values like x, got \(mask.count)")
@@ -23,6 +24,8 @@ extension Tensor {
 
     /// Scaled dot-product attention with this tensor as the queries `[B, H, Lq, D]`.
     public func attention(keys: Tensor, values: Tensor, keyMask: [Float]? = nil, scale: Float? = nil, causal: Bool = false) throws -> Tensor {
+        try sameBackend(keys, "attention")
+        try sameBackend(values, "attention")
         let descriptor = try AttentionDescriptor(qShape: shape, kShape: keys.shape, vShape: values.shape,
                                                  keyMaskShape: keyMask.map { _ in [shape[0], keys.shape.count == 4 ? keys.shape[2] : 0] },
                                                  scale: scale, isCausal: causal)
@@ -45,6 +48,7 @@ extension Tensor {
 
     /// Inverted dropout; the mask is a pure function of (seed, step, offset + element index).
     public func dropout(probability: Float, seed: UInt64, step: UInt32, offset: UInt64 = 0) throws -> Tensor {
+        try requireElementType(.float32, "dropout")
         let descriptor = try DropoutDescriptor(count: count, probability: probability, seed: seed, step: step, offset: offset)
         let backend = self.backend
         let out = try backend.makeBuffer(count: count)
@@ -59,16 +63,24 @@ extension Tensor {
 
     /// Rows of this table `[V, D]` for `ids` (shape `idsShape`) → `idsShape + [D]`.
     public func embedding(ids: [Int32], shape idsShape: [Int]) throws -> Tensor {
-        guard shape.count == 2 else { throw BackendError.invalidArgument(op: "embedding", message: "table must be [V, D], got \(shape)") }
-        let (vocabulary, dimension) = (shape[0], shape[1])
         guard idsShape.reduce(1, *) == ids.count else {
             throw BackendError.invalidArgument(op: "embedding", message: "ids shape \(idsShape) holds \(idsShape.reduce(1, *)) ids, got \(ids.count)")
         }
+        return try embedding(ids: try Tensor(ids, shape: idsShape, on: backend))
+    }
+
+    /// Rows of this table `[V, D]` for an int32 `ids` tensor → `ids.shape + [D]`.
+    public func embedding(ids tensor: Tensor) throws -> Tensor {
+        try requireElementType(.float32, "embedding")
+        try tensor.requireElementType(.int32, "embedding ids")
+        guard shape.count == 2 else { throw BackendError.invalidArgument(op: "embedding", message: "table must be [V, D], got \(shape)") }
+        let (vocabulary, dimension, ids, idsShape) = (shape[0], shape[1], try tensor.intValues(), tensor.shape)
+        // Checked on the host: an out-of-range id would read or write outside the table.
         for (index, id) in ids.enumerated() where !(0..<Int32(vocabulary)).contains(id) {
             throw BackendError.invalidArgument(op: "embedding", message: "ids[\(index)] = \(id) is not a row of the \(vocabulary)-row table")
         }
         let backend = self.backend
-        let idBuffer = try backend.makeBuffer(ids.map(Float.init))
+        let idBuffer = tensor.storage
         let out = try backend.makeBuffer(count: ids.count * dimension)
         try backend.embeddingForward(table: storage, ids: idBuffer, out: out, count: ids.count, dimension: dimension)
         return record(shape: idsShape + [dimension], storage: out, inputs: [self]) { gradient in

@@ -3,7 +3,10 @@ import Compute
 /// Differentiable ops: each runs the forward on the tensors' backend and records the backward
 /// rule built from the same backend's kernels (validation through the op descriptors).
 extension Tensor {
-    private func sameBackend(_ other: Tensor, _ op: String) throws {
+    /// Both operands float32 and on one backend.
+    func sameBackend(_ other: Tensor, _ op: String) throws {
+        try requireElementType(.float32, op)
+        try other.requireElementType(.float32, op)
         guard other.backend === backend else {
             throw BackendError.invalidArgument(op: op, message: "operands live on different backends (\(backend.summary) and \(other.backend.summary))")
         }
@@ -73,6 +76,7 @@ extension Tensor {
     }
 
     public func gelu(approximation: GELUDescriptor.Approximation = .none) throws -> Tensor {
+        try requireElementType(.float32, "gelu")
         let (backend, descriptor) = (self.backend, GELUDescriptor(count: count, approximation: approximation))
         let out = try backend.makeBuffer(count: count)
         try backend.geluForward(descriptor, x: storage, y: out)
@@ -104,9 +108,16 @@ extension Tensor {
     /// Mean cross-entropy of these logits `[N, C]` against class `targets` (one per row;
     /// `ignoreIndex` rows excluded): a scalar.
     public func crossEntropy(targets: [Int32], ignoreIndex: Int32 = -100) throws -> Tensor {
-        let descriptor = try CrossEntropyDescriptor(logitsShape: shape, targets: targets.map(Float.init), ignoreIndex: ignoreIndex)
+        try crossEntropy(targets: try Tensor(targets, shape: [targets.count], on: backend), ignoreIndex: ignoreIndex)
+    }
+
+    /// Mean cross-entropy against an int32 `targets [N]` tensor.
+    public func crossEntropy(targets: Tensor, ignoreIndex: Int32 = -100) throws -> Tensor {
+        try requireElementType(.float32, "cross-entropy")
+        try targets.requireElementType(.int32, "cross-entropy targets")
+        let descriptor = try CrossEntropyDescriptor(logitsShape: shape, targets: try targets.intValues(), ignoreIndex: ignoreIndex)
         let backend = self.backend
-        let targetBuffer = try backend.makeBuffer(targets.map(Float.init))
+        let targetBuffer = targets.storage
         let mean = try backend.crossEntropyMean(descriptor, logits: storage, targets: targetBuffer)
         return record(shape: [], storage: try backend.makeBuffer([Float(mean)]), inputs: [self]) { [storage] gradient in
             let gradLogits = try backend.makeBuffer(count: descriptor.rows * descriptor.classes)
@@ -121,6 +132,7 @@ extension Tensor {
     /// `[A, B, C, D] → [A, C, B, D]`: e.g. `[batch, length, heads, head]` to heads-first for
     /// attention, and back.
     public func swappingAxes12() throws -> Tensor {
+        try requireElementType(.float32, "swap-axes")
         guard shape.count == 4 else { throw BackendError.invalidArgument(op: "swap-axes", message: "expected a 4-D tensor, got \(shape)") }
         let (backend, dims) = (self.backend, (shape[0], shape[1], shape[2], shape[3]))
         let out = try backend.makeBuffer(count: count)
@@ -142,6 +154,7 @@ extension Tensor {
 extension Tensor {
     /// The sum of all elements, a scalar (summed on the backend as one column).
     public func sum() throws -> Tensor {
+        try requireElementType(.float32, "sum")
         let (backend, count) = (self.backend, self.count)
         let out = try backend.makeBuffer(count: 1)
         try backend.columnSums(storage, rows: count, columns: 1, into: out)

@@ -1,9 +1,14 @@
 import Compute
 
-/// A float32 array on a backend, and — while recording — the op that produced it, so
-/// `backward()` can walk the tape in reverse.
+/// A float32 (or int32: token ids, labels) array on a backend, and — while recording — the op
+/// that produced it, so `backward()` can walk the tape in reverse.
 public final class Tensor: @unchecked Sendable {
+    public enum ElementType: String, Sendable { case float32, int32 }
+
     public let shape: [Int]
+    /// float32 for everything differentiable; int32 tensors hold ids and class targets and
+    /// never require a gradient.
+    public let elementType: ElementType
     public let backend: any Backend
     /// The values (read them with `values()`; they stay on the backend).
     public let storage: Buffer
@@ -16,8 +21,9 @@ public final class Tensor: @unchecked Sendable {
 
     public var count: Int { shape.reduce(1, *) }
 
-    init(shape: [Int], backend: any Backend, storage: Buffer, requiresGradient: Bool, node: Node? = nil) {
+    init(shape: [Int], backend: any Backend, storage: Buffer, requiresGradient: Bool, node: Node? = nil, elementType: ElementType = .float32) {
         self.shape = shape
+        self.elementType = elementType
         self.backend = backend
         self.storage = storage
         self.requiresGradient = requiresGradient
@@ -32,8 +38,41 @@ public final class Tensor: @unchecked Sendable {
         self.init(shape: shape, backend: backend, storage: try backend.makeBuffer(values), requiresGradient: requiresGradient)
     }
 
+    /// An int32 leaf (token ids, class targets, labels): no gradient flows to it.
+    public convenience init(_ values: [Int32], shape: [Int], on backend: any Backend) throws {
+        guard shape.reduce(1, *) == values.count else {
+            throw BackendError.invalidArgument(op: "tensor", message: "shape \(shape) holds \(shape.reduce(1, *)) values, got \(values.count)")
+        }
+        self.init(shape: shape, backend: backend, storage: try backend.makeBuffer(values), requiresGradient: false, elementType: .int32)
+    }
+
     /// The values, read back from the backend.
-    public func values() throws -> [Float] { try backend.read(storage, count: count) }
+    public func values() throws -> [Float] {
+        try requireElementType(.float32, "values")
+        return try backend.read(storage, count: count)
+    }
+
+    /// Overwrites the values in place (loading a checkpoint, setting a parameter).
+    public func assign(_ newValues: [Float]) throws {
+        try requireElementType(.float32, "assign")
+        guard newValues.count == count else {
+            throw BackendError.invalidArgument(op: "assign", message: "a tensor of shape \(shape) takes \(count) values, got \(newValues.count)")
+        }
+        try newValues.withUnsafeBufferPointer { try backend.upload($0, to: storage) }
+    }
+
+    /// The values of an int32 tensor, read back from the backend.
+    public func intValues() throws -> [Int32] {
+        try requireElementType(.int32, "intValues")
+        return try backend.readInt32(storage, count: count)
+    }
+
+    /// Throws unless this tensor holds `expected` elements (ops name themselves in the error).
+    func requireElementType(_ expected: ElementType, _ op: String) throws {
+        guard elementType == expected else {
+            throw BackendError.invalidArgument(op: op, message: "expected a \(expected.rawValue) tensor, got \(elementType.rawValue) of shape \(shape)")
+        }
+    }
 
     /// The gradient's values (zeros when none flowed here).
     public func gradientValues() throws -> [Float] {
@@ -43,7 +82,7 @@ public final class Tensor: @unchecked Sendable {
 
     /// The same values, cut from the tape: no gradient flows through (the ITA teacher view).
     public func detached() -> Tensor {
-        Tensor(shape: shape, backend: backend, storage: storage, requiresGradient: false)
+        Tensor(shape: shape, backend: backend, storage: storage, requiresGradient: false, elementType: elementType)
     }
 
     /// The same values under another shape with the same element count.
@@ -51,7 +90,7 @@ public final class Tensor: @unchecked Sendable {
         guard newShape.reduce(1, *) == count else {
             throw BackendError.invalidArgument(op: "reshape", message: "cannot reshape \(shape) (\(count) values) to \(newShape)")
         }
-        return record(shape: newShape, storage: storage, inputs: [self]) { gradient in [gradient] }
+        return record(shape: newShape, storage: storage, inputs: [self], elementType: elementType) { gradient in [gradient] }
     }
 
     /// Clears the accumulated gradient (before the next step).
@@ -69,10 +108,11 @@ public final class Tensor: @unchecked Sendable {
 
     /// The result of an op: recorded with its backward rule when recording and any input needs
     /// a gradient. `backward` maps the output's gradient to one per input (nil: none).
-    func record(shape: [Int], storage: Buffer, inputs: [Tensor], backward: @escaping (Buffer) throws -> [Buffer?]) -> Tensor {
+    func record(shape: [Int], storage: Buffer, inputs: [Tensor], elementType: ElementType = .float32,
+                backward: @escaping (Buffer) throws -> [Buffer?]) -> Tensor {
         let needsGradient = Autograd.isRecording && inputs.contains(where: \.requiresGradient)
         return Tensor(shape: shape, backend: backend, storage: storage, requiresGradient: needsGradient,
-                      node: needsGradient ? Node(inputs: inputs, backward: backward) : nil)
+                      node: needsGradient ? Node(inputs: inputs, backward: backward) : nil, elementType: elementType)
     }
 }
 
@@ -114,7 +154,7 @@ extension Tensor {
             order.append(tensor)
         }
         visit(self)
-        try accumulate(try backend.makeBuffer([1]))
+        try accumulate(try backend.makeBuffer([Float(1)]))
         for tensor in order.reversed() {
             guard let node = tensor.node, let gradient = tensor.gradient else { continue }
             for (input, inputGradient) in zip(node.inputs, try node.backward(gradient)) where input.requiresGradient {

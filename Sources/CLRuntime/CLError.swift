@@ -84,18 +84,35 @@ func checked<T>(_ call: StaticString, _ body: (UnsafeMutablePointer<cl_int>) -> 
 }
 
 /// How many OpenCL objects AlignCL holds right now, by kind: incremented when an owner is
-/// created, decremented in its `deinit`. Tests read it to prove nothing leaks.
-public enum CLLiveObjects {
+/// created, decremented in its `deinit`. Kept for the whole process (shown by `--verbose`) and
+/// per context (so a test can prove one backend leaks nothing while other tests run).
+public final class CLLiveObjects: @unchecked Sendable {
     public enum Kind: Int, CaseIterable, Sendable { case context, queue, memory, program, kernel, event }
 
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var counts = [Int](repeating: 0, count: Kind.allCases.count)
+    /// Every object of the process.
+    public static let process = CLLiveObjects()
 
-    static func created(_ kind: Kind) { lock.withLock { counts[kind.rawValue] += 1 } }
-    static func released(_ kind: Kind) { lock.withLock { counts[kind.rawValue] -= 1 } }
+    private let lock = NSLock()
+    private var counts = [Int](repeating: 0, count: Kind.allCases.count)
+
+    /// The process-wide live count of each kind.
+    public static var snapshot: [Kind: Int] { process.snapshot }
 
     /// The live count of each kind.
-    public static var snapshot: [Kind: Int] {
+    public var snapshot: [Kind: Int] {
         lock.withLock { Dictionary(uniqueKeysWithValues: Kind.allCases.map { ($0, counts[$0.rawValue]) }) }
+    }
+
+    private func add(_ kind: Kind, _ delta: Int) { lock.withLock { counts[kind.rawValue] += delta } }
+
+    /// Counts an object of `kind` made in `context` (nil: the context itself).
+    static func created(_ kind: Kind, in context: CLContext?) {
+        process.add(kind, 1)
+        context?.liveObjects.add(kind, 1)
+    }
+
+    static func released(_ kind: Kind, in context: CLContext?) {
+        process.add(kind, -1)
+        context?.liveObjects.add(kind, -1)
     }
 }

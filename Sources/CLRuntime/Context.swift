@@ -4,6 +4,8 @@ import COpenCL
 public final class CLContext: @unchecked Sendable {
     public let device: CLDevice
     let handle: cl_context
+    /// The queues, buffers, programs, kernels and events alive in this context.
+    public let liveObjects = CLLiveObjects()
     var api: AlignCLOpenCLAPI { device.library.api }
 
     public init(device: CLDevice) throws(CLError) {
@@ -12,12 +14,12 @@ public final class CLContext: @unchecked Sendable {
         handle = try checked("clCreateContext") { status in
             device.library.api.CreateContext(nil, 1, &id, nil, nil, status)
         }
-        CLLiveObjects.created(.context)
+        CLLiveObjects.created(.context, in: nil)
     }
 
     deinit {
         _ = api.ReleaseContext(handle)
-        CLLiveObjects.released(.context)
+        CLLiveObjects.released(.context, in: nil)
     }
 }
 
@@ -33,12 +35,12 @@ public final class CLCommandQueue: @unchecked Sendable {
             context.api.CreateCommandQueue(context.handle, context.device.id,
                                            cl_command_queue_properties(CL_QUEUE_PROFILING_ENABLE), status)
         }
-        CLLiveObjects.created(.queue)
+        CLLiveObjects.created(.queue, in: context)
     }
 
     deinit {
         _ = api.ReleaseCommandQueue(handle)
-        CLLiveObjects.released(.queue)
+        CLLiveObjects.released(.queue, in: context)
     }
 
     /// Waits for everything enqueued so far. Call it once per batch of work, not per kernel:
@@ -67,7 +69,7 @@ public final class CLCommandQueue: @unchecked Sendable {
             }
         }
         try check(status, "clEnqueueNDRangeKernel")
-        return event.map { CLEvent(handle: $0, api: api) }
+        return event.map { CLEvent(handle: $0, context: context) }
     }
 
     /// Copies `byteCount` bytes from the start of `source` to the start of `destination`.
@@ -94,40 +96,41 @@ public final class CLCommandQueue: @unchecked Sendable {
 public final class CLMemory: @unchecked Sendable {
     public let byteCount: Int
     let handle: cl_mem
-    private let api: AlignCLOpenCLAPI
+    private let context: CLContext
 
     /// Allocates `byteCount` bytes (at least 1, since OpenCL rejects empty buffers); host-visible
     /// so CPU devices can map it without copying.
     public init(context: CLContext, byteCount: Int) throws(CLError) {
         self.byteCount = byteCount
-        api = context.api
+        self.context = context
         handle = try checked("clCreateBuffer") { status in
             context.api.CreateBuffer(context.handle, cl_mem_flags(CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR),
                                      max(byteCount, 4), nil, status)
         }
-        CLLiveObjects.created(.memory)
+        CLLiveObjects.created(.memory, in: context)
     }
 
     deinit {
-        _ = api.ReleaseMemObject(handle)
-        CLLiveObjects.released(.memory)
+        _ = context.api.ReleaseMemObject(handle)
+        CLLiveObjects.released(.memory, in: context)
     }
 }
 
 /// A profiling event. Released in `deinit`.
 public final class CLEvent: @unchecked Sendable {
     let handle: cl_event
-    private let api: AlignCLOpenCLAPI
+    private let context: CLContext
+    private var api: AlignCLOpenCLAPI { context.api }
 
-    init(handle: cl_event, api: AlignCLOpenCLAPI) {
+    init(handle: cl_event, context: CLContext) {
         self.handle = handle
-        self.api = api
-        CLLiveObjects.created(.event)
+        self.context = context
+        CLLiveObjects.created(.event, in: context)
     }
 
     deinit {
         _ = api.ReleaseEvent(handle)
-        CLLiveObjects.released(.event)
+        CLLiveObjects.released(.event, in: context)
     }
 
     /// Device time from start to end of the command, in seconds (waits for it to complete).

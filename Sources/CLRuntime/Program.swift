@@ -22,7 +22,7 @@ public final class CLProgram: @unchecked Sendable {
                 cache.recordHit()
                 handle = program
                 origin = .cached
-                CLLiveObjects.created(.program)
+                CLLiveObjects.created(.program, in: context)
                 return
             }
             cache.discardCorrupt(key)
@@ -32,12 +32,12 @@ public final class CLProgram: @unchecked Sendable {
         if let cache, let binary = try? Self.binary(of: handle, api: context.api) {
             cache.store(key, binary: binary)
         }
-        CLLiveObjects.created(.program)
+        CLLiveObjects.created(.program, in: context)
     }
 
     deinit {
         _ = api.ReleaseProgram(handle)
-        CLLiveObjects.released(.program)
+        CLLiveObjects.released(.program, in: context)
     }
 
     /// Creates the kernel `name` (an entry point of this program).
@@ -128,12 +128,12 @@ public final class CLKernel: @unchecked Sendable {
         self.handle = handle
         self.program = program
         self.name = name
-        CLLiveObjects.created(.kernel)
+        CLLiveObjects.created(.kernel, in: program.context)
     }
 
     deinit {
         _ = program.api.ReleaseKernel(handle)
-        CLLiveObjects.released(.kernel)
+        CLLiveObjects.released(.kernel, in: program.context)
     }
 
     /// One kernel argument, typed as the OpenCL C parameter it binds to.

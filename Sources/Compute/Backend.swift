@@ -47,6 +47,10 @@ public protocol Backend: AnyObject, Sendable {
 
     /// `out [A, C, B, D] = in [A, B, C, D]` with axes 1 and 2 exchanged (its own inverse).
     func swapAxes12(_ x: Buffer, into y: Buffer, shape: (Int, Int, Int, Int)) throws
+    /// Strided runs of 4-byte elements copied bit for bit (slices and concatenations).
+    func copyBlocks(_ source: Buffer, to destination: Buffer, _ layout: BlockCopy) throws
+    /// `buffer[0..<count] = value`.
+    func fill(_ buffer: Buffer, with value: Float, count: Int) throws
 
     // Elementwise ops over `count` floats (outputs may alias inputs).
 
@@ -129,6 +133,23 @@ extension Backend {
         return buffer
     }
 
+    /// A pooled buffer holding int32 `values` (token ids, class targets). Buffers are untyped
+    /// 4-byte elements: the bits are copied as they are, never converted.
+    public func makeBuffer(_ values: [Int32]) throws -> Buffer {
+        let buffer = try pool.buffer(count: values.count)
+        try values.withUnsafeBufferPointer { try $0.withMemoryRebound(to: Float.self) { try upload($0, to: buffer) } }
+        return buffer
+    }
+
+    /// The first `count` elements of `buffer` read as int32.
+    public func readInt32(_ buffer: Buffer, count: Int? = nil) throws -> [Int32] {
+        let count = count ?? buffer.count
+        return try [Int32](unsafeUninitializedCapacity: count) { values, initialized in
+            try UnsafeMutableBufferPointer(rebasing: values[0..<count]).withMemoryRebound(to: Float.self) { try download(buffer, into: $0) }
+            initialized = count
+        }
+    }
+
     /// The first `count` floats of `buffer` (all of them by default).
     public func read(_ buffer: Buffer, count: Int? = nil) throws -> [Float] {
         let count = count ?? buffer.count
@@ -136,5 +157,16 @@ extension Backend {
             try download(buffer, into: UnsafeMutableBufferPointer(rebasing: values[0..<count]))
             initialized = count
         }
+    }
+}
+
+/// `blocks` runs of `blockLength` elements: run i goes from `source[sourceOffset + i·sourceStride]`
+/// to `destination[destinationOffset + i·destinationStride]`.
+public struct BlockCopy: Sendable, Equatable {
+    public var blocks, blockLength, sourceOffset, sourceStride, destinationOffset, destinationStride: Int
+
+    public init(blocks: Int, blockLength: Int, sourceOffset: Int = 0, sourceStride: Int, destinationOffset: Int = 0, destinationStride: Int) {
+        (self.blocks, self.blockLength, self.sourceOffset, self.sourceStride) = (blocks, blockLength, sourceOffset, sourceStride)
+        (self.destinationOffset, self.destinationStride) = (destinationOffset, destinationStride)
     }
 }

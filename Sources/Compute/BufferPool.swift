@@ -27,6 +27,12 @@ public final class Buffer: @unchecked Sendable {
         return raw.assumingMemoryBound(to: Float.self)
     }
 
+    /// The host memory of a CPU-backend buffer holding int32 values (ids, class targets).
+    var int32Pointer: UnsafeMutablePointer<Int32> {
+        guard case .host(let raw) = storage else { preconditionFailure("a device buffer was handed to the CPU backend") }
+        return raw.assumingMemoryBound(to: Int32.self)
+    }
+
     /// The device memory of an OpenCL-backend buffer.
     var deviceMemory: CLMemory {
         guard case .device(let memory) = storage else { preconditionFailure("a host buffer was handed to the OpenCL backend") }

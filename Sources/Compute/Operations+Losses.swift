@@ -6,8 +6,9 @@ extension Operations {
         guard targets.shape.count == 1 else {
             throw BackendError.invalidArgument(op: "cross-entropy", message: "targets must be [N], got \(shapeText(targets.shape))")
         }
-        let descriptor = try CrossEntropyDescriptor(logitsShape: logits.shape, targets: targets.values, ignoreIndex: ignoreIndex)
-        let (z, t) = (try backend.makeBuffer(logits.values), try backend.makeBuffer(targets.values))
+        let ids = try exactIntegers(targets.values, op: "cross-entropy", name: "targets")
+        let descriptor = try CrossEntropyDescriptor(logitsShape: logits.shape, targets: ids, ignoreIndex: ignoreIndex)
+        let (z, t) = (try backend.makeBuffer(logits.values), try backend.makeBuffer(ids))
         let loss = try backend.crossEntropyMean(descriptor, logits: z, targets: t)
         guard gradients else { return (loss, nil) }
         let grad = try backend.makeBuffer(count: logits.count)
@@ -57,15 +58,14 @@ extension Operations {
         func fail(_ message: String) -> BackendError { .invalidArgument(op: "embedding", message: message) }
         guard table.shape.count == 2 else { throw fail("table must be [V, D], got \(shapeText(table.shape))") }
         let (vocabulary, dimension) = (table.shape[0], table.shape[1])
-        for (index, id) in ids.values.enumerated() {
-            guard let value = Int(exactly: id), (0..<vocabulary).contains(value) else {
-                throw fail("ids[\(index)] = \(id) is not a row of the \(vocabulary)-row table")
-            }
+        let rowIds = try exactIntegers(ids.values, op: "embedding", name: "ids")
+        for (index, id) in rowIds.enumerated() where !(0..<Int32(vocabulary)).contains(id) {
+            throw fail("ids[\(index)] = \(id) is not a row of the \(vocabulary)-row table")
         }
         let outShape = ids.shape + [dimension]
         if let gradOut, gradOut.shape != outShape { throw fail("grad_output must be \(shapeText(outShape)), got \(shapeText(gradOut.shape))") }
         guard ids.count > 0 else { return (HostArray(shape: outShape, values: []), gradOut.map { _ in HostArray(shape: table.shape, values: .init(repeating: 0, count: table.count)) }) }
-        let (rows, tokens) = (try backend.makeBuffer(table.values), try backend.makeBuffer(ids.values))
+        let (rows, tokens) = (try backend.makeBuffer(table.values), try backend.makeBuffer(rowIds))
         let out = try backend.makeBuffer(count: ids.count * dimension)
         try backend.embeddingForward(table: rows, ids: tokens, out: out, count: ids.count, dimension: dimension)
         let result = HostArray(shape: outShape, values: try backend.read(out))
@@ -89,4 +89,17 @@ extension Operations {
         try backend.columnSums(upstream, rows: rows, columns: columns, into: sums)
         return (output, HostArray(shape: [columns], values: try backend.read(sums)))
     }
+}
+
+/// Float values that must be int32 ids (arrays from `.npy` files and host code hold floats).
+func exactIntegers(_ values: [Float], op: String, name: String) throws(BackendError) -> [Int32] {
+    var ids: [Int32] = []
+    ids.reserveCapacity(values.count)
+    for (index, value) in values.enumerated() {
+        guard let id = Int32(exactly: value) else {
+            throw .invalidArgument(op: op, message: "\(name)[\(index)] = \(value) is not an integer id")
+        }
+        ids.append(id)
+    }
+    return ids
 }

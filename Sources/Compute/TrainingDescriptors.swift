@@ -113,16 +113,16 @@ public struct CrossEntropyDescriptor: Sendable, Equatable {
         self.countedRows = countedRows ?? rows
     }
 
-    /// Checks `logits [N, C]` against `targets` (N exact integers, each a class or the ignore
-    /// index) and counts the rows that take part.
-    public init(logitsShape: [Int], targets: [Float], ignoreIndex: Int32 = -100) throws(BackendError) {
+    /// Checks `logits [N, C]` against `targets` (N ids, each a class or the ignore index) and
+    /// counts the rows that take part.
+    public init(logitsShape: [Int], targets: [Int32], ignoreIndex: Int32 = -100) throws(BackendError) {
         func fail(_ message: String) -> BackendError { .invalidArgument(op: "cross-entropy", message: message) }
         guard logitsShape.count == 2 else { throw fail("logits must be [N, C], got \(shapeText(logitsShape))") }
         let (rows, classes) = (logitsShape[0], logitsShape[1])
         guard targets.count == rows else { throw fail("targets must be [N] = [\(rows)], got \(targets.count) values") }
         var counted = 0
-        for (index, target) in targets.enumerated() where Int32(exactly: target) != ignoreIndex {
-            guard let value = Int(exactly: target), (0..<classes).contains(value) else {
+        for (index, target) in targets.enumerated() where target != ignoreIndex {
+            guard (0..<Int32(classes)).contains(target) else {
                 throw fail("targets[\(index)] = \(target) is not a class in 0..<\(classes) or the ignore index \(ignoreIndex)")
             }
             counted += 1

@@ -1,4 +1,5 @@
 import Autograd
+import CLRuntime
 import Compute
 import NeuralNetworks
 import Testing
@@ -95,24 +96,38 @@ import TestSupport
 }
 
 /// A thousand training steps reach a steady state: after the first steps no buffer is
-/// allocated (the pool reuses the freed activations and gradients of the previous step).
+/// allocated (the pool reuses the freed activations and gradients of the previous step), and
+/// on OpenCL the objects of the backend's context stop growing and go when their owners go.
 @Suite struct TrainingSteadyStateTests {
     @Test(arguments: ["cpu", "opencl"])
-    func thousandStepsStopAllocating(backend name: String) throws {
+    func thousandStepsStopAllocatingAndLeakNothing(backend name: String) throws {
         guard name == "cpu" || TestBackends.openCLShouldRun else { return }
-        let backend: any Backend = name == "cpu" ? CPUBackend() : try TestBackends.freshOpenCL(.cpu)
-        let model = try TransformerClassifierTests.Classifier(seed: 3, backend: backend)
-        let optimizer = AdamW(parameters: model.parameters, learningRate: 1e-3)
-        var afterWarmUp = backend.pool.stats
-        for step in 0..<1000 {
-            let (ids, labels) = TransformerClassifierTests.batch(8, seed: UInt64(step))
-            try model(ids, batch: 8).crossEntropy(targets: labels).backward()
-            try optimizer.update()
-            if step == 4 { afterWarmUp = backend.pool.stats }
+        let openCL = name == "opencl" ? try TestBackends.freshOpenCL(.cpu) : nil
+        let backend: any Backend = openCL ?? CPUBackend()
+        var afterWarmUp = backend.pool.stats, objectsAfterWarmUp = openCL?.liveObjects
+        do {
+            let model = try TransformerClassifierTests.Classifier(seed: 3, backend: backend)
+            let optimizer = AdamW(parameters: model.parameters, learningRate: 1e-3)
+            for step in 0..<1000 {
+                let (ids, labels) = TransformerClassifierTests.batch(8, seed: UInt64(step))
+                try model(ids, batch: 8).crossEntropy(targets: labels).backward()
+                try optimizer.update()
+                if step == 4 { (afterWarmUp, objectsAfterWarmUp) = (backend.pool.stats, openCL?.liveObjects) }
+            }
+            let end = backend.pool.stats
+            #expect(end.allocations == afterWarmUp.allocations, "allocations after step 5: \(afterWarmUp.allocations), after 1000: \(end.allocations)")
+            #expect(end.bytesInUse == afterWarmUp.bytesInUse, "bytes in use grew from \(afterWarmUp.bytesInUse) to \(end.bytesInUse)")
+            #expect(end.reuses > afterWarmUp.reuses)
+            #expect(openCL?.liveObjects == objectsAfterWarmUp, "OpenCL objects after step 5: \(objectsAfterWarmUp ?? [:]), after 1000: \(openCL?.liveObjects ?? [:])")
         }
-        let end = backend.pool.stats
-        #expect(end.allocations == afterWarmUp.allocations, "allocations after step 5: \(afterWarmUp.allocations), after 1000: \(end.allocations)")
-        #expect(end.bytesInUse == afterWarmUp.bytesInUse, "bytes in use grew from \(afterWarmUp.bytesInUse) to \(end.bytesInUse)")
-        #expect(end.reuses > afterWarmUp.reuses)
+        // Model and optimizer gone: no buffer in use, and once the pool lets its cache go, no
+        // OpenCL buffer or event is left; programs and kernels stay with the backend.
+        backend.pool.trim()
+        #expect(backend.pool.stats.bytesInUse == 0)
+        if let objects = openCL?.liveObjects {
+            #expect(objects[.memory] == 0 && objects[.event] == 0, "left after the run: \(objects)")
+            #expect(objects[.queue] == 1 && objects[.program]! <= KernelProgram.allCases.count, "\(objects)")
+            print("OpenCL objects after 1000 steps, model freed and pool trimmed: \(objects.sorted { $0.key.rawValue < $1.key.rawValue })")
+        }
     }
 }

@@ -38,6 +38,20 @@ extension CPUBackend {
         }
     }
 
+    public func copyBlocks(_ source: Buffer, to destination: Buffer, _ layout: BlockCopy) throws {
+        let (input, out) = (source.hostPointer, destination.hostPointer)
+        parallelFor(layout.blocks, minimumChunk: max(1, 16_384 / max(layout.blockLength, 1))) { blocks in
+            for i in blocks {
+                (out + layout.destinationOffset + i * layout.destinationStride)
+                    .update(from: input + layout.sourceOffset + i * layout.sourceStride, count: layout.blockLength)
+            }
+        }
+    }
+
+    public func fill(_ buffer: Buffer, with value: Float, count: Int) throws {
+        buffer.hostPointer.update(repeating: value, count: count)
+    }
+
     public func biasAdd(_ x: Buffer, bias: Buffer, into y: Buffer, rows: Int, columns: Int) throws {
         let (input, b, out) = (x.hostPointer, bias.hostPointer, y.hostPointer)
         parallelFor(rows, minimumChunk: max(1, 16_384 / columns)) { range in
@@ -77,14 +91,14 @@ extension CPUBackend {
     }
 
     public func embeddingForward(table: Buffer, ids: Buffer, out: Buffer, count: Int, dimension: Int) throws {
-        let (rows, tokens, result) = (table.hostPointer, ids.hostPointer, out.hostPointer)
+        let (rows, tokens, result) = (table.hostPointer, ids.int32Pointer, out.hostPointer)
         parallelFor(count, minimumChunk: max(1, 4096 / dimension)) { range in
             for n in range { (result + n * dimension).update(from: rows + Int(tokens[n]) * dimension, count: dimension) }
         }
     }
 
     public func embeddingBackward(gradOut: Buffer, ids: Buffer, gradTable: Buffer, count: Int, dimension: Int, vocabulary: Int) throws {
-        let (gradients, tokens, table) = (gradOut.hostPointer, ids.hostPointer, gradTable.hostPointer)
+        let (gradients, tokens, table) = (gradOut.hostPointer, ids.int32Pointer, gradTable.hostPointer)
         table.update(repeating: 0, count: vocabulary * dimension)
         // Threads own column slices of the whole table and walk the ids in order: no two
         // threads touch one entry, and the summation order is fixed.

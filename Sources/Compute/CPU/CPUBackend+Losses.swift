@@ -4,10 +4,10 @@ import Foundation
 /// every log-sum-exp max-subtracted.
 extension CPUBackend {
     public func crossEntropyForward(_ descriptor: CrossEntropyDescriptor, logits: Buffer, targets: Buffer, rowLoss: Buffer) throws {
-        let (z, t, out, c) = (logits.hostPointer, targets.hostPointer, rowLoss.hostPointer, descriptor.classes)
+        let (z, t, out, c) = (logits.hostPointer, targets.int32Pointer, rowLoss.hostPointer, descriptor.classes)
         parallelFor(descriptor.rows, minimumChunk: max(1, 8192 / c)) { rows in
             for r in rows {
-                let target = Int32(t[r])
+                let target = t[r]
                 guard target != descriptor.ignoreIndex else { out[r] = 0; continue }
                 let row = z + r * c
                 let (top, logSum) = maxAndLogSum(row, count: c)
@@ -17,10 +17,10 @@ extension CPUBackend {
     }
 
     public func crossEntropyBackward(_ descriptor: CrossEntropyDescriptor, logits: Buffer, targets: Buffer, scale: Float, gradLogits: Buffer) throws {
-        let (z, t, out, c) = (logits.hostPointer, targets.hostPointer, gradLogits.hostPointer, descriptor.classes)
+        let (z, t, out, c) = (logits.hostPointer, targets.int32Pointer, gradLogits.hostPointer, descriptor.classes)
         parallelFor(descriptor.rows, minimumChunk: max(1, 8192 / c)) { rows in
             for r in rows {
-                let (row, grad, target) = (z + r * c, out + r * c, Int32(t[r]))
+                let (row, grad, target) = (z + r * c, out + r * c, t[r])
                 guard target != descriptor.ignoreIndex else { grad.update(repeating: 0, count: c); continue }
                 // exp((z − max) − log Σ): forming lse = max + log Σ first would round it at the
                 // logits' magnitude (5e-4 at 1e4) and carry that into every probability.

@@ -5,10 +5,12 @@ struct ElementwiseKernels {
     let add, multiply, scale, accumulate, biasAdd, columnSumPartial, columnSumFinish, dropout: CLKernel
     let embeddingForward, embeddingBackward: CLKernel
     let crossEntropyForward, crossEntropyBackward, klForward, klBackward, bceForward, bceBackward: CLKernel
-    let swapAxes12: CLKernel
+    let swapAxes12, copyBlocks, fill: CLKernel
 
     init(elementwise: CLProgram, embedding: CLProgram, losses: CLProgram, layout: CLProgram) throws(CLError) {
         swapAxes12 = try layout.kernel("swap_axes12")
+        copyBlocks = try layout.kernel("copy_blocks")
+        fill = try elementwise.kernel("ew_fill")
         add = try elementwise.kernel("ew_add")
         multiply = try elementwise.kernel("ew_mul")
         scale = try elementwise.kernel("ew_scale")
@@ -70,6 +72,21 @@ extension OpenCLBackend {
         try launch("swap axes", \.swapAxes12, [.buffer(x.deviceMemory), .buffer(y.deviceMemory), .int32(Int32(a)), .int32(Int32(b)),
                                                 .int32(Int32(c)), .int32(Int32(d))],
                    global: [a * b * c], local: [1])
+    }
+
+    public func copyBlocks(_ source: Buffer, to destination: Buffer, _ layout: BlockCopy) throws {
+        guard layout.blocks > 0, layout.blockLength > 0 else { return }
+        let arguments: [CLKernel.Argument] = [.buffer(source.deviceMemory), .buffer(destination.deviceMemory), .int32(Int32(layout.blocks)),
+                                              .int32(Int32(layout.blockLength)), .int32(Int32(layout.sourceOffset)), .int32(Int32(layout.sourceStride)),
+                                              .int32(Int32(layout.destinationOffset)), .int32(Int32(layout.destinationStride))]
+        try launch("copy blocks", \.copyBlocks, arguments, global: [layout.blocks, ceilDiv(layout.blockLength, Self.copyChunk)], local: [1, 1])
+    }
+
+    /// Elements per work-item of `copy_blocks` (its COPY_CHUNK).
+    static let copyChunk = 4096
+
+    public func fill(_ buffer: Buffer, with value: Float, count: Int) throws {
+        try launch("fill", \.fill, [.buffer(buffer.deviceMemory), .int32(Int32(count)), .float(value)], global: elementwiseLaunch(count), local: [1])
     }
 
     public func biasAdd(_ x: Buffer, bias: Buffer, into y: Buffer, rows: Int, columns: Int) throws {

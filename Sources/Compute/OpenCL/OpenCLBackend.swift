@@ -11,6 +11,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     /// Where built programs are cached on disk, if anywhere.
     public let programCache: ProgramCache?
     let context: CLContext
+    /// The OpenCL objects alive in this backend's context (buffers, programs, kernels, events).
+    public var liveObjects: [CLLiveObjects.Kind: Int] { context.liveObjects.snapshot }
     let queue: CLCommandQueue
     /// Serialises programs, kernel argument binding and enqueueing (kernel objects hold their
     /// bound arguments).

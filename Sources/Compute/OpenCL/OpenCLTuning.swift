@@ -116,7 +116,7 @@ public struct OpenCLTuning: Sendable, Equatable {
 }
 
 /// The kernel files of `Kernels/`, one program each.
-enum KernelProgram: String, CaseIterable, Sendable {
+public enum KernelProgram: String, CaseIterable, Sendable {
     case gemm, softmax, attention, infoNCE, layerNorm, activation, optimizer, elementwise, embedding, losses, layout
 
     /// `common.cl` first (shared inline helpers), then the file, its line numbers restored for
