@@ -39,10 +39,12 @@ let package = Package(
         .target(name: "Benchmarking", dependencies: ["Compute"]),
         .target(name: "Datasets"),
         .target(name: "Reporting"),
+        .target(name: "Models", dependencies: ["Autograd", "Compute", "NeuralNetworks"]),
+        .target(name: "Training", dependencies: ["Autograd", "Compute", "Datasets", "Models", "NeuralNetworks", "Reporting"]),
         .executableTarget(
             name: "aligncl",
             dependencies: [
-                "Benchmarking", "Compute", "NumPyFiles",
+                "Benchmarking", "Compute", "Datasets", "Models", "NumPyFiles", "Reporting", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -52,6 +54,7 @@ let package = Package(
         .testTarget(name: "NumPyFilesTests", dependencies: ["NumPyFiles"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Compute", "NumPyFiles", "TestSupport"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Autograd", "CLRuntime", "Compute", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "Reporting", "Autograd", "Compute", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["aligncl", "NumPyFiles", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,4 +1,5 @@
 import Compute
+import Foundation
 
 /// Differentiable wrappers of the fused kernels: softmax, attention, InfoNCE, dropout,
 /// embeddings, and the KL and binary cross-entropy losses.
@@ -144,6 +145,37 @@ extension Tensor {
             let (gradA, gradB) = (try backend.makeBuffer(count: count), try backend.makeBuffer(count: b.count))
             let gradScale = try backend.infoNCEBackward(descriptor, inputs, state: state, gradLoss: upstream, gradA: gradA, gradB: gradB)
             return [gradA, gradB, try backend.makeBuffer([Float(gradScale)])]
+        }
+    }
+}
+
+extension Tensor {
+    /// The mutual-information lower bound of each group of these scores `[G, N, N]` (diagonal =
+    /// positive pairs) → `[G]`: the local MI objective's per-location bounds.
+    public func mutualInformation(estimator: MutualInformationDescriptor.Estimator) throws -> Tensor {
+        try requireElementType(.float32, "mutual-information")
+        let descriptor = try MutualInformationDescriptor(scoresShape: shape, estimator: estimator)
+        let backend = self.backend
+        let bounds = try backend.makeBuffer(count: descriptor.groups), statistics = try backend.makeBuffer(count: 2 * descriptor.groups)
+        try backend.mutualInformationForward(descriptor, scores: storage, bounds: bounds, statistics: statistics)
+        return record(shape: [descriptor.groups], storage: bounds, inputs: [self]) { [storage, count] gradient in
+            let gradScores = try backend.makeBuffer(count: count)
+            try backend.mutualInformationBackward(descriptor, scores: storage, statistics: statistics, gradBounds: gradient, gradScores: gradScores)
+            return [gradScores]
+        }
+    }
+
+    /// `exp(self)` elementwise, computed on the host: meant for scalars such as CLIP's logit
+    /// scale `s = exp(θ)`, not for activations.
+    public func exp() throws -> Tensor {
+        let values = try self.values().map { Foundation.exp($0) }
+        let backend = self.backend
+        let out = try backend.makeBuffer(values)
+        return record(shape: shape, storage: out, inputs: [self]) { [count] gradient in
+            // d exp(x) / dx = exp(x): the output itself.
+            let gradX = try backend.makeBuffer(count: count)
+            try backend.multiply(gradient, out, into: gradX, count: count)
+            return [gradX]
         }
     }
 }

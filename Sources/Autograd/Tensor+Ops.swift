@@ -177,3 +177,18 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// `factor · self` (loss weights such as β_itc).
+    public func scaled(_ factor: Float) throws -> Tensor {
+        try requireElementType(.float32, "scale")
+        let (backend, count) = (self.backend, self.count)
+        let out = try backend.makeBuffer(count: count)
+        try backend.scale(storage, by: factor, into: out, count: count)
+        return record(shape: shape, storage: out, inputs: [self]) { gradient in
+            let gradX = try backend.makeBuffer(count: count)
+            try backend.scale(gradient, by: factor, into: gradX, count: count)
+            return [gradX]
+        }
+    }
+}

@@ -9,9 +9,13 @@ public final class AdamW {
     public private(set) var step = 0
     private var moments: [ObjectIdentifier: (first: Buffer, second: Buffer)] = [:]
     private let parameters: [Tensor]
+    /// Parameters updated without weight decay (e.g. a learnable logit scale).
+    private let undecayed: Set<ObjectIdentifier>
 
-    public init(parameters: [Tensor], learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01) {
+    public init(parameters: [Tensor], learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01,
+                undecayed: [Tensor] = []) {
         self.parameters = parameters
+        self.undecayed = Set(undecayed.map(ObjectIdentifier.init))
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
@@ -32,7 +36,7 @@ public final class AdamW {
             }
             let (first, second) = moments[key]!
             try parameter.backend.adamWStep(AdamWDescriptor(count: parameter.count, learningRate: learningRate, beta1: beta1, beta2: beta2,
-                                                            epsilon: epsilon, weightDecay: weightDecay, step: step),
+                                                            epsilon: epsilon, weightDecay: undecayed.contains(key) ? 0 : weightDecay, step: step),
                                             parameters: parameter.storage, gradients: gradient, firstMoment: first, secondMoment: second)
         }
     }

@@ -1,0 +1,123 @@
+import Autograd
+import Compute
+import Datasets
+import Foundation
+import Models
+
+/// The metrics of a model on one split; a metric is nil when the recipe does not produce it.
+public struct Evaluation: Codable, Sendable, Equatable {
+    public struct Retrieval: Codable, Sendable, Equatable {
+        public var r1, r5, r10: Double
+    }
+
+    public var split: String
+    public var samples: Int
+    /// Task classification accuracy (the fused classifier).
+    public var accuracy: Double?
+    public var macroF1: Double?
+    public var imageToText: Retrieval?
+    public var textToImage: Retrieval?
+    /// Entity-level BIO F1; for ITA also on the text-only view.
+    public var taggingF1: Double?
+    public var taggingF1TextOnly: Double?
+
+    /// `name → value` for logs and plots (`accuracy`, `i2t_r1`, `tagging_f1`, …).
+    public var flattened: [(name: String, value: Double)] {
+        var all: [(String, Double)] = []
+        if let accuracy { all.append(("accuracy", accuracy)) }
+        if let macroF1 { all.append(("macro_f1", macroF1)) }
+        for (prefix, retrieval) in [("i2t", imageToText), ("t2i", textToImage)] {
+            guard let retrieval else { continue }
+            all += [("\(prefix)_r1", retrieval.r1), ("\(prefix)_r5", retrieval.r5), ("\(prefix)_r10", retrieval.r10)]
+        }
+        if let taggingF1 { all.append(("tagging_f1", taggingF1)) }
+        if let taggingF1TextOnly { all.append(("tagging_f1_text_only", taggingF1TextOnly)) }
+        return all
+    }
+
+    /// The metric a run is judged by, for the log line and the summary.
+    public var headline: (name: String, value: Double)? { flattened.first }
+}
+
+extension AlignmentModel {
+    /// Evaluates on the first `limit` samples (all when nil) of `split`, in evaluation mode and
+    /// without recording gradients.
+    public func evaluate(_ data: TrainingData, split: DatasetSplit, batchSize: Int, limit: Int? = nil, on backend: any Backend) throws -> Evaluation {
+        let encoded = try data.split(split)
+        let count = min(limit ?? encoded.count, encoded.count)
+        train(false)
+        defer { train(true) }
+        var result = Evaluation(split: split.rawValue, samples: count)
+        var (predictions, imageEmbeddings, textEmbeddings) = ([Int](), [Float](), [Float]())
+        var (predictedTags, predictedTagsTextOnly, goldTags) = ([[String]](), [[String]](), [[String]]())
+        try Autograd.withoutGradients {
+            for start in stride(from: 0, to: count, by: batchSize) {
+                let batch = try Batch(encoded, indices: Array(start..<min(start + batchSize, count)), patchSize: config.patchSize,
+                                      imageSize: config.imageSize, on: backend)
+                switch recipe {
+                case .clip, .itcItm:
+                    let encodedBatch = try encode(batch)
+                    imageEmbeddings += try encodedBatch.imageEmbedding.values()
+                    textEmbeddings += try encodedBatch.textEmbedding.values()
+                    if recipe == .itcItm, let classifier {
+                        let rows = Array(0..<batch.size)
+                        let pooled = try fuse(text: encodedBatch.text, mask: batch.mask, image: encodedBatch.image, textRows: rows, imageRows: rows)
+                        predictions += argmax(try classifier(pooled).values(), classes: config.classes)
+                    }
+                case .vlcdoc:
+                    guard let image, let fusion, let classifier else { break }
+                    let tokens = try text(ids: batch.ids, mask: batch.mask).tokens
+                    let pooled = try fusion(text: tokens, textMask: batch.mask, image: image(patches: batch.patches).patches).pooled
+                    predictions += argmax(try classifier(pooled).values(), classes: config.classes)
+                case .localMI:
+                    guard let image, let textProjection, let imageProjection else { break }
+                    textEmbeddings += try textProjection(text(ids: batch.ids, mask: batch.mask).cls).values()
+                    imageEmbeddings += try maskedMean(imageProjection(image(patches: batch.patches).patches), mask: nil).values()
+                case .ita:
+                    let tagged = try tagSequences(batch, data: data)
+                    predictedTags += tagged.cross
+                    predictedTagsTextOnly += tagged.textOnly
+                    goldTags += batch.indices.map { encoded.samples[$0].tags }
+                }
+            }
+        }
+        if !predictions.isEmpty {
+            let labels = (0..<count).map { encoded.samples[$0].label }
+            result.accuracy = Metrics.accuracy(predictions: predictions, labels: labels)
+            result.macroF1 = Metrics.macroF1(predictions: predictions, labels: labels, classCount: config.classes)
+        }
+        if !imageEmbeddings.isEmpty {
+            let recall = Metrics.retrieval(imageEmbeddings: imageEmbeddings, textEmbeddings: textEmbeddings, count: count, dimension: config.projection)
+            func retrieval(_ values: [Int: Double]) -> Evaluation.Retrieval { .init(r1: values[1] ?? 0, r5: values[5] ?? 0, r10: values[10] ?? 0) }
+            (result.imageToText, result.textToImage) = (retrieval(recall.imageToText), retrieval(recall.textToImage))
+        }
+        if !goldTags.isEmpty {
+            result.taggingF1 = Metrics.spanF1(predicted: predictedTags, gold: goldTags).f1
+            result.taggingF1TextOnly = Metrics.spanF1(predicted: predictedTagsTextOnly, gold: goldTags).f1
+        }
+        return result
+    }
+
+    /// The predicted tag of each word (its first token) in both views.
+    private func tagSequences(_ batch: Batch, data: TrainingData) throws -> (cross: [[String]], textOnly: [[String]]) {
+        func tags(_ logits: Tensor) throws -> [[String]] {
+            let predicted = argmax(try logits.values(), classes: config.tagClasses)
+            return (0..<batch.size).map { b in
+                (0..<batch.length).compactMap { l in
+                    let position = b * batch.length + l
+                    return batch.tagTargets[position] == TrainingData.ignoreIndex ? nil : data.tagNames[predicted[position]]
+                }
+            }
+        }
+        return (try tags(tagLogits(ids: batch.crossIds, mask: batch.crossMask)), try tags(tagLogits(ids: batch.ids, mask: batch.mask)))
+    }
+}
+
+/// The index of the largest value in each row of `classes` values (NaN never wins).
+func argmax(_ values: [Float], classes: Int) -> [Int] {
+    stride(from: 0, to: values.count, by: classes).map { start in
+        var best = 0
+        for c in 1..<max(classes, 1) where values[start + c] > values[start + best] || values[start + best].isNaN { best = c }
+        return best
+    }
+}

@@ -1,0 +1,193 @@
+import Autograd
+import Compute
+import Foundation
+import Models
+
+/// The loss of one training step and its named parts (for the log).
+public struct StepLoss {
+    public let total: Tensor
+    public let parts: [(name: String, value: Double)]
+}
+
+extension AlignmentModel {
+    /// The recipe's loss on `batch`. Randomness (ITM negatives) is a pure function of
+    /// (seed, step, the samples' indices in their split).
+    public func loss(_ batch: Batch, step: Int, seed: UInt64) throws -> StepLoss {
+        switch recipe {
+        case .clip: return try clipLoss(batch)
+        case .itcItm: return try itcItmLoss(batch, step: step, seed: seed)
+        case .vlcdoc: return try vlcdocLoss(batch)
+        case .ita: return try itaLoss(batch)
+        case .localMI: return try localMILoss(batch)
+        }
+    }
+
+    /// Encoders and the ITC projections: (text tokens, image patches, text embedding, image embedding).
+    func encode(_ batch: Batch) throws -> (text: Tensor, image: Tensor, textEmbedding: Tensor, imageEmbedding: Tensor) {
+        guard let image, let textProjection, let imageProjection else { throw TrainingError.invalidOption("\(recipe.rawValue) has no contrastive heads") }
+        let (tokens, textCLS) = try text(ids: batch.ids, mask: batch.mask)
+        let (patches, imageCLS) = try image(patches: batch.patches)
+        return (tokens, patches, try textProjection(textCLS), try imageProjection(imageCLS))
+    }
+
+    /// Symmetric InfoNCE of image against text embeddings at the learnable scale `exp(θ)`.
+    func contrastive(_ imageEmbedding: Tensor, _ textEmbedding: Tensor) throws -> Tensor {
+        guard let logitScaleLog else { throw TrainingError.invalidOption("\(recipe.rawValue) has no logit scale") }
+        return try imageEmbedding.infoNCE(textEmbedding, logitScale: try logitScaleLog.exp())
+    }
+
+    private func clipLoss(_ batch: Batch) throws -> StepLoss {
+        let encoded = try encode(batch)
+        let itc = try contrastive(encoded.imageEmbedding, encoded.textEmbedding)
+        return StepLoss(total: itc, parts: [("itc", Double(try itc.values()[0]))])
+    }
+
+    /// Fusion of (text `textRows[k]`, image `imageRows[k]`) pairs of the batch → pooled `[n, 2D]`.
+    func fuse(text tokens: Tensor, mask: [Float], image patches: Tensor, textRows: [Int], imageRows: [Int]) throws -> Tensor {
+        guard let fusion else { throw TrainingError.invalidOption("\(recipe.rawValue) has no fusion layers") }
+        let (length, width, count) = (tokens.shape[1], tokens.shape[2], patches.shape[1])
+        let pairedText = try tokens.reshaped([tokens.shape[0], length * width]).gatherRows(textRows.map(Int32.init)).reshaped([textRows.count, length, width])
+        let pairedImage = try patches.reshaped([patches.shape[0], count * width]).gatherRows(imageRows.map(Int32.init)).reshaped([imageRows.count, count, width])
+        let pairedMask = textRows.flatMap { mask[($0 * length)..<(($0 + 1) * length)] }
+        return try fusion(text: pairedText, textMask: pairedMask, image: pairedImage).pooled
+    }
+
+    private func itcItmLoss(_ batch: Batch, step: Int, seed: UInt64) throws -> StepLoss {
+        guard let classifier, let itmHead else { throw TrainingError.invalidOption("itc-itm needs its heads") }
+        let encoded = try encode(batch)
+        let itc = try contrastive(encoded.imageEmbedding, encoded.textEmbedding)
+        let size = batch.size, positives = Array(0..<size)
+        // Fusion batch: the positive pairs first (task CE), then the ITM pairs.
+        var (textRows, imageRows, itmLabels) = (positives, positives, [Int32]())
+        switch options.itmNegatives {
+        case .random:
+            let partners = randomTextPartners(batch, step: step, seed: seed)
+            textRows += partners
+            imageRows += positives
+            itmLabels = partners.enumerated().map { $0.offset == $0.element ? 1 : 0 }
+        case .hard:
+            let (negativeTexts, negativeImages) = try hardNegatives(encoded.imageEmbedding, encoded.textEmbedding, batch, step: step, seed: seed)
+            textRows += negativeTexts + positives
+            imageRows += positives + negativeImages
+            itmLabels = [Int32](repeating: 1, count: size) + [Int32](repeating: 0, count: 2 * size)
+        }
+        let pooled = try fuse(text: encoded.text, mask: batch.mask, image: encoded.image, textRows: textRows, imageRows: imageRows)
+        let task = try classifier(pooled.sliced(axis: 0, 0..<size)).crossEntropy(targets: batch.labels)
+        let itmInput = options.itmNegatives == .random ? try pooled.sliced(axis: 0, size..<(2 * size)) : pooled
+        let itm = try itmHead(itmInput).crossEntropy(targets: itmLabels)
+        let (betaITC, betaITM) = (options.betaITC, options.betaITM)
+        let total = try task.scaled(1 - betaITC - betaITM) + itc.scaled(betaITC) + itm.scaled(betaITM)
+        return StepLoss(total: total, parts: [("task", Double(try task.values()[0])), ("itc", Double(try itc.values()[0])), ("itm", Double(try itm.values()[0]))])
+    }
+
+    /// For each sample: its own text (a matched pair) or, with probability ½, a uniformly chosen
+    /// other text of the batch.
+    func randomTextPartners(_ batch: Batch, step: Int, seed: UInt64) -> [Int] {
+        let size = batch.size
+        return (0..<size).map { b in
+            let index = UInt64(batch.indices[b])
+            guard size > 1, Philox.uniform(seed: seed ^ 0x1D_17E5, step: UInt32(truncatingIfNeeded: step), index: 2 * index) < 0.5 else { return b }
+            let offset = 1 + Int(Philox.uniform(seed: seed ^ 0x1D_17E5, step: UInt32(truncatingIfNeeded: step), index: 2 * index + 1) * Float(size - 1))
+            return (b + min(offset, size - 1)) % size
+        }
+    }
+
+    /// One negative text per image and one negative image per text, each drawn from the softmax
+    /// of the scaled cosine similarities with its own pair excluded (1e-4 added first so no row is
+    /// all zero).
+    func hardNegatives(_ imageEmbedding: Tensor, _ textEmbedding: Tensor, _ batch: Batch, step: Int, seed: UInt64) throws -> (texts: [Int], images: [Int]) {
+        let size = batch.size, dimension = imageEmbedding.shape[1]
+        guard size > 1 else { return ([0], [0]) }
+        func normalized(_ values: [Float]) -> [[Double]] {
+            (0..<size).map { row in
+                let v = values[(row * dimension)..<((row + 1) * dimension)].map(Double.init)
+                let norm = max(v.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+                return v.map { $0 / norm }
+            }
+        }
+        let (images, texts) = (normalized(try imageEmbedding.values()), normalized(try textEmbedding.values()))
+        let scale = Double(try logitScaleLog?.values()[0] ?? 0).clamped(to: 0...Double(Self.maximumLogitScaleLog))
+        let s = Foundation.exp(scale)
+        let similarity = images.map { image in texts.map { text in s * zip(image, text).reduce(0) { $0 + $1.0 * $1.1 } } }
+        func draw(_ scores: [Double], own: Int, index: UInt64) -> Int {
+            let top = scores.max() ?? 0
+            var weights = scores.map { Foundation.exp($0 - top) }
+            let total = weights.reduce(0, +)
+            weights = weights.map { $0 / total + 1e-4 }
+            weights[own] = 0
+            let u = Double(Philox.uniform(seed: seed ^ 0x4A_2D, step: UInt32(truncatingIfNeeded: step), index: index)) * weights.reduce(0, +)
+            var running = 0.0
+            for (j, weight) in weights.enumerated() where weight > 0 {
+                running += weight
+                if u < running { return j }
+            }
+            return own == size - 1 ? size - 2 : size - 1
+        }
+        let negativeTexts = (0..<size).map { draw(similarity[$0], own: $0, index: 2 * UInt64(batch.indices[$0])) }
+        let negativeImages = (0..<size).map { j in draw((0..<size).map { similarity[$0][j] }, own: j, index: 2 * UInt64(batch.indices[j]) + 1) }
+        return (negativeTexts, negativeImages)
+    }
+
+    private func vlcdocLoss(_ batch: Batch) throws -> StepLoss {
+        guard let image, let fusion, let classifier else { throw TrainingError.invalidOption("vlcdoc needs its fusion layers") }
+        let (tokens, _) = try text(ids: batch.ids, mask: batch.mask)
+        let (patches, _) = try image(patches: batch.patches)
+        let fused = try fusion(text: tokens, textMask: batch.mask, image: patches)
+        let task = try classifier(fused.pooled).crossEntropy(targets: batch.labels)
+        let (imageFeatures, textFeatures) = (try maskedMean(fused.image, mask: nil), try maskedMean(fused.text, mask: batch.mask))
+        let labels = batch.labels.map(Float.init)
+        let scale = try Tensor([1 / options.alignmentTemperature], shape: [1], on: tokens.backend)
+        // Supervised contrastive ("n-pairs"): row i's target is uniform over the samples of its class.
+        func align(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+            try a.infoNCE(b, logitScale: scale, targets: .labels, labelsA: labels, labelsB: labels, direction: .rows)
+        }
+        let (imageIntra, textIntra) = (try alignment["image_intra"]!(imageFeatures), try alignment["text_intra"]!(textFeatures))
+        let (imageInter, textInter) = (try alignment["image_inter"]!(imageFeatures), try alignment["text_inter"]!(textFeatures))
+        let intra = try align(imageIntra, imageIntra) + align(textIntra, textIntra)
+        let inter = try align(imageInter, textInter) + align(textInter, imageInter)
+        return StepLoss(total: try task + intra + inter,
+                        parts: [("task", Double(try task.values()[0])), ("intra", Double(try intra.values()[0])), ("inter", Double(try inter.values()[0]))])
+    }
+
+    /// Tag logits `[B·L, tags]` of a view.
+    func tagLogits(ids: Tensor, mask: [Float]) throws -> Tensor {
+        guard let tagger else { throw TrainingError.invalidOption("\(recipe.rawValue) has no tagger") }
+        let tokens = try text(ids: ids, mask: mask).tokens
+        return try tagger(tokens).reshaped([tokens.shape[0] * tokens.shape[1], config.tagClasses])
+    }
+
+    private func itaLoss(_ batch: Batch) throws -> StepLoss {
+        let cross = try tagLogits(ids: batch.crossIds, mask: batch.crossMask)
+        let tagging = try cross.crossEntropy(targets: batch.tagTargets, ignoreIndex: TrainingData.ignoreIndex)
+        // Cross-view alignment on the sentence's tagged tokens: the text-only view learns from
+        // the cross view (the teacher, detached), T²·KL(teacher ‖ student).
+        let tagged = batch.tagTargets.enumerated().filter { $0.element != TrainingData.ignoreIndex }.map { Int32($0.offset) }
+        let textOnly = try tagLogits(ids: batch.ids, mask: batch.mask)
+        let cva = try textOnly.gatherRows(tagged).klDivergence(teacher: cross.gatherRows(tagged).detached(), temperature: options.cvaTemperature)
+        let rate = options.cvaRate
+        return StepLoss(total: try tagging.scaled(1 - rate) + cva.scaled(rate),
+                        parts: [("tagging", Double(try tagging.values()[0])), ("cva", Double(try cva.values()[0]))])
+    }
+
+    /// Per-location (or pooled) score matrices `[G, B, B]`: dot products of the image-location
+    /// projections with the text projection, over √projection so the critic starts near 0.
+    func localScores(_ batch: Batch) throws -> Tensor {
+        guard let image, let textProjection, let imageProjection else { throw TrainingError.invalidOption("local-mi needs its projections") }
+        let (size, width) = (batch.size, config.projection)
+        let textEmbedding = try textProjection(text(ids: batch.ids, mask: batch.mask).cls)
+        let locations = try imageProjection(image(patches: batch.patches).patches)  // [B, P, E]
+        let grouped = options.globalMI ? try maskedMean(locations, mask: nil).reshaped([1, size, width]) : try locations.transposed(0, 1)
+        let groups = grouped.shape[0]
+        let texts = try Tensor.concatenated([Tensor](repeating: try textEmbedding.reshaped([1, size, width]), count: groups), axis: 0)
+        return try grouped.matmul(texts, transposeOther: true).scaled(1 / Float(width).squareRoot())
+    }
+
+    private func localMILoss(_ batch: Batch) throws -> StepLoss {
+        let bound = try localScores(batch).mutualInformation(estimator: options.estimator.descriptorEstimator).mean()
+        return StepLoss(total: try bound.scaled(-1), parts: [("mi_bound", Double(try bound.values()[0]))])
+    }
+}
+
+extension Comparable {
+    func clamped(to range: ClosedRange<Self>) -> Self { min(max(self, range.lowerBound), range.upperBound) }
+}

@@ -1,0 +1,170 @@
+import ArgumentParser
+import Compute
+import Datasets
+import Foundation
+import Models
+import Reporting
+import Training
+
+extension Recipe: ExpressibleByArgument {}
+extension ITMNegatives: ExpressibleByArgument {}
+extension MIEstimator: ExpressibleByArgument {}
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train an image–text model with one of the recipes, on the built-in `shapes` data.",
+        discussion: """
+        Recipes (docs/methods.md):
+          clip      image–text contrastive (ITC) only; learnable logit scale, clamped to ≤ 100.
+          itc-itm   fused classifier, L = (1−β_itc−β_itm)·CE + β_itc·ITC + β_itm·ITM (default).
+          vlcdoc    cross-modal fusion blocks + intra/inter-modality alignment (τ) + classifier.
+          ita       visual context as text, BIO tagging, cross-view KL (teacher detached).
+          local-mi  per-patch mutual information with the text (--estimator, --global).
+
+        The run directory gets config.json, metrics.jsonl (every logged step and every evaluation) \
+        and plot.svg (loss and validation metrics). Progress goes to stderr; the final test metrics \
+        to stdout.
+        """
+    )
+
+    @Option(help: "The method: \(Recipe.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var recipe: Recipe = .itcItm
+
+    @Option(help: "The data: `shapes` (built in, generated from --data-seed; no downloads).")
+    var data = "shapes"
+
+    @Option(help: "Seed of the generated `shapes` data (separate from --seed so models can be compared on the same data).")
+    var dataSeed: UInt64 = 0
+
+    @Option(help: "Optimizer steps (default \(TrainingOptions.defaultSteps) unless --epochs is given).")
+    var steps: Int?
+
+    @Option(help: "Passes over the training split (ignored when --steps is given).")
+    var epochs: Int?
+
+    @Option(help: "Samples per step.")
+    var batchSize = 64
+
+    @Option(help: "Peak learning rate (linear warm-up, then cosine decay to 0).")
+    var lr: Float = 1e-3
+
+    @Option(help: "AdamW decoupled weight decay (not applied to the logit scale).")
+    var weightDecay: Float = 0.01
+
+    @Option(help: "Warm-up steps.")
+    var warmup = 50
+
+    @Option(help: "Seed of the initialisation, the data order and the ITM negatives.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Evaluate on the validation split every N steps (0: only at the end).")
+    var evalEvery = 100
+
+    @Option(help: "Write a metrics line every N steps.")
+    var logEvery = 10
+
+    @Option(help: "Use at most N validation/test samples per evaluation (default: all).")
+    var evalSamples: Int?
+
+    @Option(help: "Generate at most N training samples of `shapes` (default 5000).")
+    var trainSamples: Int?
+
+    @Option(help: "Where the run's files go (default runs/<recipe>-<UTC timestamp>).")
+    var runDir: String?
+
+    @Flag(help: "Empty an existing non-empty --run-dir instead of refusing it.")
+    var overwrite = false
+
+    @OptionGroup(title: "Model")
+    var model: ModelOptions
+
+    @OptionGroup(title: "Objectives")
+    var objectives: ObjectiveOptions
+
+    @OptionGroup var backendOptions: BackendOptions
+
+    func run() throws {
+        guard data == "shapes" else {
+            throw CLIError("--data must be `shapes` (a dataset folder is not supported yet), got '\(data)'")
+        }
+        var options = TrainingOptions()
+        options.recipe = recipe
+        (options.steps, options.epochs, options.batchSize, options.learningRate) = (steps, epochs, batchSize, lr)
+        (options.weightDecay, options.warmupSteps, options.seed) = (weightDecay, warmup, seed)
+        (options.evaluateEvery, options.logEvery, options.evaluationLimit) = (evalEvery, logEvery, evalSamples)
+        options.model = try model.config()
+        options.recipeOptions = objectives.recipeOptions()
+        try options.validate()
+        if let trainSamples, trainSamples < batchSize {
+            throw CLIError("--train-samples must be at least --batch-size \(batchSize), got \(trainSamples)")
+        }
+
+        let backend = try backendOptions.resolve()
+        var counts = ShapesDataset.defaultCounts
+        if let trainSamples { counts[.train] = trainSamples }
+        if let evalSamples { counts[.validation] = min(evalSamples, counts[.validation]!); counts[.test] = min(evalSamples, counts[.test]!) }
+        printError("aligncl: generating `shapes` (seed \(dataSeed), \(counts[.train]!)/\(counts[.validation]!)/\(counts[.test]!) train/validation/test samples)")
+        let trainingData = try TrainingData(shapesSeed: dataSeed, imageSize: options.model.imageSize, counts: counts)
+        let runURL = runDir.map { URL(fileURLWithPath: $0) } ?? RunDirectory.defaultURL(recipe: recipe)
+        let directory = try RunDirectory(runURL, overwrite: overwrite)
+        let trainer = try Trainer(options: options, data: trainingData, backend: backend, run: directory)
+        let parameters = trainer.model.parameters.reduce(0) { $0 + $1.count }
+        printError("aligncl: training \(recipe.rawValue) (\(parameters) parameters) on \(backend.summary) into \(runURL.path)")
+        let result = try trainer.train()
+        backendOptions.reportUsage(backend)
+        print(Self.summary(result, recipe: recipe, runDirectory: runURL.path))
+    }
+
+    /// The closing table: the test metrics, the last validation metrics, throughput.
+    static func summary(_ result: TrainingResult, recipe: Recipe, runDirectory: String) -> String {
+        let validation = result.validation.last?.evaluation
+        var rows = result.test.flattened.map { metric in
+            [metric.name, String(format: "%.4f", metric.value),
+             validation?.flattened.first { $0.name == metric.name }.map { String(format: "%.4f", $0.value) } ?? "-"]
+        }
+        rows.append(["final training loss", result.losses.last.map { String(format: "%.4f", $0) } ?? "-", ""])
+        rows.append(["training time", ProgressReporter.formatDuration(result.seconds), ""])
+        rows.append(["samples/s", String(format: "%.1f", result.samplesPerSecond), ""])
+        let table = TextTable.render(headers: ["\(recipe.rawValue)", "test (\(result.test.samples))", "validation"], rows: rows, alignRight: [1, 2])
+        return table + "\nrun directory: \(runDirectory) (config.json, metrics.jsonl, plot.svg)"
+    }
+}
+
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Feature width.") var width = 64
+    @Option(help: "Attention heads (must divide the width).") var heads = 4
+    @Option(help: "Text transformer blocks.") var textLayers = 2
+    @Option(help: "ViT blocks.") var imageLayers = 2
+    @Option(help: "VLCDoC fusion layers (itc-itm, vlcdoc).") var fusionLayers = 1
+    @Option(help: "Patch side in pixels (must divide the image size).") var patchSize = 8
+    @Option(help: "Image side in pixels (12–256).") var imageSize = 32
+    @Option(help: "Projection width of the contrastive / MI heads.") var projection = 64
+
+    func config() throws -> ModelConfig {
+        var config = ModelConfig()
+        (config.width, config.heads, config.textLayers, config.imageLayers) = (width, heads, textLayers, imageLayers)
+        (config.fusionLayers, config.patchSize, config.imageSize, config.projection) = (fusionLayers, patchSize, imageSize, projection)
+        try config.validate()
+        return config
+    }
+}
+
+struct ObjectiveOptions: ParsableArguments {
+    @Option(help: "itc-itm: weight of the contrastive loss.") var betaITC: Float = 0.1
+    @Option(help: "itc-itm: weight of the matching loss.") var betaITM: Float = 0.1
+    @Option(help: "itc-itm: negatives for ITM: random (p = 0.5 per text) or hard (from the ITC similarities).") var itmNegatives: ITMNegatives = .random
+    @Option(help: "vlcdoc: alignment temperature τ (1 reproduces the public code).") var temperature: Float = 0.1
+    @Option(help: "ita: cross-view KL temperature.") var cvaTemperature: Float = 2
+    @Option(help: "ita: weight r of the cross-view loss, (1 − r)·CE + r·KL.") var cvaRate: Float = 0.5
+    @Option(help: "local-mi: MI estimator: infonce, dv (Donsker–Varadhan) or jsd (Jensen–Shannon).") var estimator: MIEstimator = .infonce
+    @Flag(name: .customLong("global"), help: "local-mi: the pooled-image (global) variant instead of per location.") var globalMI = false
+
+    func recipeOptions() -> RecipeOptions {
+        var options = RecipeOptions()
+        (options.betaITC, options.betaITM, options.itmNegatives) = (betaITC, betaITM, itmNegatives)
+        (options.alignmentTemperature, options.cvaTemperature, options.cvaRate) = (temperature, cvaTemperature, cvaRate)
+        (options.estimator, options.globalMI) = (estimator, globalMI)
+        return options
+    }
+}
