@@ -28,7 +28,7 @@ public struct TrainingOptions: Codable, Sendable {
 
     public init() {}
 
-    public static let defaultSteps = 300
+    public static let defaultSteps = 900
 
     public func validate() throws {
         func fail(_ message: String) -> TrainingError { .invalidOption(message) }
