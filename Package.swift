@@ -37,14 +37,16 @@ let package = Package(
         .target(name: "Autograd", dependencies: ["Compute", "NumPyFiles"]),
         .target(name: "NeuralNetworks", dependencies: ["Autograd", "Compute"]),
         .target(name: "Benchmarking", dependencies: ["Compute"]),
-        .target(name: "Datasets"),
+        .target(name: "CSTBImage"),
+        .target(name: "Datasets", dependencies: ["CSTBImage"]),
         .target(name: "Reporting"),
         .target(name: "Models", dependencies: ["Autograd", "Compute", "NeuralNetworks"]),
-        .target(name: "Training", dependencies: ["Autograd", "Compute", "Datasets", "Models", "NeuralNetworks", "Reporting"]),
+        .target(name: "Checkpoints"),
+        .target(name: "Training", dependencies: ["Autograd", "Checkpoints", "Compute", "Datasets", "Models", "NeuralNetworks", "Reporting"]),
         .executableTarget(
             name: "aligncl",
             dependencies: [
-                "Benchmarking", "Compute", "Datasets", "Models", "NumPyFiles", "Reporting", "Training",
+                "Benchmarking", "Checkpoints", "Compute", "Datasets", "Models", "NumPyFiles", "Reporting", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -54,7 +56,7 @@ let package = Package(
         .testTarget(name: "NumPyFilesTests", dependencies: ["NumPyFiles"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Compute", "NumPyFiles", "TestSupport"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Autograd", "CLRuntime", "Compute", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "Reporting", "Autograd", "Compute", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Checkpoints", "Models", "Datasets", "Reporting", "Autograd", "Compute", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["aligncl", "NumPyFiles", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

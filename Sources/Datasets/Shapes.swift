@@ -65,6 +65,10 @@ public struct Sample: Sendable, Equatable {
     public var tags: [String]
     /// Object tags as text, every shape with its colour in grid order: "red circle top left ; blue square center".
     public var imageText: String
+
+    public init(image: [Float], text: String, label: Int, tags: [String], imageText: String) {
+        (self.image, self.text, self.label, self.tags, self.imageText) = (image, text, label, tags, imageText)
+    }
 }
 
 /// The built-in `shapes` dataset: 1–3 coloured shapes on a 3×3 grid, with a caption that names

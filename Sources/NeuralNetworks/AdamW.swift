@@ -23,6 +23,33 @@ public final class AdamW {
         self.weightDecay = weightDecay
     }
 
+    /// The state a checkpoint needs: the step and each parameter's moments (zeros for a
+    /// parameter that has not been updated yet), in the order of `parameters`.
+    public func state() throws -> (step: Int, moments: [(first: [Float], second: [Float])]) {
+        let moments = try parameters.map { parameter -> (first: [Float], second: [Float]) in
+            guard let (first, second) = self.moments[ObjectIdentifier(parameter)] else {
+                let zeros = [Float](repeating: 0, count: parameter.count)
+                return (zeros, zeros)
+            }
+            return (try parameter.backend.read(first, count: parameter.count), try parameter.backend.read(second, count: parameter.count))
+        }
+        return (step, moments)
+    }
+
+    /// Restores what `state()` returned (moments in the order of `parameters`).
+    public func restore(step: Int, moments: [(first: [Float], second: [Float])]) throws {
+        guard moments.count == parameters.count, step >= 0 else {
+            throw BackendError.invalidArgument(op: "adamw", message: "state for \(moments.count) parameters at step \(step), the optimizer has \(parameters.count)")
+        }
+        for (parameter, moment) in zip(parameters, moments) {
+            guard moment.first.count == parameter.count, moment.second.count == parameter.count else {
+                throw BackendError.invalidArgument(op: "adamw", message: "moments of \(moment.first.count) values for a parameter of \(parameter.count)")
+            }
+            self.moments[ObjectIdentifier(parameter)] = (try parameter.backend.makeBuffer(moment.first), try parameter.backend.makeBuffer(moment.second))
+        }
+        self.step = step
+    }
+
     /// One update of every parameter that has a gradient, then clears the gradients.
     public func update() throws {
         step += 1

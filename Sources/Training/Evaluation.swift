@@ -35,6 +35,10 @@ public struct Evaluation: Codable, Sendable, Equatable {
         return all
     }
 
+    /// Every name `flattened` can produce, in its order.
+    public static let metricNames = ["accuracy", "macro_f1", "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10",
+                                     "tagging_f1", "tagging_f1_text_only"]
+
     /// The metric a run is judged by, for the log line and the summary.
     public var headline: (name: String, value: Double)? { flattened.first }
 }

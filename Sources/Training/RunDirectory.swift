@@ -5,7 +5,7 @@ import Reporting
 /// evaluation, appended and flushed as they happen, so a crash loses nothing logged), the plot.
 public final class RunDirectory {
     public let url: URL
-    private var metrics: FileHandle?
+    private var metricsHandle: FileHandle?
 
     /// `runs/<recipe>-<UTC timestamp>` under `base`.
     public static func defaultURL(recipe: Recipe, base: URL = URL(fileURLWithPath: "runs"), now: Date = Date()) -> URL {
@@ -39,7 +39,20 @@ public final class RunDirectory {
         }
     }
 
-    deinit { try? metrics?.close() }
+    /// An existing run folder, continued by `--resume` (nothing is removed).
+    public init(resuming url: URL) throws {
+        self.url = url
+        guard FileManager.default.fileExists(atPath: url.appendingPathComponent("config.json").path) else {
+            throw TrainingError.runDirectory("\(url.path) is not a run directory: no config.json")
+        }
+    }
+
+    deinit { closeMetrics() }
+
+    func closeMetrics() {
+        try? metricsHandle?.close()
+        metricsHandle = nil
+    }
 
     /// Writes `name` whole or not at all (temporary file, then rename).
     public func writeText(_ name: String, _ text: String) throws {
@@ -59,11 +72,11 @@ public final class RunDirectory {
 
     /// Appends one line to `metrics.jsonl` (non-finite numbers are written as null: JSON has no NaN).
     public func appendMetrics(_ record: [String: Any]) throws {
-        if metrics == nil {
+        if metricsHandle == nil {
             let path = url.appendingPathComponent("metrics.jsonl")
             if !FileManager.default.fileExists(atPath: path.path) { FileManager.default.createFile(atPath: path.path, contents: nil) }
-            metrics = try FileHandle(forWritingTo: path)
-            try metrics?.seekToEnd()
+            metricsHandle = try FileHandle(forWritingTo: path)
+            try metricsHandle?.seekToEnd()
         }
         let cleaned = record.mapValues { value -> Any in
             if let number = value as? Double, !number.isFinite { return NSNull() }
@@ -71,23 +84,46 @@ public final class RunDirectory {
         }
         var line = try JSONSerialization.data(withJSONObject: cleaned, options: [.sortedKeys])
         line.append(0x0A)
-        try metrics?.write(contentsOf: line)
+        try metricsHandle?.write(contentsOf: line)
     }
 }
 
-/// The run's SVG: training loss (raw and smoothed) over steps, and the validation metrics.
+extension RunDirectory {
+    /// The records of `metrics.jsonl` (lines that do not parse are skipped).
+    public func readMetrics() throws -> [[String: Any]] {
+        try? metricsHandle?.synchronize()
+        guard let data = FileManager.default.contents(atPath: url.appendingPathComponent("metrics.jsonl").path) else { return [] }
+        return data.split(separator: 0x0A).compactMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
+    }
+
+    /// Keeps the records up to `step` (a resumed run logs the steps after its checkpoint again).
+    func dropMetrics(after step: Int) throws {
+        let kept = try readMetrics().filter { ($0["step"] as? Int ?? 0) <= step }
+        let lines = try kept.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
+        closeMetrics()
+        try writeText("metrics.jsonl", lines.map { $0 + "\n" }.joined())
+    }
+}
+
+/// The run's SVG: training loss (raw and smoothed) over the logged steps, and the validation
+/// metrics, both from `metrics.jsonl` (so a resumed run plots its whole history).
 enum TrainingPlot {
-    static func render(_ result: TrainingResult, recipe: Recipe) -> String {
-        let raw = result.losses.enumerated().map { (x: Double($0.offset + 1), y: $0.element) }
+    static func render(_ records: [[String: Any]], recipe: Recipe) -> String {
+        let raw = records.compactMap { record -> (x: Double, y: Double)? in
+            guard record["split"] == nil, let step = record["step"] as? Int, let loss = record["loss"] as? Double else { return nil }
+            return (Double(step), loss)
+        }
         var smoothed: [(x: Double, y: Double)] = [], average: Double?
         for point in raw {
-            average = average.map { 0.95 * $0 + 0.05 * point.y } ?? point.y
+            average = average.map { 0.8 * $0 + 0.2 * point.y } ?? point.y
             smoothed.append((point.x, average!))
         }
-        let names = result.validation.first?.evaluation.flattened.map(\.name) ?? []
+        let validation = records.filter { $0["split"] as? String == "validation" }
+        let names = Evaluation.metricNames.filter { name in validation.contains { $0[name] != nil } }
         let metricSeries = names.map { name in
-            PlotSeries(name: name, points: result.validation.compactMap { entry in
-                entry.evaluation.flattened.first { $0.name == name }.map { (x: Double(entry.step), y: $0.value) }
+            PlotSeries(name: name, points: validation.compactMap { record in
+                guard let step = record["step"] as? Int, let value = record[name] as? Double else { return nil }
+                return (x: Double(step), y: value)
             })
         }
         return LinePlotSVG.render(title: "aligncl train --recipe \(recipe.rawValue)", panels: [

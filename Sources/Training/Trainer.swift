@@ -25,6 +25,15 @@ public struct TrainingOptions: Codable, Sendable {
     public var logEvery = 10
     /// Cap on validation/test samples per evaluation (nil: the whole split).
     public var evaluationLimit: Int?
+    /// Save a checkpoint every this many steps (0: only at the end and when interrupted).
+    public var checkpointEvery = 200
+    /// Checkpoints kept (the newest).
+    public var keepCheckpoints = 3
+    /// Where the data came from: `shapes` or a dataset folder, and the `shapes` seed.
+    public var data = "shapes"
+    public var dataSeed: UInt64 = 0
+    /// `shapes` only: the number of training samples generated (nil: 5000).
+    public var trainSamples: Int?
 
     public init() {}
 
@@ -38,6 +47,7 @@ public struct TrainingOptions: Codable, Sendable {
         guard learningRate > 0, learningRate.isFinite else { throw fail("--lr must be a positive number, got \(learningRate)") }
         guard weightDecay >= 0 else { throw fail("--weight-decay must not be negative, got \(weightDecay)") }
         guard warmupSteps >= 0, evaluateEvery >= 0, logEvery >= 1 else { throw fail("--warmup and --eval-every must be ≥ 0 and --log-every ≥ 1") }
+        guard checkpointEvery >= 0, keepCheckpoints >= 1 else { throw fail("--checkpoint-every must be ≥ 0 and --keep-checkpoints ≥ 1") }
         guard clipNorm > 0 else { throw fail("--clip-norm must be positive, got \(clipNorm)") }
         if let evaluationLimit, evaluationLimit < 2 { throw fail("--eval-samples must be at least 2, got \(evaluationLimit)") }
         try recipeOptions.validate()
@@ -87,20 +97,40 @@ public final class Trainer {
         return options.steps ?? (options.epochs.map { $0 * stepsPerEpoch } ?? TrainingOptions.defaultSteps)
     }
 
-    public func train() throws -> TrainingResult {
+    /// Trains from the start, or from `checkpoint` (a `checkpoints/step-N` folder of this run).
+    public func train(resumingFrom checkpoint: URL? = nil) throws -> TrainingResult {
         let train = try data.split(.train)
         let totalSteps = Self.totalSteps(options, trainCount: train.count)
         let stepsPerEpoch = train.count / options.batchSize
-        try run.writeJSON("config.json", RunConfig(options: options, backend: backend.summary.description, parameters: model.parameters.reduce(0) { $0 + $1.count },
-                                                   vocabulary: data.tokenizer.count, trainSamples: train.count))
         let optimizer = AdamW(parameters: model.parameters, learningRate: options.learningRate, weightDecay: options.weightDecay,
                               undecayed: model.undecayedParameters)
+        var firstStep = 0
+        if let checkpoint {
+            try CheckpointStore.loadModel(model, from: checkpoint)
+            try CheckpointStore.loadOptimizer(optimizer, model: model, from: checkpoint)
+            firstStep = try CheckpointStore.loadState(from: checkpoint).step
+            try run.dropMetrics(after: firstStep)
+            reporter.log("resuming at step \(firstStep) from \(checkpoint.path)")
+        } else {
+            try run.writeJSON("config.json", RunConfig(options: options, backend: backend.summary.description, parameters: model.parameters.reduce(0) { $0 + $1.count },
+                                                       vocabulary: data.tokenizer.count, trainSamples: train.count))
+            try run.writeText("tokenizer.json", String(decoding: try data.tokenizer.jsonData(), as: UTF8.self))
+            try run.writeJSON("classes.json", ["classes": data.classNames, "tags": data.tagNames])
+        }
         let schedule = LearningRateSchedule.warmupCosine(peak: options.learningRate, warmupSteps: min(options.warmupSteps, totalSteps / 2),
                                                          totalSteps: totalSteps)
         var losses: [Double] = [], validation: [(Int, Evaluation)] = []
         let started = Date()
         var order: [Int] = [], orderEpoch = -1
-        for step in 0..<totalSteps {
+        func saveCheckpoint(after steps: Int) throws -> URL {
+            let state = CheckpointState(step: steps, epoch: steps / stepsPerEpoch, batchInEpoch: steps % stepsPerEpoch, seed: options.seed,
+                                        loss: losses.last, files: ["model": "model.safetensors", "optimizer": "optimizer.safetensors",
+                                                                   "tokenizer": "../../tokenizer.json", "classes": "../../classes.json",
+                                                                   "config": "../../config.json"])
+            return try CheckpointStore.save(model: model, optimizer: optimizer, state: state, run: run.url, keep: options.keepCheckpoints)
+        }
+        StopSignal.install()
+        for step in firstStep..<totalSteps {
             let epoch = step / stepsPerEpoch
             if epoch != orderEpoch { (order, orderEpoch) = (epochOrder(count: train.count, seed: options.seed, epoch: epoch), epoch) }
             let start = (step % stepsPerEpoch) * options.batchSize
@@ -124,6 +154,12 @@ public final class Trainer {
                 for part in loss.parts { record[part.name] = part.value }
                 try run.appendMetrics(record)
             }
+            if StopSignal.received != 0 {
+                let saved = try saveCheckpoint(after: step + 1)
+                reporter.finish()
+                throw TrainingError.interrupted(signal: StopSignal.received, step: step + 1, checkpoint: saved.path, run: run.url.path)
+            }
+            if options.checkpointEvery > 0, (step + 1) % options.checkpointEvery == 0, step + 1 < totalSteps { _ = try saveCheckpoint(after: step + 1) }
             if options.evaluateEvery > 0, (step + 1) % options.evaluateEvery == 0, step + 1 < totalSteps {
                 let evaluation = try model.evaluate(data, split: .validation, batchSize: options.batchSize, limit: options.evaluationLimit, on: backend)
                 validation.append((step + 1, evaluation))
@@ -132,14 +168,15 @@ public final class Trainer {
         }
         let seconds = Date().timeIntervalSince(started)
         reporter.finish()
+        _ = try saveCheckpoint(after: totalSteps)
         let finalValidation = try model.evaluate(data, split: .validation, batchSize: options.batchSize, limit: options.evaluationLimit, on: backend)
         validation.append((totalSteps, finalValidation))
         try log(finalValidation, step: totalSteps)
         let test = try model.evaluate(data, split: .test, batchSize: options.batchSize, limit: options.evaluationLimit, on: backend)
         try log(test, step: totalSteps)
         let result = TrainingResult(losses: losses, validation: validation, test: test, seconds: seconds,
-                                    samplesPerSecond: Double(totalSteps * options.batchSize) / max(seconds, 1e-9))
-        try run.writeText("plot.svg", TrainingPlot.render(result, recipe: options.recipe))
+                                    samplesPerSecond: Double((totalSteps - firstStep) * options.batchSize) / max(seconds, 1e-9))
+        try run.writeText("plot.svg", TrainingPlot.render(try run.readMetrics(), recipe: options.recipe))
         return result
     }
 
@@ -153,10 +190,34 @@ public final class Trainer {
 }
 
 /// What `config.json` records: the options, the resolved model sizes, and where it ran.
-struct RunConfig: Codable {
-    let options: TrainingOptions
-    let backend: String
-    let parameters: Int
-    let vocabulary: Int
-    let trainSamples: Int
+public struct RunConfig: Codable, Sendable {
+    public let options: TrainingOptions
+    public let backend: String
+    public let parameters: Int
+    public let vocabulary: Int
+    public let trainSamples: Int
+
+    /// The config of the run in `directory`.
+    public static func load(run directory: URL) throws -> RunConfig {
+        let url = directory.appendingPathComponent("config.json")
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw TrainingError.runDirectory("\(directory.path) is not a run directory: no config.json")
+        }
+        do {
+            return try JSONDecoder().decode(RunConfig.self, from: data)
+        } catch {
+            throw TrainingError.runDirectory("\(url.path) is not an aligncl run config (\(error))")
+        }
+    }
+}
+
+/// SIGINT and SIGTERM ask the trainer to stop: it finishes the step, saves a checkpoint and
+/// returns an `interrupted` error (the handler only records the signal).
+public enum StopSignal {
+    nonisolated(unsafe) public private(set) static var received: Int32 = 0
+
+    static func install() {
+        signal(SIGINT) { StopSignal.received = $0 }
+        signal(SIGTERM) { StopSignal.received = $0 }
+    }
 }

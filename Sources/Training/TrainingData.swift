@@ -32,10 +32,12 @@ public final class TrainingData: @unchecked Sendable {
 
     /// Encodes `samples` of each split. `maxTextLength` nil: long enough for the longest training
     /// sentence plus its visual context (capped at 128 positions).
+    /// `tokenizer` nil: built from the training split's texts and visual contexts.
     public init(samples: [DatasetSplit: [Sample]], classNames: [String], tagNames: [String], imageSize: Int,
-                maxTextLength: Int? = nil, vocabularySize: Int = 10_000) throws {
+                maxTextLength: Int? = nil, tokenizer: Tokenizer? = nil, vocabularySize: Int = 10_000) throws {
         let train = samples[.train] ?? []
-        tokenizer = try Tokenizer(buildingFrom: train.flatMap { [$0.text, $0.imageText] }, maxSize: vocabularySize)
+        let tokenizer = try tokenizer ?? Tokenizer(buildingFrom: train.flatMap { [$0.text, $0.imageText] }, maxSize: vocabularySize)
+        self.tokenizer = tokenizer
         let longest = train.map { 2 + Tokenizer.words($0.text).count + Tokenizer.words($0.imageText).count }.max() ?? 8
         self.maxTextLength = maxTextLength ?? min(longest, 128)
         (self.classNames, self.tagNames, self.imageSize) = (classNames, tagNames, imageSize)
@@ -46,14 +48,43 @@ public final class TrainingData: @unchecked Sendable {
 
     /// The built-in `shapes` data, generated from `seed` (sample counts per split adjustable
     /// for quick runs).
-    public convenience init(shapesSeed seed: UInt64, imageSize: Int, counts: [DatasetSplit: Int] = ShapesDataset.defaultCounts) throws {
+    public convenience init(shapesSeed seed: UInt64, imageSize: Int, counts: [DatasetSplit: Int] = ShapesDataset.defaultCounts,
+                            maxTextLength: Int? = nil, tokenizer: Tokenizer? = nil) throws {
         let dataset = try ShapesDataset(seed: seed, imageSize: imageSize, counts: counts)
         var samples: [DatasetSplit: [Sample]] = [:]
         for split in DatasetSplit.allCases { samples[split] = dataset.samples(split) }
-        try self.init(samples: samples, classNames: ShapesDataset.classNames, tagNames: ShapesDataset.tagNames, imageSize: imageSize)
+        try self.init(samples: samples, classNames: ShapesDataset.classNames, tagNames: ShapesDataset.tagNames, imageSize: imageSize,
+                      maxTextLength: maxTextLength, tokenizer: tokenizer)
     }
 
-    private static func encode(_ samples: [Sample], tokenizer: Tokenizer, tagNames: [String], maxLength: Int) -> EncodedSplit {
+    /// The data `source` names — `shapes` or a dataset folder in the imagefolder layout — for
+    /// a run with `options`. A finished run passes its tokenizer and text length, and its class
+    /// and tag lists, which the data must match.
+    public static func load(_ source: String, options: TrainingOptions, maxTextLength: Int? = nil, tokenizer: Tokenizer? = nil,
+                            expectedClasses: [String]? = nil, skipBadSamples: Bool = false,
+                            warn: (String) -> Void = { _ in }) throws -> TrainingData {
+        let data: TrainingData
+        if source == "shapes" {
+            var counts = ShapesDataset.defaultCounts
+            if let train = options.trainSamples { counts[.train] = train }
+            if let limit = options.evaluationLimit { counts[.validation] = min(limit, counts[.validation]!); counts[.test] = min(limit, counts[.test]!) }
+            data = try TrainingData(shapesSeed: options.dataSeed, imageSize: options.model.imageSize, counts: counts,
+                                    maxTextLength: maxTextLength, tokenizer: tokenizer)
+        } else {
+            let folder = try ImageFolderDataset(root: URL(fileURLWithPath: source), imageSize: options.model.imageSize, skipBadSamples: skipBadSamples)
+            if !folder.skipped.isEmpty {
+                warn("skipped \(folder.skipped.count) bad sample(s); the first: \(folder.skipped[0])")
+            }
+            data = try TrainingData(samples: folder.samples, classNames: folder.classNames, tagNames: folder.tagNames,
+                                    imageSize: options.model.imageSize, maxTextLength: maxTextLength, tokenizer: tokenizer)
+        }
+        if let expectedClasses, expectedClasses != data.classNames {
+            throw TrainingError.invalidData("the data's classes \(data.classNames) differ from the run's \(expectedClasses)")
+        }
+        return data
+    }
+
+    static func encode(_ samples: [Sample], tokenizer: Tokenizer, tagNames: [String], maxLength: Int) -> EncodedSplit {
         let tagIds = Dictionary(uniqueKeysWithValues: tagNames.enumerated().map { ($0.element, Int32($0.offset)) })
         var ids: [[Int32]] = [], masks: [[Float]] = [], crossIds: [[Int32]] = [], crossMasks: [[Float]] = [], tags: [[Int32]] = []
         for sample in samples {
@@ -141,6 +172,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case invalidData(String)
     case runDirectory(String)
     case nonFiniteLoss(step: Int, parts: String)
+    case interrupted(signal: Int32, step: Int, checkpoint: String, run: String)
 
     public var description: String {
         switch self {
@@ -148,6 +180,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .invalidData(let message): "invalid data: \(message)"
         case .runDirectory(let message): "run directory: \(message)"
         case .nonFiniteLoss(let step, let parts): "the loss became non-finite at step \(step) (\(parts)); lower --lr or check the data"
+        case .interrupted(let signal, let step, let checkpoint, let run):
+            "stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM") after step \(step); saved \(checkpoint); continue with: aligncl train --resume \(run)"
         }
     }
 }

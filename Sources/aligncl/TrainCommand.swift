@@ -31,8 +31,20 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "The method: \(Recipe.allCases.map(\.rawValue).joined(separator: ", ")).")
     var recipe: Recipe = .itcItm
 
-    @Option(help: "The data: `shapes` (built in, generated from --data-seed; no downloads).")
+    @Option(help: "The data: `shapes` (built in, generated from --data-seed; no downloads) or a folder in the imagefolder layout (train/, validation/, test/, each with metadata.jsonl).")
     var data = "shapes"
+
+    @Flag(help: "Skip samples with a bad metadata line or image (warn and count) instead of stopping at the first.")
+    var skipBadSamples = false
+
+    @Option(help: "Continue the run in this directory from its newest checkpoint, with its options (other training flags are ignored).")
+    var resume: String?
+
+    @Option(help: "Save a checkpoint every N steps (0: only at the end and when stopped by Ctrl-C/SIGTERM).")
+    var checkpointEvery = 200
+
+    @Option(help: "How many checkpoints to keep (the newest).")
+    var keepCheckpoints = 3
 
     @Option(help: "Seed of the generated `shapes` data (separate from --seed so models can be compared on the same data).")
     var dataSeed: UInt64 = 0
@@ -85,35 +97,62 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var backendOptions: BackendOptions
 
     func run() throws {
-        guard data == "shapes" else {
-            throw CLIError("--data must be `shapes` (a dataset folder is not supported yet), got '\(data)'")
+        let backend: any Backend
+        let trainer: Trainer
+        var checkpoint: URL?
+        if let resume {
+            let runURL = URL(fileURLWithPath: resume)
+            let config = try RunConfig.load(run: runURL)
+            guard let newest = CheckpointStore.list(run: runURL).last else {
+                throw CLIError("\(resume) has no checkpoint to resume from (checkpoints/step-N)")
+            }
+            backend = try backendOptions.resolve()
+            let loaded = try LoadedRun(run: runURL, checkpoint: newest.url.lastPathComponent, backend: backend)
+            let trainingData = try loaded.data(skipBadSamples: skipBadSamples) { printError("aligncl: warning: \($0)") }
+            trainer = try Trainer(options: config.options, data: trainingData, backend: backend, run: try RunDirectory(resuming: runURL))
+            checkpoint = newest.url
+        } else {
+            let options = try trainingOptions()
+            backend = try backendOptions.resolve()
+            printError("aligncl: loading \(data == "shapes" ? "`shapes` (seed \(dataSeed))" : data)")
+            let trainingData = try TrainingData.load(data, options: options, skipBadSamples: skipBadSamples) { printError("aligncl: warning: \($0)") }
+            let runURL = runDir.map { URL(fileURLWithPath: $0) } ?? RunDirectory.defaultURL(recipe: recipe)
+            trainer = try Trainer(options: options, data: trainingData, backend: backend, run: try RunDirectory(runURL, overwrite: overwrite))
         }
+        let parameters = trainer.model.parameters.reduce(0) { $0 + $1.count }
+        printError("aligncl: training \(trainer.options.recipe.rawValue) (\(parameters) parameters) on \(backend.summary) into \(trainer.run.url.path)")
+        do {
+            let result = try trainer.train(resumingFrom: checkpoint)
+            backendOptions.reportUsage(backend)
+            print(Self.summary(result, recipe: trainer.options.recipe, runDirectory: trainer.run.url.path))
+        } catch TrainingError.interrupted(let signal, let step, let saved, let run) {
+            printError("aligncl: stopped after step \(step); saved \(saved); continue with: aligncl train --resume \(run)")
+            throw ExitCode(128 + signal)
+        }
+    }
+
+    /// The options these flags give, checked.
+    func trainingOptions() throws -> TrainingOptions {
         var options = TrainingOptions()
         options.recipe = recipe
         (options.steps, options.epochs, options.batchSize, options.learningRate) = (steps, epochs, batchSize, lr)
         (options.weightDecay, options.warmupSteps, options.seed) = (weightDecay, warmup, seed)
         (options.evaluateEvery, options.logEvery, options.evaluationLimit) = (evalEvery, logEvery, evalSamples)
+        (options.checkpointEvery, options.keepCheckpoints, options.data, options.dataSeed) = (checkpointEvery, keepCheckpoints, data, dataSeed)
+        options.trainSamples = trainSamples
         options.model = try model.config()
         options.recipeOptions = objectives.recipeOptions()
         try options.validate()
         if let trainSamples, trainSamples < batchSize {
             throw CLIError("--train-samples must be at least --batch-size \(batchSize), got \(trainSamples)")
         }
-
-        let backend = try backendOptions.resolve()
-        var counts = ShapesDataset.defaultCounts
-        if let trainSamples { counts[.train] = trainSamples }
-        if let evalSamples { counts[.validation] = min(evalSamples, counts[.validation]!); counts[.test] = min(evalSamples, counts[.test]!) }
-        printError("aligncl: generating `shapes` (seed \(dataSeed), \(counts[.train]!)/\(counts[.validation]!)/\(counts[.test]!) train/validation/test samples)")
-        let trainingData = try TrainingData(shapesSeed: dataSeed, imageSize: options.model.imageSize, counts: counts)
-        let runURL = runDir.map { URL(fileURLWithPath: $0) } ?? RunDirectory.defaultURL(recipe: recipe)
-        let directory = try RunDirectory(runURL, overwrite: overwrite)
-        let trainer = try Trainer(options: options, data: trainingData, backend: backend, run: directory)
-        let parameters = trainer.model.parameters.reduce(0) { $0 + $1.count }
-        printError("aligncl: training \(recipe.rawValue) (\(parameters) parameters) on \(backend.summary) into \(runURL.path)")
-        let result = try trainer.train()
-        backendOptions.reportUsage(backend)
-        print(Self.summary(result, recipe: recipe, runDirectory: runURL.path))
+        if data != "shapes" {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: data, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw CLIError("--data must be `shapes` or a dataset folder, got '\(data)' (no such directory)")
+            }
+        }
+        return options
     }
 
     /// The closing table: the test metrics, the last validation metrics, throughput.
