@@ -219,5 +219,12 @@ public enum StopSignal {
     static func install() {
         signal(SIGINT) { StopSignal.received = $0 }
         signal(SIGTERM) { StopSignal.received = $0 }
+        // A parent (a test runner, a job system) may have left them blocked, and a blocked
+        // signal would wait forever instead of stopping the run.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
     }
 }

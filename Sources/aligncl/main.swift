@@ -15,6 +15,6 @@ do {
         let oneLine = message.split(whereSeparator: \.isNewline).joined(separator: "; ")
         FileHandle.standardError.write(Data("aligncl: error: \(oneLine)\n".utf8))
     }
-    // The process's only exit: the status of the command as a whole.
-    exit(status == .success ? 0 : min(max(status.rawValue, 1), 127))
+    // The process's only exit: the status of the command as a whole (128 + signal after Ctrl-C / SIGTERM).
+    exit(status == .success ? 0 : min(max(status.rawValue, 1), 255))
 }
