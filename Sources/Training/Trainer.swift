@@ -34,6 +34,10 @@ public struct TrainingOptions: Codable, Sendable {
     public var dataSeed: UInt64 = 0
     /// `shapes` only: the number of training samples generated (nil: 5000).
     public var trainSamples: Int?
+    /// The tokenizer's vocabulary: at most this many tokens, each seen at least `minimumCount`
+    /// times in the training texts.
+    public var vocabularyLimit = 10_000
+    public var minimumCount = 1
 
     public init() {}
 
@@ -47,6 +51,7 @@ public struct TrainingOptions: Codable, Sendable {
         guard learningRate > 0, learningRate.isFinite else { throw fail("--lr must be a positive number, got \(learningRate)") }
         guard weightDecay >= 0 else { throw fail("--weight-decay must not be negative, got \(weightDecay)") }
         guard warmupSteps >= 0, evaluateEvery >= 0, logEvery >= 1 else { throw fail("--warmup and --eval-every must be ≥ 0 and --log-every ≥ 1") }
+        guard vocabularyLimit >= 5, minimumCount >= 1 else { throw fail("--vocab-size must be at least 5 and --min-count at least 1") }
         guard checkpointEvery >= 0, keepCheckpoints >= 1 else { throw fail("--checkpoint-every must be ≥ 0 and --keep-checkpoints ≥ 1") }
         guard clipNorm > 0 else { throw fail("--clip-norm must be positive, got \(clipNorm)") }
         if let evaluationLimit, evaluationLimit < 2 { throw fail("--eval-samples must be at least 2, got \(evaluationLimit)") }

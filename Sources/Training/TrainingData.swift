@@ -34,9 +34,9 @@ public final class TrainingData: @unchecked Sendable {
     /// sentence plus its visual context (capped at 128 positions).
     /// `tokenizer` nil: built from the training split's texts and visual contexts.
     public init(samples: [DatasetSplit: [Sample]], classNames: [String], tagNames: [String], imageSize: Int,
-                maxTextLength: Int? = nil, tokenizer: Tokenizer? = nil, vocabularySize: Int = 10_000) throws {
+                maxTextLength: Int? = nil, tokenizer: Tokenizer? = nil, vocabularySize: Int = 10_000, minimumCount: Int = 1) throws {
         let train = samples[.train] ?? []
-        let tokenizer = try tokenizer ?? Tokenizer(buildingFrom: train.flatMap { [$0.text, $0.imageText] }, maxSize: vocabularySize)
+        let tokenizer = try tokenizer ?? Tokenizer(buildingFrom: train.flatMap { [$0.text, $0.imageText] }, maxSize: vocabularySize, minCount: minimumCount)
         self.tokenizer = tokenizer
         let longest = train.map { 2 + Tokenizer.words($0.text).count + Tokenizer.words($0.imageText).count }.max() ?? 8
         self.maxTextLength = maxTextLength ?? min(longest, 128)
@@ -49,12 +49,12 @@ public final class TrainingData: @unchecked Sendable {
     /// The built-in `shapes` data, generated from `seed` (sample counts per split adjustable
     /// for quick runs).
     public convenience init(shapesSeed seed: UInt64, imageSize: Int, counts: [DatasetSplit: Int] = ShapesDataset.defaultCounts,
-                            maxTextLength: Int? = nil, tokenizer: Tokenizer? = nil) throws {
+                            maxTextLength: Int? = nil, tokenizer: Tokenizer? = nil, vocabularySize: Int = 10_000, minimumCount: Int = 1) throws {
         let dataset = try ShapesDataset(seed: seed, imageSize: imageSize, counts: counts)
         var samples: [DatasetSplit: [Sample]] = [:]
         for split in DatasetSplit.allCases { samples[split] = dataset.samples(split) }
         try self.init(samples: samples, classNames: ShapesDataset.classNames, tagNames: ShapesDataset.tagNames, imageSize: imageSize,
-                      maxTextLength: maxTextLength, tokenizer: tokenizer)
+                      maxTextLength: maxTextLength, tokenizer: tokenizer, vocabularySize: vocabularySize, minimumCount: minimumCount)
     }
 
     /// The data `source` names — `shapes` or a dataset folder in the imagefolder layout — for
@@ -68,15 +68,15 @@ public final class TrainingData: @unchecked Sendable {
             var counts = ShapesDataset.defaultCounts
             if let train = options.trainSamples { counts[.train] = train }
             if let limit = options.evaluationLimit { counts[.validation] = min(limit, counts[.validation]!); counts[.test] = min(limit, counts[.test]!) }
-            data = try TrainingData(shapesSeed: options.dataSeed, imageSize: options.model.imageSize, counts: counts,
-                                    maxTextLength: maxTextLength, tokenizer: tokenizer)
+            data = try TrainingData(shapesSeed: options.dataSeed, imageSize: options.model.imageSize, counts: counts, maxTextLength: maxTextLength,
+                                    tokenizer: tokenizer, vocabularySize: options.vocabularyLimit, minimumCount: options.minimumCount)
         } else {
             let folder = try ImageFolderDataset(root: URL(fileURLWithPath: source), imageSize: options.model.imageSize, skipBadSamples: skipBadSamples)
             if !folder.skipped.isEmpty {
                 warn("skipped \(folder.skipped.count) bad sample(s); the first: \(folder.skipped[0])")
             }
-            data = try TrainingData(samples: folder.samples, classNames: folder.classNames, tagNames: folder.tagNames,
-                                    imageSize: options.model.imageSize, maxTextLength: maxTextLength, tokenizer: tokenizer)
+            data = try TrainingData(samples: folder.samples, classNames: folder.classNames, tagNames: folder.tagNames, imageSize: options.model.imageSize,
+                                    maxTextLength: maxTextLength, tokenizer: tokenizer, vocabularySize: options.vocabularyLimit, minimumCount: options.minimumCount)
         }
         if let expectedClasses, expectedClasses != data.classNames {
             throw TrainingError.invalidData("the data's classes \(data.classNames) differ from the run's \(expectedClasses)")

@@ -37,6 +37,12 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Skip samples with a bad metadata line or image (warn and count) instead of stopping at the first.")
     var skipBadSamples = false
 
+    @Option(help: "Largest tokenizer vocabulary (special tokens included), built from the training texts.")
+    var vocabSize = 10_000
+
+    @Option(help: "Keep only words seen at least this many times in the training texts (others become [UNK]).")
+    var minCount = 1
+
     @Option(help: "Continue the run in this directory from its newest checkpoint, with its options (other training flags are ignored).")
     var resume: String?
 
@@ -139,7 +145,7 @@ struct TrainCommand: ParsableCommand {
         (options.weightDecay, options.warmupSteps, options.seed) = (weightDecay, warmup, seed)
         (options.evaluateEvery, options.logEvery, options.evaluationLimit) = (evalEvery, logEvery, evalSamples)
         (options.checkpointEvery, options.keepCheckpoints, options.data, options.dataSeed) = (checkpointEvery, keepCheckpoints, data, dataSeed)
-        options.trainSamples = trainSamples
+        (options.trainSamples, options.vocabularyLimit, options.minimumCount) = (trainSamples, vocabSize, minCount)
         options.model = try model.config()
         options.recipeOptions = objectives.recipeOptions()
         try options.validate()
