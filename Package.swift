@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "Reporting"),
         .target(name: "Models", dependencies: ["Autograd", "Compute", "NeuralNetworks"]),
         .target(name: "Checkpoints"),
-        .target(name: "Training", dependencies: ["Autograd", "Checkpoints", "Compute", "Datasets", "Models", "NeuralNetworks", "Reporting"]),
+        .target(name: "Training", dependencies: ["Autograd", "Benchmarking", "Checkpoints", "Compute", "Datasets", "Models", "NeuralNetworks", "Reporting"]),
         .executableTarget(
             name: "aligncl",
             dependencies: [

@@ -5,14 +5,28 @@ import Foundation
 /// how to make its inputs on a backend, run it, and count its work.
 public struct BenchmarkCase: Sendable {
     public let name: String
-    /// "GFLOP/s" or "GB/s".
+    /// The op family ("gemm", "softmax", …), its sizes and the pass ("fwd", "fwd+bwd", …), so
+    /// reports and peer comparisons can match cases without parsing names.
+    public let family: String
+    public let parameters: [String: Int]
+    public let variant: String?
+    /// "GFLOP/s", "GB/s" or "samples/s".
     public let unit: String
-    /// FLOPs or bytes per run (from the op descriptor).
+    /// FLOPs, bytes or samples per run (from the op descriptor).
     public let work: Double
+    /// `work` per unit: 1e9 for GFLOP/s and GB/s, 1 for samples/s.
+    public let unitScale: Double
     /// Makes the inputs on `backend` and returns a closure that runs the op once and waits.
     public let prepare: @Sendable (any Backend) throws -> () throws -> Void
     /// Runs the op once on fresh inputs and returns the output, for the check.
     public let output: @Sendable (any Backend) throws -> [Float]
+
+    public init(name: String, family: String, parameters: [String: Int], variant: String? = nil, unit: String, work: Double, unitScale: Double = 1e9,
+                prepare: @escaping @Sendable (any Backend) throws -> () throws -> Void, output: @escaping @Sendable (any Backend) throws -> [Float]) {
+        (self.name, self.family, self.parameters, self.variant, self.unit, self.work) = (name, family, parameters, variant, unit, work)
+        self.unitScale = unitScale
+        (self.prepare, self.output) = (prepare, output)
+    }
 
     public func run(on backend: any Backend) throws -> [Float] { try output(backend) }
 
@@ -23,7 +37,7 @@ public struct BenchmarkCase: Sendable {
             let (left, right, c) = (try backend.makeBuffer(a), try backend.makeBuffer(b), try backend.makeBuffer(count: m * n))
             return ({ try backend.gemm(descriptor, a: left, b: right, c: c); try backend.synchronize() }, c)
         }
-        return BenchmarkCase(name: "gemm \(m)x\(n)x\(k)", unit: "GFLOP/s", work: descriptor.flops,
+        return BenchmarkCase(name: "gemm \(m)x\(n)x\(k)", family: "gemm", parameters: ["m": m, "n": n, "k": k], unit: "GFLOP/s", work: descriptor.flops,
                          prepare: { try setUp($0).0 },
                          output: { backend in let (run, c) = try setUp(backend); try run(); return try backend.read(c) })
     }
@@ -36,7 +50,7 @@ public struct BenchmarkCase: Sendable {
             let source = try backend.makeBuffer(values), destination = try backend.makeBuffer(count: count)
             return ({ try backend.copy(source, to: destination, count: count); try backend.synchronize() }, destination)
         }
-        return BenchmarkCase(name: "copy \(count) floats", unit: "GB/s", work: Double(count) * 8,
+        return BenchmarkCase(name: "copy \(count) floats", family: "copy", parameters: ["count": count], unit: "GB/s", work: Double(count) * 8,
                              prepare: { try setUp($0).0 },
                              output: { backend in let (run, out) = try setUp(backend); try run(); return try backend.read(out) })
     }
@@ -65,7 +79,8 @@ public struct BenchmarkCase: Sendable {
             }, [dq, dk, dv])
         }
         let name = "attention\(backward ? " fwd+bwd" : " fwd") B\(batch) H\(heads) L\(length) D\(dimension)"
-        return BenchmarkCase(name: name, unit: "GFLOP/s", work: descriptor.forwardFlops + (backward ? descriptor.backwardFlops : 0),
+        return BenchmarkCase(name: name, family: "attention", parameters: ["batch": batch, "heads": heads, "length": length, "dimension": dimension],
+                             variant: backward ? "fwd+bwd" : "fwd", unit: "GFLOP/s", work: descriptor.forwardFlops + (backward ? descriptor.backwardFlops : 0),
                              prepare: { try setUp($0).0 },
                              output: { backend in
                                  let (run, outputs) = try setUp(backend)
@@ -89,7 +104,8 @@ public struct BenchmarkCase: Sendable {
                 return [Float(loss), Float(gradScale)] + (try backend.read(gradA)) + (try backend.read(gradB))
             }
         }
-        return BenchmarkCase(name: "infonce\(backward ? " fwd+bwd" : " fwd") N\(rows) D\(dimension)", unit: "GFLOP/s",
+        return BenchmarkCase(name: "infonce\(backward ? " fwd+bwd" : " fwd") N\(rows) D\(dimension)", family: "infonce",
+                             parameters: ["rows": rows, "dimension": dimension], variant: backward ? "fwd+bwd" : "fwd", unit: "GFLOP/s",
                              work: descriptor.forwardFlops + (backward ? descriptor.backwardFlops : 0),
                              prepare: { backend in let run = try setUp(backend); return { _ = try run() } },
                              output: { try setUp($0)() })
@@ -109,9 +125,44 @@ public struct BenchmarkCase: Sendable {
             let dy = try backend.makeBuffer(upstream), dx = try backend.makeBuffer(count: rows * columns)
             return ({ try backend.softmaxBackward(descriptor, y: y, gradY: dy, mask: nil, gradX: dx); try backend.synchronize() }, dx)
         }
-        return BenchmarkCase(name: "softmax\(backward ? " backward" : "") \(rows)x\(columns)", unit: "GB/s",
+        return BenchmarkCase(name: "softmax\(backward ? " backward" : "") \(rows)x\(columns)", family: "softmax", parameters: ["rows": rows, "columns": columns],
+                             variant: backward ? "backward" : "forward", unit: "GB/s",
                          work: backward ? descriptor.backwardBytes : descriptor.bytes,
                          prepare: { try setUp($0).0 },
                          output: { backend in let (run, out) = try setUp(backend); try run(); return try backend.read(out) })
+    }
+
+    /// Layer norm over the last axis of `[rows, columns]` (weight and bias, ε 1e-5): the forward,
+    /// or forward and backward. Bytes: the forward reads x and writes y; the backward reads x and
+    /// dy and writes dx (the per-row statistics and the [C] vectors are negligible).
+    public static func layerNorm(rows: Int, columns: Int, backward: Bool) -> BenchmarkCase {
+        let descriptor = LayerNormDescriptor(rows: rows, columns: columns)
+        let x = SeededValues.values(rows * columns, seed: 12), upstream = SeededValues.values(rows * columns, seed: 13)
+        let (weight, bias) = (SeededValues.values(columns, seed: 14), SeededValues.values(columns, seed: 15))
+        @Sendable func setUp(_ backend: any Backend) throws -> (() throws -> Void, [Buffer]) {
+            let (input, w, b) = (try backend.makeBuffer(x), try backend.makeBuffer(weight), try backend.makeBuffer(bias))
+            let y = try backend.makeBuffer(count: rows * columns), mean = try backend.makeBuffer(count: rows), rstd = try backend.makeBuffer(count: rows)
+            guard backward else {
+                return ({ try backend.layerNormForward(descriptor, x: input, weight: w, bias: b, y: y, mean: mean, reciprocalStd: rstd)
+                          try backend.synchronize() }, [y])
+            }
+            let dy = try backend.makeBuffer(upstream), dx = try backend.makeBuffer(count: rows * columns)
+            let (dw, db) = (try backend.makeBuffer(count: columns), try backend.makeBuffer(count: columns))
+            return ({
+                try backend.layerNormForward(descriptor, x: input, weight: w, bias: b, y: y, mean: mean, reciprocalStd: rstd)
+                try backend.layerNormBackward(descriptor, x: input, weight: w, mean: mean, reciprocalStd: rstd, gradY: dy,
+                                              gradX: dx, gradWeight: dw, gradBias: db)
+                try backend.synchronize()
+            }, [y, dx, dw, db])
+        }
+        let bytes = Double(rows * columns * 4) * (backward ? 5 : 2)
+        return BenchmarkCase(name: "layernorm\(backward ? " fwd+bwd" : " fwd") \(rows)x\(columns)", family: "layernorm",
+                             parameters: ["rows": rows, "columns": columns], variant: backward ? "fwd+bwd" : "fwd", unit: "GB/s", work: bytes,
+                             prepare: { try setUp($0).0 },
+                             output: { backend in
+                                 let (run, outputs) = try setUp(backend)
+                                 try run()
+                                 return try outputs.flatMap { try backend.read($0) }
+                             })
     }
 }

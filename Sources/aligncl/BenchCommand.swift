@@ -2,87 +2,117 @@ import ArgumentParser
 import Benchmarking
 import Compute
 import Foundation
+import Training
 
 enum BenchFamily: String, ExpressibleByArgument, CaseIterable {
-    case gemm, softmax, attention, infonce, copy
+    case gemm, softmax, attention, infonce, layernorm, trainStep = "train-step", copy
+}
+
+enum BenchPreset: String, ExpressibleByArgument, CaseIterable {
+    case quick, standard, large
 }
 
 enum BenchFormat: String, ExpressibleByArgument, CaseIterable {
-    case table, json
+    case table, json, csv
 }
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time kernels on OpenCL and the CPU path, after checking each result against the CPU path.",
+        abstract: "Time kernels and a training step on OpenCL and the CPU path, after checking each result against the other backend.",
         discussion: """
-        Sizes: gemm takes N (an N×N×N product) or MxNxK; softmax takes ROWSxCOLUMNS and times the \
-        forward and the backward; attention takes BxHxLxD (self-attention) and times the forward and \
-        forward+backward; infonce takes NxD (symmetric diagonal loss of N×D against N×D, τ = 0.07) and \
-        times the forward and forward+backward; copy takes a float count and measures the memory bandwidth the \
-        other cases are bounded by. Defaults: gemm 1024 and 2048, softmax 4096x4096, attention 8x8x256x64 and \
-        4x8x1024x64, infonce 256x512, 1024x512 and 4096x256, copy 16777216. Each case is \
-        checked once (max-abs error / max-abs value ≤ 1e-4 against the CPU path); a mismatch is \
-        reported and the case is not timed. Then --warmup runs, then --repetitions timed runs \
-        (wall clock including the wait for the device). Results on stdout, progress on stderr.
+        Families (default: all): gemm (N or MxNxK), softmax (ROWSxCOLUMNS; forward and backward), \
+        attention (BxHxLxD self-attention; fwd and fwd+bwd), infonce (NxD symmetric diagonal loss, \
+        τ = 0.07; fwd and fwd+bwd), layernorm (ROWSxCOLUMNS; fwd and fwd+bwd), train-step (BATCH, or \
+        BATCHxWIDTHxLAYERS: one CLIP step — forward, backward, AdamW — of a text transformer and a ViT, \
+        default 4 layers of width 256), copy (a float count: the memory bandwidth the others are bounded by).
+
+        Presets: quick (small sizes, under 2 minutes on a 2-core CPU), standard (the sizes of \
+        docs/performance.md and the peer comparison), large. --sizes replaces the preset's sizes \
+        and needs exactly one family.
+
+        Before timing, each case's result is checked against the other backend (max-abs error / \
+        max-abs value ≤ 1e-4; the training step's three losses ≤ 1e-3): a mismatch is reported, the \
+        case is marked failed and not timed. Then --warmup runs and --repetitions timed runs (wall \
+        clock, waiting for the device). Results on stdout or --output; progress on stderr.
         """)
 
-    @Argument(help: "Kernel family: \(BenchFamily.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var family: BenchFamily
+    @Argument(help: "Families to run: \(BenchFamily.allCases.map(\.rawValue).joined(separator: ", ")) (default: all).")
+    var families: [BenchFamily] = []
 
-    @Option(help: "Comma-separated backends to time: opencl, cpu.")
-    var backends = "opencl,cpu"
+    @Option(help: "Sizes: quick, standard or large.")
+    var preset: BenchPreset = .standard
 
-    @Option(parsing: .upToNextOption, help: "Sizes to run (see above).")
+    @Option(parsing: .upToNextOption, help: "Explicit sizes for the one family given (see above).")
     var sizes: [String] = []
+
+    @Option(help: "Comma-separated backends to time: opencl, cpu (without a usable OpenCL device, the CPU path alone, said on stderr).")
+    var backends = "opencl,cpu"
 
     @Option(help: "Untimed runs before timing.")
     var warmup = 2
 
-    @Option(help: "Timed runs per case and backend.")
-    var repetitions = 10
+    @Option(help: "Timed runs per case and backend (default: 10, 3 for the large preset).")
+    var repetitions: Int?
 
-    @Option(help: "Output format: table or json.")
+    @Option(help: "Output format: table, json or csv.")
     var format: BenchFormat = .table
+
+    @Option(help: "Write the results to this file instead of stdout (atomically).")
+    var output: String?
+
+    @Option(help: "Also write an SVG chart of throughput per case and backend.")
+    var plot: String?
 
     @OptionGroup var backendOptions: BackendOptions
 
     func validate() throws {
         guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more, got \(warmup)") }
-        guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
+        if let repetitions, repetitions < 1 { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
+        if !sizes.isEmpty, families.count != 1 {
+            throw ValidationError("--sizes needs exactly one family (e.g. `aligncl bench gemm --sizes 512 1024`), got \(families.count)")
+        }
     }
 
     func run() throws {
         let backendsToRun = try selectBackends()
-        let reference = CPUBackend()
-        let cases = try benchmarkCases()
+        let cases = try (families.isEmpty ? BenchFamily.allCases : families).flatMap { try BenchSizes.cases($0, preset: preset, sizes: sizes) }
+        let repetitions = self.repetitions ?? (preset == .large ? 3 : 10)
         var results: [BenchResult] = []
-        for benchCase in cases {
-            let expected = try benchCase.run(on: reference)
+        for (index, benchCase) in cases.enumerated() {
+            // The check compares the backends with each other (the CPU path as the reference).
+            let reference = try benchCase.run(on: backendsToRun.first { $0.summary.kind == .cpu } ?? CPUBackend())
             for backend in backendsToRun {
-                printError("aligncl: bench \(benchCase.name) on \(backend.summary.kind.rawValue)…")
-                results.append(try measure(benchCase, on: backend, expected: expected))
+                printError("aligncl: bench [\(index + 1)/\(cases.count)] \(benchCase.name) on \(backend.summary.kind.rawValue)…")
+                results.append(try measure(benchCase, on: backend, expected: reference, repetitions: repetitions))
             }
         }
         backendsToRun.forEach(backendOptions.reportUsage)
+        let text: String
         switch format {
-        case .table: print(BenchResult.table(results))
-        case .json: print(try BenchResult.json(results))
+        case .table: text = BenchResult.table(results)
+        case .json: text = try BenchResult.json(results)
+        case .csv: text = BenchResult.csv(results)
+        }
+        if let output {
+            try OutputWriter.writeFile(text + "\n", to: URL(fileURLWithPath: output))
+            printError("aligncl: wrote \(output)")
+        } else {
+            print(text)
+        }
+        if let plot {
+            try OutputWriter.writeFile(BenchResult.chart(results), to: URL(fileURLWithPath: plot))
+            printError("aligncl: wrote \(plot)")
         }
         if results.contains(where: { $0.failure != nil }) {
-            throw CLIError("\(results.filter { $0.failure != nil }.count) case(s) failed the check against the CPU path")
+            throw CLIError("\(results.filter { $0.failure != nil }.count) case(s) failed the check against the other backend")
         }
     }
 
     /// The backends named by --backends (or --backend); OpenCL missing is said, and skipped.
     private func selectBackends() throws -> [any Backend] {
         var request = try backendOptions.request()
-        let names: [String]
-        if backendOptions.backend != nil {
-            names = [request.choice.rawValue]
-        } else {
-            names = backends.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        }
+        let names = backendOptions.backend != nil ? [request.choice.rawValue] : backends.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         var selected: [any Backend] = []
         for name in names {
             switch BackendChoice(rawValue: name) {
@@ -93,7 +123,7 @@ struct BenchCommand: ParsableCommand {
                     selected.append(try backendOptions.resolve(request))
                 } catch let error as BackendError {
                     guard names.contains("cpu") else { throw CLIError(error.description) }
-                    printError("aligncl: bench: skipping opencl: \(error)")
+                    printError("aligncl: bench: no usable OpenCL device, running the CPU path alone: \(error)")
                 }
             case nil: throw CLIError("--backends takes opencl and cpu, got '\(name)'")
             }
@@ -101,62 +131,14 @@ struct BenchCommand: ParsableCommand {
         return selected
     }
 
-    private func benchmarkCases() throws -> [BenchmarkCase] {
-        switch family {
-        case .gemm:
-            let shapes = try (sizes.isEmpty ? ["1024", "2048"] : sizes).map { text -> (Int, Int, Int) in
-                let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
-                guard text.lowercased().split(separator: "x").count == parts.count, parts.allSatisfy({ $0 >= 1 }) else {
-                    throw CLIError("gemm size must be N or MxNxK with positive integers, got '\(text)'")
-                }
-                switch parts.count {
-                case 1: return (parts[0], parts[0], parts[0])
-                case 3: return (parts[0], parts[1], parts[2])
-                default: throw CLIError("gemm size must be N or MxNxK, got '\(text)'")
-                }
-            }
-            return shapes.map { BenchmarkCase.gemm(m: $0.0, n: $0.1, k: $0.2) }
-        case .attention:
-            return try (sizes.isEmpty ? ["8x8x256x64", "4x8x1024x64"] : sizes).flatMap { text -> [BenchmarkCase] in
-                let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
-                guard parts.count == 4, text.lowercased().split(separator: "x").count == 4, parts.allSatisfy({ $0 >= 1 }) else {
-                    throw CLIError("attention size must be BxHxLxD with positive integers, got '\(text)'")
-                }
-                return [false, true].map { BenchmarkCase.attention(batch: parts[0], heads: parts[1], length: parts[2], dimension: parts[3], backward: $0) }
-            }
-        case .infonce:
-            return try (sizes.isEmpty ? ["256x512", "1024x512", "4096x256"] : sizes).flatMap { text -> [BenchmarkCase] in
-                let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
-                guard parts.count == 2, text.lowercased().split(separator: "x").count == 2, parts.allSatisfy({ $0 >= 1 }) else {
-                    throw CLIError("infonce size must be NxD with positive integers, got '\(text)'")
-                }
-                return [false, true].map { BenchmarkCase.infoNCE(rows: parts[0], dimension: parts[1], backward: $0) }
-            }
-        case .copy:
-            return try (sizes.isEmpty ? ["16777216"] : sizes).map { text in
-                guard let count = Int(text), count >= 1 else { throw CLIError("copy size must be a positive float count, got '\(text)'") }
-                return BenchmarkCase.copy(count: count)
-            }
-        case .softmax:
-            let shapes = try (sizes.isEmpty ? ["4096x4096"] : sizes).map { text -> (Int, Int) in
-                let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
-                guard parts.count == 2, text.lowercased().split(separator: "x").count == 2, parts.allSatisfy({ $0 >= 1 }) else {
-                    throw CLIError("softmax size must be ROWSxCOLUMNS with positive integers, got '\(text)'")
-                }
-                return (parts[0], parts[1])
-            }
-            return shapes.flatMap { [BenchmarkCase.softmax(rows: $0.0, columns: $0.1, backward: false),
-                                     BenchmarkCase.softmax(rows: $0.0, columns: $0.1, backward: true)] }
-        }
-    }
-
-    private func measure(_ benchCase: BenchmarkCase, on backend: any Backend, expected: [Float]) throws -> BenchResult {
-        var result = BenchResult(name: benchCase.name, backend: backend.summary.kind.rawValue, unit: benchCase.unit)
+    private func measure(_ benchCase: BenchmarkCase, on backend: any Backend, expected: [Float], repetitions: Int) throws -> BenchResult {
+        var result = BenchResult(benchCase, backend: backend.summary.kind.rawValue)
         let got = try benchCase.run(on: backend)
         let error = normwiseError(got, expected)
+        let tolerance = benchCase.family == "train-step" ? 1e-3 : 1e-4
         result.checkError = error
-        guard error <= 1e-4 else {
-            result.failure = "max-abs error / max-abs value \(error) > 1e-4 against the CPU path"
+        guard error <= tolerance else {
+            result.failure = "max-abs error / max-abs value \(error) > \(tolerance) against the other backend"
             printError("aligncl: bench \(benchCase.name) on \(result.backend): FAILED check: \(result.failure!)")
             return result
         }
@@ -172,61 +154,69 @@ struct BenchCommand: ParsableCommand {
         result.medianSeconds = seconds[seconds.count / 2]
         result.minSeconds = seconds.first
         result.maxSeconds = seconds.last
-        result.throughput = benchCase.work / result.medianSeconds! / 1e9
+        result.throughput = benchCase.work / result.medianSeconds! / benchCase.unitScale
         return result
     }
 }
 
-/// One row of the report.
-struct BenchResult: Codable {
-    let name: String
-    let backend: String
-    let unit: String
-    var checkError: Double?
-    var failure: String?
-    var medianSeconds: Double?
-    var minSeconds: Double?
-    var maxSeconds: Double?
-    var throughput: Double?
-    /// OpenCL's speed relative to the CPU path on the same case (CPU time / OpenCL time).
-    var speedupOverCPU: Double?
-
-    init(name: String, backend: String, unit: String) {
-        self.name = name
-        self.backend = backend
-        self.unit = unit
-    }
-
-    static func withRatios(_ results: [BenchResult]) -> [BenchResult] {
-        results.map { result in
-            var result = result
-            if result.backend == "opencl", let time = result.medianSeconds,
-               let cpu = results.first(where: { $0.name == result.name && $0.backend == "cpu" })?.medianSeconds {
-                result.speedupOverCPU = cpu / time
-            }
-            return result
+/// The sizes of each family per preset, and parsing of explicit `--sizes`.
+enum BenchSizes {
+    static func defaults(_ family: BenchFamily, _ preset: BenchPreset) -> [String] {
+        switch (family, preset) {
+        case (.gemm, .quick): ["512"]
+        case (.gemm, .standard): ["1024", "2048"]
+        case (.gemm, .large): ["2048", "4096"]
+        case (.softmax, .quick): ["1024x1024"]
+        case (.softmax, .standard): ["4096x4096"]
+        case (.softmax, .large): ["8192x8192"]
+        case (.attention, .quick): ["2x4x256x64"]
+        case (.attention, .standard): ["4x8x1024x64"]
+        case (.attention, .large): ["8x8x2048x64"]
+        case (.infonce, .quick): ["1024x256"]
+        case (.infonce, .standard): ["4096x256"]
+        case (.infonce, .large): ["8192x512"]
+        case (.layernorm, .quick): ["4096x256"]
+        case (.layernorm, .standard): ["16384x1024"]
+        case (.layernorm, .large): ["65536x1024"]
+        case (.trainStep, .quick): ["16x128x2"]
+        case (.trainStep, .standard): ["64"]
+        case (.trainStep, .large): ["256"]
+        case (.copy, .quick): ["4194304"]
+        case (.copy, .standard): ["16777216"]
+        case (.copy, .large): ["67108864"]
         }
     }
 
-    static func table(_ results: [BenchResult]) -> String {
-        let header = ["case", "backend", "median ms", "min ms", "max ms", "throughput", "opencl/cpu"]
-        let rows = withRatios(results).map { r -> [String] in
-            guard r.failure == nil, let median = r.medianSeconds else {
-                return [r.name, r.backend, "FAILED", "", "", r.failure ?? "", ""]
+    static func cases(_ family: BenchFamily, preset: BenchPreset, sizes: [String]) throws -> [BenchmarkCase] {
+        try (sizes.isEmpty ? defaults(family, preset) : sizes).flatMap { text -> [BenchmarkCase] in
+            let fields = text.lowercased().split(separator: "x", omittingEmptySubsequences: false)
+            let parts = fields.compactMap { Int($0) }
+            func fail(_ expected: String) -> CLIError { CLIError("\(family.rawValue) size must be \(expected) with positive integers, got '\(text)'") }
+            guard parts.count == fields.count, parts.allSatisfy({ $0 >= 1 }) else { throw fail("a number or numbers joined by x") }
+            switch family {
+            case .gemm:
+                guard parts.count == 1 || parts.count == 3 else { throw fail("N or MxNxK") }
+                return [parts.count == 1 ? .gemm(m: parts[0], n: parts[0], k: parts[0]) : .gemm(m: parts[0], n: parts[1], k: parts[2])]
+            case .softmax:
+                guard parts.count == 2 else { throw fail("ROWSxCOLUMNS") }
+                return [false, true].map { BenchmarkCase.softmax(rows: parts[0], columns: parts[1], backward: $0) }
+            case .attention:
+                guard parts.count == 4 else { throw fail("BxHxLxD") }
+                return [false, true].map { BenchmarkCase.attention(batch: parts[0], heads: parts[1], length: parts[2], dimension: parts[3], backward: $0) }
+            case .infonce:
+                guard parts.count == 2 else { throw fail("NxD") }
+                return [false, true].map { BenchmarkCase.infoNCE(rows: parts[0], dimension: parts[1], backward: $0) }
+            case .layernorm:
+                guard parts.count == 2 else { throw fail("ROWSxCOLUMNS") }
+                return [false, true].map { BenchmarkCase.layerNorm(rows: parts[0], columns: parts[1], backward: $0) }
+            case .trainStep:
+                guard parts.count == 1 || parts.count == 3, parts.count == 1 || parts[1] % 4 == 0 else { throw fail("BATCH or BATCHxWIDTHxLAYERS (width a multiple of 4)") }
+                return [parts.count == 1 ? TrainStepBenchmark.benchmarkCase(batch: parts[0])
+                                         : TrainStepBenchmark.benchmarkCase(batch: parts[0], width: parts[1], layers: parts[2])]
+            case .copy:
+                guard parts.count == 1 else { throw fail("a float count") }
+                return [.copy(count: parts[0])]
             }
-            return [r.name, r.backend, String(format: "%.3f", median * 1e3), String(format: "%.3f", (r.minSeconds ?? 0) * 1e3),
-                    String(format: "%.3f", (r.maxSeconds ?? 0) * 1e3), String(format: "%.1f %@", r.throughput ?? 0, r.unit),
-                    r.speedupOverCPU.map { String(format: "%.2fx", $0) } ?? ""]
         }
-        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
-        return ([header] + rows).map { row in
-            row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  ")
-        }.joined(separator: "\n")
-    }
-
-    static func json(_ results: [BenchResult]) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: try encoder.encode(withRatios(results)), as: UTF8.self)
     }
 }

@@ -34,3 +34,10 @@ enum OutputWriter {
         temporaries.removeAll()
     }
 }
+
+extension OutputWriter {
+    /// One file, written whole or not at all (the directory is created if needed).
+    static func writeFile(_ text: String, to url: URL) throws {
+        try writeAll([(url.lastPathComponent, Array(text.utf8))], to: url.deletingLastPathComponent())
+    }
+}
