@@ -165,4 +165,25 @@ public struct BenchmarkCase: Sendable {
                                  return try outputs.flatMap { try backend.read($0) }
                              })
     }
+
+    /// A chain of `kernels` tiny ops (scaling 16 floats in place) with one wait at the end: the
+    /// per-op dispatch cost, which bounds small-batch training. Throughput in kernels/s.
+    public static func dispatch(kernels: Int) -> BenchmarkCase {
+        @Sendable func setUp(_ backend: any Backend) throws -> (() throws -> Void, Buffer) {
+            let x = try backend.makeBuffer([Float](repeating: 1, count: 16))
+            return ({
+                for _ in 0..<kernels { try backend.scale(x, by: 0.5, into: x, count: 16) }
+                try backend.synchronize()
+            }, x)
+        }
+        return BenchmarkCase(name: "dispatch \(kernels) tiny kernels", family: "dispatch", parameters: ["kernels": kernels], unit: "kernels/s",
+                             work: Double(kernels), unitScale: 1, prepare: { try setUp($0).0 },
+                             // The check: 1000 halvings of 1 underflow to 0 on both backends; a
+                             // chain of 20 gives 2⁻²⁰ exactly.
+                             output: { backend in
+                                 let x = try backend.makeBuffer([Float](repeating: 1, count: 16))
+                                 for _ in 0..<20 { try backend.scale(x, by: 0.5, into: x, count: 16) }
+                                 return try backend.read(x)
+                             })
+    }
 }

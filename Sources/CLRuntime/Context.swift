@@ -28,6 +28,21 @@ public final class CLCommandQueue: @unchecked Sendable {
     public let context: CLContext
     let handle: cl_command_queue
     var api: AlignCLOpenCLAPI { context.api }
+    /// While profiling: the event of every kernel enqueued since `startProfiling()`.
+    private var profiledEvents: [CLEvent]?
+
+    /// Records the device time of every kernel enqueued from now on (callers serialise use of
+    /// the queue, as for any enqueue).
+    public func startProfiling() { profiledEvents = [] }
+
+    /// Waits for the recorded kernels and returns their summed device time in seconds.
+    public func stopProfiling() throws(CLError) -> Double {
+        defer { profiledEvents = nil }
+        try finish()
+        var seconds = 0.0
+        for event in profiledEvents ?? [] { seconds += try event.elapsedSeconds() }
+        return seconds
+    }
 
     public init(context: CLContext) throws(CLError) {
         self.context = context
@@ -58,18 +73,21 @@ public final class CLCommandQueue: @unchecked Sendable {
         let globalSizes = global.map { size_t($0) }
         let localSizes = local?.map { size_t($0) }
         var event: cl_event?
+        let wantsEvent = profiled || profiledEvents != nil
         let status = withUnsafeMutablePointer(to: &event) { eventPointer in
             globalSizes.withUnsafeBufferPointer { globalPointer in
                 let launch = { (localPointer: UnsafePointer<size_t>?) in
                     self.api.EnqueueNDRangeKernel(self.handle, kernel.handle, cl_uint(global.count), nil, globalPointer.baseAddress,
-                                                  localPointer, 0, nil, profiled ? eventPointer : nil)
+                                                  localPointer, 0, nil, wantsEvent ? eventPointer : nil)
                 }
                 guard let localSizes else { return launch(nil) }
                 return localSizes.withUnsafeBufferPointer { launch($0.baseAddress) }
             }
         }
         try check(status, "clEnqueueNDRangeKernel")
-        return event.map { CLEvent(handle: $0, context: context) }
+        let recorded = event.map { CLEvent(handle: $0, context: context) }
+        if let recorded, profiledEvents != nil { profiledEvents?.append(recorded) }
+        return profiled ? recorded : nil
     }
 
     /// Copies `byteCount` bytes from the start of `source` to the start of `destination`.

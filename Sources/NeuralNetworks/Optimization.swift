@@ -32,20 +32,27 @@ public final class SGD {
     }
 }
 
-/// Scales all gradients by `min(1, maxNorm / ‖g‖)`, ‖g‖ the norm of all of them together;
-/// returns that norm (before clipping). The squares are summed in float64 on the host.
+/// Scales every gradient by `maxNorm / norm` when their global L2 norm exceeds `maxNorm`, and
+/// returns that norm (before clipping). Each parameter's sum of squares is reduced on its
+/// backend and gathered into one buffer, so the step reads back one float per parameter in a
+/// single transfer instead of every gradient; the final sum is taken in float64 on the host.
 @discardableResult
 public func clipGradients(_ parameters: [Tensor], maxNorm: Float) throws -> Double {
-    var sumOfSquares = 0.0
-    for parameter in parameters where parameter.gradient != nil {
-        sumOfSquares += try parameter.gradientValues().reduce(0.0) { $0 + Double($1) * Double($1) }
+    let withGradients = parameters.filter { $0.gradient != nil }
+    guard let backend = withGradients.first?.backend else { return 0 }
+    let sums = try backend.makeBuffer(count: withGradients.count)
+    for (index, parameter) in withGradients.enumerated() {
+        let gradient = parameter.gradient!
+        let squares = try backend.makeBuffer(count: parameter.count), sum = try backend.makeBuffer(count: 1)
+        try backend.multiply(gradient, gradient, into: squares, count: parameter.count)
+        try backend.columnSums(squares, rows: parameter.count, columns: 1, into: sum)
+        try backend.copyBlocks(sum, to: sums, BlockCopy(blocks: 1, blockLength: 1, sourceStride: 1, destinationOffset: index, destinationStride: 1))
     }
-    let norm = sumOfSquares.squareRoot()
+    let norm = try backend.read(sums, count: withGradients.count).reduce(0.0) { $0 + Double($1) }.squareRoot()
     guard norm > Double(maxNorm) else { return norm }
     let factor = Float(Double(maxNorm) / norm)
-    for parameter in parameters {
-        guard let gradient = parameter.gradient else { continue }
-        try parameter.backend.scale(gradient, by: factor, into: gradient, count: parameter.count)
+    for parameter in withGradients {
+        try parameter.backend.scale(parameter.gradient!, by: factor, into: parameter.gradient!, count: parameter.count)
     }
     return norm
 }

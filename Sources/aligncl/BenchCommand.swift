@@ -5,7 +5,7 @@ import Foundation
 import Training
 
 enum BenchFamily: String, ExpressibleByArgument, CaseIterable {
-    case gemm, softmax, attention, infonce, layernorm, trainStep = "train-step", copy
+    case gemm, softmax, attention, infonce, layernorm, trainStep = "train-step", dispatch, copy
 }
 
 enum BenchPreset: String, ExpressibleByArgument, CaseIterable {
@@ -25,7 +25,8 @@ struct BenchCommand: ParsableCommand {
         attention (BxHxLxD self-attention; fwd and fwd+bwd), infonce (NxD symmetric diagonal loss, \
         τ = 0.07; fwd and fwd+bwd), layernorm (ROWSxCOLUMNS; fwd and fwd+bwd), train-step (BATCH, or \
         BATCHxWIDTHxLAYERS: one CLIP step — forward, backward, AdamW — of a text transformer and a ViT, \
-        default 4 layers of width 256), copy (a float count: the memory bandwidth the others are bounded by).
+        default 4 layers of width 256), dispatch (a count of tiny kernels chained with one wait: the \
+        per-op cost), copy (a float count: the memory bandwidth the others are bounded by).
 
         Presets: quick (small sizes, under 2 minutes on a 2-core CPU), standard (the sizes of \
         docs/performance.md and the peer comparison), large. --sizes replaces the preset's sizes \
@@ -181,6 +182,8 @@ enum BenchSizes {
         case (.trainStep, .quick): ["16x128x2"]
         case (.trainStep, .standard): ["64"]
         case (.trainStep, .large): ["256"]
+        case (.dispatch, .quick), (.dispatch, .standard): ["1000"]
+        case (.dispatch, .large): ["10000"]
         case (.copy, .quick): ["4194304"]
         case (.copy, .standard): ["16777216"]
         case (.copy, .large): ["67108864"]
@@ -213,6 +216,9 @@ enum BenchSizes {
                 guard parts.count == 1 || parts.count == 3, parts.count == 1 || parts[1] % 4 == 0 else { throw fail("BATCH or BATCHxWIDTHxLAYERS (width a multiple of 4)") }
                 return [parts.count == 1 ? TrainStepBenchmark.benchmarkCase(batch: parts[0])
                                          : TrainStepBenchmark.benchmarkCase(batch: parts[0], width: parts[1], layers: parts[2])]
+            case .dispatch:
+                guard parts.count == 1 else { throw fail("a kernel count") }
+                return [.dispatch(kernels: parts[0])]
             case .copy:
                 guard parts.count == 1 else { throw fail("a float count") }
                 return [.copy(count: parts[0])]

@@ -43,7 +43,7 @@ struct BenchResult: Codable {
             guard r.failure == nil, let median = r.medianSeconds else { return [r.name, r.backend, "FAILED", "", "", "", "", r.failure ?? ""] }
             return [r.name, r.backend, String(format: "%.3f", median * 1e3), String(format: "%.3f", (r.minSeconds ?? 0) * 1e3),
                     String(format: "%.3f", (r.maxSeconds ?? 0) * 1e3), String(format: "%.1f", r.throughput ?? 0), r.unit,
-                    r.speedupOverCPU.map { String(format: "%.2fx", $0) } ?? ""]
+                    r.speedupOverCPU.map { String(format: "%.3gx", $0) } ?? ""]
         }
     }
 

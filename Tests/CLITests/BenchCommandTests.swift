@@ -15,7 +15,7 @@ import TestSupport
     }
 
     @Test(arguments: [("gemm", "7x13x5"), ("softmax", "3x17"), ("attention", "1x2x17x8"), ("infonce", "9x5"), ("layernorm", "5x19"),
-                      ("train-step", "4x8x1"), ("copy", "1000")])
+                      ("train-step", "4x8x1"), ("dispatch", "50"), ("copy", "1000")])
     func jsonReportsEveryBackend(family: String, size: String) throws {
         let result = try AlignCLBinary.run(["bench", family, "--sizes", size, "--repetitions", "2", "--warmup", "1", "--format", "json"])
         #expect(result.status == 0, "\(result.stderr)")
@@ -39,7 +39,7 @@ import TestSupport
         #expect(result.stderr.contains("[1/"), "a progress line per case")
         let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [[String: Any]]
         let families = Set(rows.compactMap { $0["family"] as? String })
-        #expect(families == ["gemm", "softmax", "attention", "infonce", "layernorm", "train-step", "copy"], "\(families)")
+        #expect(families == ["gemm", "softmax", "attention", "infonce", "layernorm", "train-step", "dispatch", "copy"], "\(families)")
         #expect(rows.allSatisfy { $0["failure"] == nil && $0["parameters"] is [String: Int] })
         let chart = try String(contentsOfFile: svg, encoding: .utf8)
         #expect(chart.contains("<svg") && chart.contains("GFLOP/s") && chart.contains("samples/s"))

@@ -7,13 +7,18 @@ import CLRuntime
 import Compute
 
 let benchmarks: @Sendable () -> Void = {
-    let cases = [BenchmarkCase.gemm(m: 1024, n: 1024, k: 1024), .softmax(rows: 4096, columns: 4096, backward: false),
-                 .softmax(rows: 4096, columns: 4096, backward: true),
-                 .attention(batch: 8, heads: 8, length: 256, dimension: 64, backward: true),
-                 .infoNCE(rows: 1024, dimension: 512, backward: true)]
+    // The standard preset of `aligncl bench` (the same case definitions).
+    let cases = [BenchmarkCase.gemm(m: 1024, n: 1024, k: 1024), .gemm(m: 2048, n: 2048, k: 2048),
+                 .softmax(rows: 4096, columns: 4096, backward: false), .softmax(rows: 4096, columns: 4096, backward: true),
+                 .attention(batch: 4, heads: 8, length: 1024, dimension: 64, backward: false),
+                 .attention(batch: 4, heads: 8, length: 1024, dimension: 64, backward: true),
+                 .infoNCE(rows: 4096, dimension: 256, backward: false), .infoNCE(rows: 4096, dimension: 256, backward: true),
+                 .layerNorm(rows: 16384, columns: 1024, backward: false), .layerNorm(rows: 16384, columns: 1024, backward: true)]
     var backends: [any Backend] = [CPUBackend()]
     if let openCL = try? BackendSelection.resolve(BackendRequest(choice: .opencl)).backend { backends.append(openCL) }
     let reference = CPUBackend()
+    // Device time of the kernels alone, from OpenCL profiling events (OpenCL cases only).
+    let kernelTime = BenchmarkMetric.custom("kernel time (us)", polarity: .prefersSmaller)
     for benchmarkCase in cases {
         guard let expected = try? benchmarkCase.run(on: reference) else { continue }
         for backend in backends {
@@ -23,8 +28,16 @@ let benchmarks: @Sendable () -> Void = {
                 print("skipping \(name): it does not match the CPU path")
                 continue
             }
-            Benchmark(name, configuration: .init(metrics: [.wallClock, .throughput], warmupIterations: 2, maxDuration: .seconds(5))) { benchmark in
-                for _ in benchmark.scaledIterations { try run() }
+            let openCL = backend as? OpenCLBackend
+            let metrics: [BenchmarkMetric] = [.wallClock, .throughput] + (openCL == nil ? [] : [kernelTime])
+            Benchmark(name, configuration: .init(metrics: metrics, warmupIterations: 2, maxDuration: .seconds(5))) { benchmark in
+                for _ in benchmark.scaledIterations {
+                    if let openCL {
+                        benchmark.measurement(kernelTime, Int(try openCL.kernelSeconds { try run() } * 1e6))
+                    } else {
+                        try run()
+                    }
+                }
             }
         }
     }

@@ -110,6 +110,19 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         return kernels
     }
 
+    /// Runs `body` and returns the device time of the kernels it enqueued (from OpenCL
+    /// profiling events: the kernel time, without host overhead), waiting for them.
+    public func kernelSeconds(_ body: () throws -> Void) throws -> Double {
+        queue.startProfiling()
+        do {
+            try body()
+        } catch {
+            _ = try? queue.stopProfiling()
+            throw error
+        }
+        return try queue.stopProfiling()
+    }
+
     public var summary: BackendSummary {
         BackendSummary(kind: .opencl, device: "device \(device.index): \(device.name), \(device.platformName), \(tuning.variant.rawValue)-style kernels")
     }
