@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -111,6 +112,7 @@ CASES = [
          float(TRAIN_BATCH), ["train-step B64", "train step B64", "train-step batch 64", "train step batch 64"]),
 ]
 CASE_BY_KEY = {c.key: c for c in CASES}
+CASE_FAMILIES = list(dict.fromkeys(c.family for c in CASES))
 
 
 def select_cases(spec: str | None) -> list[Case]:
@@ -241,6 +243,9 @@ def dir_size(path: Path) -> int:
 # Running child processes with their output echoed to stderr.
 # ---------------------------------------------------------------------------------------------
 
+NOISE = re.compile(r"^\s*\d+ warnings? generated\.\s*$")
+
+
 def run_echoing(command: list[str], env=None, timeout=None, prefix="  | ", cwd=None):
     """Runs `command`, echoing its stderr (and stdout, unless captured) to our stderr.
     Returns (exit code or None on time-out, captured stdout, last stderr lines)."""
@@ -251,8 +256,11 @@ def run_echoing(command: list[str], env=None, timeout=None, prefix="  | ", cwd=N
 
     def pump_err():
         for line in process.stderr:
-            tail.append(line.rstrip("\n"))
-            print(prefix + line.rstrip("\n"), file=sys.stderr, flush=True)
+            line = line.rstrip("\n")
+            if NOISE.match(line):  # PoCL's compiler reports each kernel's warnings count
+                continue
+            tail.append(line)
+            print(prefix + line, file=sys.stderr, flush=True)
 
     def pump_out():
         out_chunks.append(process.stdout.read())
@@ -393,17 +401,24 @@ def run_aligncl(args, cases: list[Case]) -> tuple[list[dict], dict]:
     except (OSError, subprocess.SubprocessError):
         pass
     common = ["--format", "json", "--repetitions", str(args.repetitions), "--warmup", str(args.warmup)]
-    log(f"aligncl bench --preset standard --format json ({binary})…")
-    rows, code, tail = run_aligncl_command(binary, ["bench", "--preset", "standard", *common], args.aligncl_timeout)
-    if rows is not None:
-        info["mode"] = "--preset standard"
-        if code not in (0, None):
-            info["note"] = f"aligncl exited {code}: {last_error_line(tail)}"
-        return rows, info
+    families = bench_families(binary)
+    needed = list(dict.fromkeys(case.family for case in cases))
+    attempts = []
+    if set(needed) <= set(families) and len(needed) < len(CASE_FAMILIES):
+        attempts.append(needed)  # only the families asked for (binaries whose bench takes families)
+    attempts.append([])
+    for chosen in attempts:
+        log(f"aligncl bench {' '.join(chosen + [''])}--preset standard --format json ({binary})…")
+        rows, code, tail = run_aligncl_command(binary, ["bench", *chosen, "--preset", "standard", *common],
+                                               args.aligncl_timeout)
+        if rows is not None:
+            info["mode"] = " ".join(["bench", *chosen, "--preset standard"])
+            if code not in (0, None):
+                info["note"] = f"aligncl exited {code}: {last_error_line(tail)}"
+            return rows, info
     # Older binary: no --preset. Run each needed family with the cases' sizes.
     log(f"--preset standard did not give JSON ({last_error_line(tail)}); running the families one by one")
     info["mode"] = "per family (this aligncl has no --preset)"
-    families = bench_families(binary)
     wanted: dict[str, list[str]] = {}
     for case in cases:
         family, size = FALLBACK_SIZES[case.key]
@@ -973,6 +988,15 @@ def tinygrad_clip(Tensor, nn):
     return Model()
 
 
+OPENCL_HINTS = {
+    -1001: "CL_PLATFORM_NOT_FOUND_KHR: the OpenCL ICD loader found no platform; install a driver, e.g. pocl-opencl-icd",
+    -1: "CL_DEVICE_NOT_FOUND: the first OpenCL platform has no usable device",
+    -4: "CL_MEM_OBJECT_ALLOCATION_FAILURE: the device ran out of memory",
+    -5: "CL_OUT_OF_RESOURCES",
+    -6: "CL_OUT_OF_HOST_MEMORY",
+}
+
+
 def worker_main(args) -> int:
     case = CASE_BY_KEY[args.case]
     try:
@@ -985,6 +1009,9 @@ def worker_main(args) -> int:
         traceback.print_exc()
         message = " ".join(str(error).split())
         result = {"error": f"{type(error).__name__}: {message[:400]}"}
+        for code, meaning in OPENCL_HINTS.items():
+            if re.search(rf"OpenCL Error {code}\b", message):
+                result["error"] += f" ({meaning})"
     Path(args.result_file).write_text(json.dumps(result))
     return 0
 

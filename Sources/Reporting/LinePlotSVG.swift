@@ -90,13 +90,7 @@ public enum LinePlotSVG {
         let plotWidth = plotRight - plotLeft
         let xScales = sharedXScales(data: data, panels: panels, plotWidth: plotWidth)
 
-        var svg = SVGWriter()
-        svg.line("""
-            <?xml version="1.0" encoding="UTF-8"?>
-            <svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="\(Int(width))" height="\(Int(height))" \
-            viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif">
-            """)
-        svg.line("<rect x=\"0\" y=\"0\" width=\"\(Int(width))\" height=\"\(Int(height))\" fill=\"#ffffff\"/>")
+        var svg = SVGWriter(width: width, height: height)
         if !title.isEmpty {
             svg.text(fitted(title, width: width - 20, fontSize: 18), x: width / 2, y: 28,
                      attributes: "font-size=\"18\" font-weight=\"bold\" text-anchor=\"middle\" fill=\"#222222\"")

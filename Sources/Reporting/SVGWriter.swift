@@ -4,6 +4,17 @@ import Foundation
 struct SVGWriter {
     private(set) var document = ""
 
+    /// A standalone SVG 1.1 document of `width` × `height` on a white background (close it
+    /// with `</svg>`).
+    init(width: Double, height: Double) {
+        line("""
+            <?xml version="1.0" encoding="UTF-8"?>
+            <svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="\(Int(width))" height="\(Int(height))" \
+            viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif">
+            """)
+        line("<rect x=\"0\" y=\"0\" width=\"\(Int(width))\" height=\"\(Int(height))\" fill=\"#ffffff\"/>")
+    }
+
     mutating func line(_ markup: String) {
         document += markup
         document += "\n"

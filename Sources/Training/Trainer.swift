@@ -42,6 +42,8 @@ public struct TrainingOptions: Codable, Sendable {
     public init() {}
 
     public static let defaultSteps = 900
+    /// The defaults, for flags that show them.
+    public static let defaults = TrainingOptions()
 
     public func validate() throws {
         func fail(_ message: String) -> TrainingError { .invalidOption(message) }

@@ -13,7 +13,7 @@ extension MIEstimator: ExpressibleByArgument {}
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train an image–text model with one of the recipes, on the built-in `shapes` data.",
+        abstract: "Train an image–text model with one of the recipes, on the built-in `shapes` data or a dataset folder.",
         discussion: """
         Recipes (docs/methods.md):
           clip      image–text contrastive (ITC) only; learnable logit scale, clamped to ≤ 100.
@@ -22,9 +22,10 @@ struct TrainCommand: ParsableCommand {
           ita       visual context as text, BIO tagging, cross-view KL (teacher detached).
           local-mi  per-patch mutual information with the text (--estimator, --global).
 
-        The run directory gets config.json, metrics.jsonl (every logged step and every evaluation) \
-        and plot.svg (loss and validation metrics). Progress goes to stderr; the final test metrics \
-        to stdout.
+        The run directory gets config.json, tokenizer.json, classes.json, metrics.jsonl (every \
+        logged step and every evaluation), plot.svg (loss and validation metrics) and \
+        checkpoints/step-N/ (safetensors). Ctrl-C or SIGTERM saves a checkpoint and stops; \
+        --resume DIR continues exactly. Progress goes to stderr; the final test metrics to stdout.
         """
     )
 
@@ -38,19 +39,19 @@ struct TrainCommand: ParsableCommand {
     var skipBadSamples = false
 
     @Option(help: "Largest tokenizer vocabulary (special tokens included), built from the training texts.")
-    var vocabSize = 10_000
+    var vocabSize = TrainingOptions.defaults.vocabularyLimit
 
     @Option(help: "Keep only words seen at least this many times in the training texts (others become [UNK]).")
-    var minCount = 1
+    var minCount = TrainingOptions.defaults.minimumCount
 
     @Option(help: "Continue the run in this directory from its newest checkpoint, with its options (other training flags are ignored).")
     var resume: String?
 
     @Option(help: "Save a checkpoint every N steps (0: only at the end and when stopped by Ctrl-C/SIGTERM).")
-    var checkpointEvery = 200
+    var checkpointEvery = TrainingOptions.defaults.checkpointEvery
 
     @Option(help: "How many checkpoints to keep (the newest).")
-    var keepCheckpoints = 3
+    var keepCheckpoints = TrainingOptions.defaults.keepCheckpoints
 
     @Option(help: "Seed of the generated `shapes` data (separate from --seed so models can be compared on the same data).")
     var dataSeed: UInt64 = 0
@@ -62,25 +63,25 @@ struct TrainCommand: ParsableCommand {
     var epochs: Int?
 
     @Option(help: "Samples per step.")
-    var batchSize = 64
+    var batchSize = TrainingOptions.defaults.batchSize
 
     @Option(help: "Peak learning rate (linear warm-up, then cosine decay to 0).")
-    var lr: Float = 1e-3
+    var lr = TrainingOptions.defaults.learningRate
 
     @Option(help: "AdamW decoupled weight decay (not applied to the logit scale).")
-    var weightDecay: Float = 0.01
+    var weightDecay = TrainingOptions.defaults.weightDecay
 
     @Option(help: "Warm-up steps.")
-    var warmup = 50
+    var warmup = TrainingOptions.defaults.warmupSteps
 
     @Option(help: "Seed of the initialisation, the data order and the ITM negatives.")
-    var seed: UInt64 = 0
+    var seed = TrainingOptions.defaults.seed
 
     @Option(help: "Evaluate on the validation split every N steps (0: only at the end).")
-    var evalEvery = 100
+    var evalEvery = TrainingOptions.defaults.evaluateEvery
 
     @Option(help: "Write a metrics line every N steps.")
-    var logEvery = 10
+    var logEvery = TrainingOptions.defaults.logEvery
 
     @Option(help: "Use at most N validation/test samples per evaluation (default: all).")
     var evalSamples: Int?
@@ -177,14 +178,14 @@ struct TrainCommand: ParsableCommand {
 }
 
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Feature width.") var width = 64
-    @Option(help: "Attention heads (must divide the width).") var heads = 4
-    @Option(help: "Text transformer blocks.") var textLayers = 2
-    @Option(help: "ViT blocks.") var imageLayers = 2
-    @Option(help: "VLCDoC fusion layers (itc-itm, vlcdoc).") var fusionLayers = 1
-    @Option(help: "Patch side in pixels (must divide the image size).") var patchSize = 8
-    @Option(help: "Image side in pixels (12–256).") var imageSize = 32
-    @Option(help: "Projection width of the contrastive / MI heads.") var projection = 64
+    @Option(help: "Feature width.") var width = ModelConfig().width
+    @Option(help: "Attention heads (must divide the width).") var heads = ModelConfig().heads
+    @Option(help: "Text transformer blocks.") var textLayers = ModelConfig().textLayers
+    @Option(help: "ViT blocks.") var imageLayers = ModelConfig().imageLayers
+    @Option(help: "VLCDoC fusion layers (itc-itm, vlcdoc).") var fusionLayers = ModelConfig().fusionLayers
+    @Option(help: "Patch side in pixels (must divide the image size).") var patchSize = ModelConfig().patchSize
+    @Option(help: "Image side in pixels (12–256).") var imageSize = ModelConfig().imageSize
+    @Option(help: "Projection width of the contrastive / MI heads.") var projection = ModelConfig().projection
 
     func config() throws -> ModelConfig {
         var config = ModelConfig()
@@ -196,13 +197,13 @@ struct ModelOptions: ParsableArguments {
 }
 
 struct ObjectiveOptions: ParsableArguments {
-    @Option(help: "itc-itm: weight of the contrastive loss.") var betaITC: Float = 0.1
-    @Option(help: "itc-itm: weight of the matching loss.") var betaITM: Float = 0.1
-    @Option(help: "itc-itm: negatives for ITM: random (p = 0.5 per text) or hard (from the ITC similarities).") var itmNegatives: ITMNegatives = .random
-    @Option(help: "vlcdoc: alignment temperature τ (1 reproduces the public code).") var temperature: Float = 0.1
-    @Option(help: "ita: cross-view KL temperature.") var cvaTemperature: Float = 2
-    @Option(help: "ita: weight r of the cross-view loss, (1 − r)·CE + r·KL.") var cvaRate: Float = 0.5
-    @Option(help: "local-mi: MI estimator: infonce, dv (Donsker–Varadhan) or jsd (Jensen–Shannon).") var estimator: MIEstimator = .infonce
+    @Option(help: "itc-itm: weight of the contrastive loss.") var betaITC = RecipeOptions().betaITC
+    @Option(help: "itc-itm: weight of the matching loss.") var betaITM = RecipeOptions().betaITM
+    @Option(help: "itc-itm: negatives for ITM: random (p = 0.5 per text) or hard (from the ITC similarities).") var itmNegatives = RecipeOptions().itmNegatives
+    @Option(help: "vlcdoc: alignment temperature τ (1 reproduces the public code).") var temperature = RecipeOptions().alignmentTemperature
+    @Option(help: "ita: cross-view KL temperature.") var cvaTemperature = RecipeOptions().cvaTemperature
+    @Option(help: "ita: weight r of the cross-view loss, (1 − r)·CE + r·KL.") var cvaRate = RecipeOptions().cvaRate
+    @Option(help: "local-mi: MI estimator: infonce, dv (Donsker–Varadhan) or jsd (Jensen–Shannon).") var estimator = RecipeOptions().estimator
     @Flag(name: .customLong("global"), help: "local-mi: the pooled-image (global) variant instead of per location.") var globalMI = false
 
     func recipeOptions() -> RecipeOptions {
