@@ -40,10 +40,11 @@ GB = 1e9
 
 # What the install takes, measured on Linux x86-64 with Python 3.11 (2026-11): `pip install
 # torch tinygrad numpy` downloaded 3.0 GB of wheels (torch 2.15.0 plus 16 nvidia-*/cuda-* wheels
-# and triton, which PyPI's Linux torch pulls in even on a machine without a GPU), the finished
-# virtualenv holds 5.7 GB, and the disk peaked 8.8 GB above where it started (the downloaded
-# wheels sit in pip's temporary directory until the install ends). tinygrad and NumPy alone:
-# about 20 MB downloaded, 0.1 GB installed. Each figure below is that measurement plus ~40%.
+# and triton, which PyPI's Linux torch pulls in even on a machine without a GPU) in about 3
+# minutes, the finished virtualenv holds 5.7 GB, and the disk peaked 8.9 GB above where it
+# started (the downloaded wheels sit in pip's temporary directory until the install ends; a
+# pip cache would hold another copy). tinygrad and NumPy alone: about 20 MB downloaded, 0.13 GB
+# installed. Each figure below is that measurement plus ~40%.
 # Per package: (bytes where the virtualenv goes, bytes where pip downloads: its cache and TMPDIR).
 INSTALL_NEEDS = {
     "torch": (8.0 * GB, 4.5 * GB),
@@ -593,7 +594,7 @@ CLIP = dict(width=256, heads=4, hidden=512, layers=4, tokens=32, vocabulary=1000
             lr=1e-4, weight_decay=0.01, initial_log_scale=math.log(1 / 0.07), max_log_scale=math.log(100.0))
 
 
-def patchify(images, backend):
+def patchify(images):
     """[B, 3, 32, 32] → [B, 64, 48] (channel-major 3·4·4 features per patch, row-major patches)."""
     b, p, g = images.shape[0], CLIP["patch"], CLIP["image"] // CLIP["patch"]
     x = images.reshape(b, 3, g, p, g, p)
@@ -761,7 +762,7 @@ def torch_clip(torch):
             self.cls = nn.Parameter(torch.randn(1, 1, c["width"]) * 0.02)
 
         def forward(self, images):
-            x = self.patch(patchify(images, torch))
+            x = self.patch(patchify(images))
             return self.encode(torch.cat([self.cls.expand(x.shape[0], 1, -1), x], dim=1))
 
     class Model(nn.Module):
@@ -965,7 +966,7 @@ def tinygrad_clip(Tensor, nn):
             self.cls = Tensor.randn(1, 1, c["width"]) * 0.02
 
         def __call__(self, images):
-            x = self.patch(patchify(images, Tensor))
+            x = self.patch(patchify(images))
             return self.encode(self.cls.expand(x.shape[0], 1, c["width"]).cat(x, dim=1))
 
     def normalize(v):

@@ -28,19 +28,20 @@ public final class CLCommandQueue: @unchecked Sendable {
     public let context: CLContext
     let handle: cl_command_queue
     var api: AlignCLOpenCLAPI { context.api }
-    /// While profiling: the event of every kernel enqueued since `startProfiling()`.
-    private var profiledEvents: [CLEvent]?
+    /// While profiling: the kernel name and event of every kernel enqueued since `startProfiling()`.
+    private var profiledEvents: [(kernel: String, event: CLEvent)]?
 
     /// Records the device time of every kernel enqueued from now on (callers serialise use of
     /// the queue, as for any enqueue).
     public func startProfiling() { profiledEvents = [] }
 
-    /// Waits for the recorded kernels and returns their summed device time in seconds.
-    public func stopProfiling() throws(CLError) -> Double {
+    /// Waits for the recorded kernels and returns their device time in seconds, summed per
+    /// kernel name.
+    public func stopProfiling() throws(CLError) -> [String: Double] {
         defer { profiledEvents = nil }
         try finish()
-        var seconds = 0.0
-        for event in profiledEvents ?? [] { seconds += try event.elapsedSeconds() }
+        var seconds: [String: Double] = [:]
+        for (kernel, event) in profiledEvents ?? [] { seconds[kernel, default: 0] += try event.elapsedSeconds() }
         return seconds
     }
 
@@ -86,7 +87,7 @@ public final class CLCommandQueue: @unchecked Sendable {
         }
         try check(status, "clEnqueueNDRangeKernel")
         let recorded = event.map { CLEvent(handle: $0, context: context) }
-        if let recorded, profiledEvents != nil { profiledEvents?.append(recorded) }
+        if let recorded, profiledEvents != nil { profiledEvents?.append((kernel.name, recorded)) }
         return profiled ? recorded : nil
     }
 

@@ -65,6 +65,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also write an SVG chart of throughput per case and backend.")
     var plot: String?
 
+    @Flag(help: "OpenCL: print on stderr where each case's kernel time goes, per kernel.")
+    var profile = false
+
     @OptionGroup var backendOptions: BackendOptions
 
     func validate() throws {
@@ -156,6 +159,17 @@ struct BenchCommand: ParsableCommand {
         result.minSeconds = seconds.first
         result.maxSeconds = seconds.last
         result.throughput = benchCase.work / result.medianSeconds! / benchCase.unitScale
+        // One more run under OpenCL profiling: how much of the wall time the kernels take on
+        // the device (the rest is dispatch, host work and transfers).
+        if let openCL = backend as? OpenCLBackend {
+            let profile = try openCL.kernelProfile { try prepared() }
+            result.kernelSeconds = profile.values.reduce(0, +)
+            if self.profile {
+                let top = profile.sorted { $0.value > $1.value }.prefix(8)
+                    .map { String(format: "%@ %.2f ms (%.0f%%)", $0.key, $0.value * 1e3, 100 * $0.value / max(result.kernelSeconds!, 1e-12)) }
+                printError("aligncl: bench \(benchCase.name): kernel time by kernel: \(top.joined(separator: ", "))")
+            }
+        }
         return result
     }
 }

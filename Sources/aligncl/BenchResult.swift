@@ -16,6 +16,8 @@ struct BenchResult: Codable {
     var minSeconds: Double?
     var maxSeconds: Double?
     var throughput: Double?
+    /// OpenCL only: the kernels' device time in one run (profiling events).
+    var kernelSeconds: Double?
     /// OpenCL's speed relative to the CPU path on the same case (CPU time / OpenCL time).
     var speedupOverCPU: Double?
 
@@ -35,20 +37,21 @@ struct BenchResult: Codable {
         }
     }
 
-    static let headers = ["case", "backend", "median ms", "min ms", "max ms", "throughput", "unit", "opencl/cpu"]
+    static let headers = ["case", "backend", "median ms", "min ms", "max ms", "kernel ms", "throughput", "unit", "opencl/cpu"]
 
     /// The cells of each row (failed cases say so in place of the times).
     static func rows(_ results: [BenchResult]) -> [[String]] {
         withRatios(results).map { r in
-            guard r.failure == nil, let median = r.medianSeconds else { return [r.name, r.backend, "FAILED", "", "", "", "", r.failure ?? ""] }
+            guard r.failure == nil, let median = r.medianSeconds else { return [r.name, r.backend, "FAILED", "", "", "", "", "", r.failure ?? ""] }
             return [r.name, r.backend, String(format: "%.3f", median * 1e3), String(format: "%.3f", (r.minSeconds ?? 0) * 1e3),
-                    String(format: "%.3f", (r.maxSeconds ?? 0) * 1e3), String(format: "%.1f", r.throughput ?? 0), r.unit,
+                    String(format: "%.3f", (r.maxSeconds ?? 0) * 1e3), r.kernelSeconds.map { String(format: "%.3f", $0 * 1e3) } ?? "",
+                    String(format: "%.1f", r.throughput ?? 0), r.unit,
                     r.speedupOverCPU.map { String(format: "%.3gx", $0) } ?? ""]
         }
     }
 
     static func table(_ results: [BenchResult]) -> String {
-        TextTable.render(headers: headers, rows: rows(results), alignRight: [2, 3, 4, 5, 7])
+        TextTable.render(headers: headers, rows: rows(results), alignRight: [2, 3, 4, 5, 6, 8])
     }
 
     static func csv(_ results: [BenchResult]) -> String {

@@ -113,6 +113,11 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     /// Runs `body` and returns the device time of the kernels it enqueued (from OpenCL
     /// profiling events: the kernel time, without host overhead), waiting for them.
     public func kernelSeconds(_ body: () throws -> Void) throws -> Double {
+        try kernelProfile(body).values.reduce(0, +)
+    }
+
+    /// Like `kernelSeconds`, per kernel name: where the device time of `body` goes.
+    public func kernelProfile(_ body: () throws -> Void) throws -> [String: Double] {
         queue.startProfiling()
         do {
             try body()
