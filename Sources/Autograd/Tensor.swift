@@ -18,6 +18,9 @@ public final class Tensor: @unchecked Sendable {
     public private(set) var gradient: Buffer?
     /// The recorded op, nil for leaves and for tensors made while not recording.
     let node: Node?
+    /// For int32 leaves made from host values: those values, so ops that must check ids on the
+    /// host (embedding rows, class targets) do not read them back from the device every step.
+    private var hostIntValues: [Int32]?
 
     public var count: Int { shape.reduce(1, *) }
 
@@ -44,6 +47,7 @@ public final class Tensor: @unchecked Sendable {
             throw BackendError.invalidArgument(op: "tensor", message: "shape \(shape) holds \(shape.reduce(1, *)) values, got \(values.count)")
         }
         self.init(shape: shape, backend: backend, storage: try backend.makeBuffer(values), requiresGradient: false, elementType: .int32)
+        hostIntValues = values
     }
 
     /// The values, read back from the backend.
@@ -64,7 +68,7 @@ public final class Tensor: @unchecked Sendable {
     /// The values of an int32 tensor, read back from the backend.
     public func intValues() throws -> [Int32] {
         try requireElementType(.int32, "intValues")
-        return try backend.readInt32(storage, count: count)
+        return try hostIntValues ?? backend.readInt32(storage, count: count)
     }
 
     /// Throws unless this tensor holds `expected` elements (ops name themselves in the error).

@@ -220,29 +220,11 @@ public struct SafeTensorsFile: Sendable, Equatable {
         self.init(entries: entries, metadata: metadata, section: section)
     }
 
-    /// Writes atomically: temporary file in the same directory, write, fsync, rename over the
-    /// target, fsync the directory. A crash at any moment leaves either the old file or the new one.
+    /// Writes atomically (see `AtomicFile.write`): a crash at any moment leaves either the old
+    /// file or the new one.
     public func write(to url: URL) throws {
         let (prefix, ordered) = try prepared()
-        let path = url.path, directory = url.deletingLastPathComponent().path
-        // The same directory, because rename(2) is atomic only within one file system; O_EXCL and the
-        // random suffix keep concurrent writers from sharing a temporary file.
-        let temporary = "\(directory)/.\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: .min ... .max)).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ioError(temporary, "create") }
-        do {
-            try writeAll(fd, prefix, temporary)
-            for tensor in ordered { try writeAll(fd, tensor.data, temporary) }
-            // Otherwise the rename could reach the disk before the data, and a crash leave a truncated target.
-            guard fsync(fd) == 0 else { throw ioError(temporary, "fsync") }
-        } catch { close(fd); unlink(temporary); throw error }
-        guard close(fd) == 0 else { let error = ioError(temporary, "close"); unlink(temporary); throw error }
-        guard rename(temporary, path) == 0 else { let error = ioError(path, "rename into place"); unlink(temporary); throw error }
-        // Makes the rename durable. If this fails, the new file is in place but might not survive a crash.
-        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directoryFD >= 0 else { throw ioError(directory, "open for fsync") }
-        defer { close(directoryFD) }
-        guard fsync(directoryFD) == 0 else { throw ioError(directory, "fsync") }
+        try AtomicFile.write([prefix] + ordered.map(\.data), to: url)
     }
 
     private init(entries: [Entry], metadata: [String: String], section: Data) {
@@ -423,7 +405,7 @@ public struct SafeTensorsFile: Sendable, Equatable {
 }
 
 // File-scope, so that read(2) and write(2) are not shadowed by SafeTensorsFile's members.
-private func ioError(_ path: String, _ operation: String) -> SafeTensorsError {
+func ioError(_ path: String, _ operation: String) -> SafeTensorsError {
     .io(path: path, operation: operation, reason: String(cString: strerror(errno)))
 }
 
@@ -442,7 +424,7 @@ private func readExactly(_ fd: Int32, _ count: Int, _ path: String, allowShort: 
     return data.prefix(filled)
 }
 
-private func writeAll(_ fd: Int32, _ data: Data, _ path: String) throws {
+func writeAll(_ fd: Int32, _ data: Data, _ path: String) throws {
     try data.withUnsafeBytes { raw in
         var written = 0
         while written < raw.count {

@@ -50,12 +50,11 @@ public enum CheckpointStore {
         try optimizerFile(model: model, optimizer: optimizer).write(to: partial.appendingPathComponent("optimizer.safetensors"))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeSynced(try encoder.encode(state), to: partial.appendingPathComponent("state.json"))
-        try syncDirectory(partial)
+        try AtomicFile.write([try encoder.encode(state)], to: partial.appendingPathComponent("state.json"))
         guard rename(partial.path, final.path) == 0 else {
             throw TrainingError.runDirectory("cannot rename \(partial.path) to \(final.path): \(String(cString: strerror(errno)))")
         }
-        try syncDirectory(directory)
+        try AtomicFile.syncDirectory(directory)
         for old in list(run: run).dropLast(max(keep, 1)) { try? FileManager.default.removeItem(at: old.url) }
         return final
     }
@@ -119,23 +118,5 @@ public enum CheckpointStore {
         guard problems.isEmpty else {
             throw TrainingError.invalidData("\(what) does not match the model: \(problems.joined(separator: "; "))")
         }
-    }
-
-    private static func writeSynced(_ data: Data, to url: URL) throws {
-        let descriptor = open(url.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard descriptor >= 0 else { throw TrainingError.runDirectory("cannot create \(url.path): \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        let written = data.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        guard written == data.count, fsync(descriptor) == 0 else {
-            throw TrainingError.runDirectory("cannot write \(url.path): \(String(cString: strerror(errno)))")
-        }
-    }
-
-    /// fsync on the directory makes the renames inside it durable.
-    static func syncDirectory(_ url: URL) throws {
-        let descriptor = open(url.path, O_RDONLY | O_DIRECTORY)
-        guard descriptor >= 0 else { throw TrainingError.runDirectory("cannot open \(url.path): \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        _ = fsync(descriptor)
     }
 }

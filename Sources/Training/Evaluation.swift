@@ -69,14 +69,12 @@ extension AlignmentModel {
                         predictions += argmax(try classifier(pooled).values(), classes: config.classes)
                     }
                 case .vlcdoc:
-                    guard let image, let fusion, let classifier else { break }
-                    let tokens = try text(ids: batch.ids, mask: batch.mask).tokens
-                    let pooled = try fusion(text: tokens, textMask: batch.mask, image: image(patches: batch.patches).patches).pooled
-                    predictions += argmax(try classifier(pooled).values(), classes: config.classes)
+                    guard let classifier else { break }
+                    predictions += argmax(try classifier(vlcdocFusion(batch).pooled).values(), classes: config.classes)
                 case .localMI:
-                    guard let image, let textProjection, let imageProjection else { break }
-                    textEmbeddings += try textProjection(text(ids: batch.ids, mask: batch.mask).cls).values()
-                    imageEmbeddings += try maskedMean(imageProjection(image(patches: batch.patches).patches), mask: nil).values()
+                    let embedded = try localEmbeddings(batch)
+                    textEmbeddings += try embedded.text.values()
+                    imageEmbeddings += try embedded.image.values()
                 case .ita:
                     let tagged = try tagSequences(batch, data: data)
                     predictedTags += tagged.cross

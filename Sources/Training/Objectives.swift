@@ -30,6 +30,14 @@ extension AlignmentModel {
         return (tokens, patches, try textProjection(textCLS), try imageProjection(imageCLS))
     }
 
+    /// local-mi's embeddings for retrieval and use: the text projection of [CLS] and the mean
+    /// of the image-location projections.
+    func localEmbeddings(_ batch: Batch) throws -> (image: Tensor, text: Tensor) {
+        guard let image, let textProjection, let imageProjection else { throw TrainingError.invalidOption("\(recipe.rawValue) has no projections") }
+        return (try maskedMean(imageProjection(image(patches: batch.patches).patches), mask: nil),
+                try textProjection(text(ids: batch.ids, mask: batch.mask).cls))
+    }
+
     /// Symmetric InfoNCE of image against text embeddings at the learnable scale `exp(θ)`.
     func contrastive(_ imageEmbedding: Tensor, _ textEmbedding: Tensor) throws -> Tensor {
         guard let logitScaleLog else { throw TrainingError.invalidOption("\(recipe.rawValue) has no logit scale") }
@@ -128,15 +136,19 @@ extension AlignmentModel {
         return (negativeTexts, negativeImages)
     }
 
+    /// VLCDoC: both encoders, then the fusion layers over each sample's own pair.
+    func vlcdocFusion(_ batch: Batch) throws -> (pooled: Tensor, text: Tensor, image: Tensor) {
+        guard let image, let fusion else { throw TrainingError.invalidOption("\(recipe.rawValue) has no fusion layers") }
+        return try fusion(text: text(ids: batch.ids, mask: batch.mask).tokens, textMask: batch.mask, image: image(patches: batch.patches).patches)
+    }
+
     private func vlcdocLoss(_ batch: Batch) throws -> StepLoss {
-        guard let image, let fusion, let classifier else { throw TrainingError.invalidOption("vlcdoc needs its fusion layers") }
-        let (tokens, _) = try text(ids: batch.ids, mask: batch.mask)
-        let (patches, _) = try image(patches: batch.patches)
-        let fused = try fusion(text: tokens, textMask: batch.mask, image: patches)
+        guard let classifier else { throw TrainingError.invalidOption("vlcdoc needs its classifier") }
+        let fused = try vlcdocFusion(batch)
         let task = try classifier(fused.pooled).crossEntropy(targets: batch.labels)
         let (imageFeatures, textFeatures) = (try maskedMean(fused.image, mask: nil), try maskedMean(fused.text, mask: batch.mask))
         let labels = batch.labels.map(Float.init)
-        let scale = try Tensor([1 / options.alignmentTemperature], shape: [1], on: tokens.backend)
+        let scale = try Tensor([1 / options.alignmentTemperature], shape: [1], on: fused.pooled.backend)
         // Supervised contrastive ("n-pairs"): row i's target is uniform over the samples of its class.
         func align(_ a: Tensor, _ b: Tensor) throws -> Tensor {
             try a.infoNCE(b, logitScale: scale, targets: .labels, labelsA: labels, labelsB: labels, direction: .rows)

@@ -58,15 +58,11 @@ extension LoadedRun {
                     prediction.matchProbability = softmax(try itmHead(pooled).values())[1]
                 }
             case .vlcdoc:
-                guard let image = model.image, let fusion = model.fusion, let classifier = model.classifier else { break }
-                let tokens = try model.text(ids: batch.ids, mask: batch.mask).tokens
-                let pooled = try fusion(text: tokens, textMask: batch.mask, image: image(patches: batch.patches).patches).pooled
-                prediction.probabilities = classProbabilities(softmax(try classifier(pooled).values()))
+                guard let classifier = model.classifier else { break }
+                prediction.probabilities = classProbabilities(softmax(try classifier(model.vlcdocFusion(batch).pooled).values()))
             case .localMI:
-                guard let image = model.image, let textProjection = model.textProjection, let imageProjection = model.imageProjection else { break }
-                let textEmbedding = try textProjection(model.text(ids: batch.ids, mask: batch.mask).cls).values()
-                let imageEmbedding = try maskedMean(imageProjection(image(patches: batch.patches).patches), mask: nil).values()
-                prediction.similarity = cosine(imageEmbedding, textEmbedding)
+                let embedded = try model.localEmbeddings(batch)
+                prediction.similarity = cosine(try embedded.image.values(), try embedded.text.values())
             case .ita:
                 let logits = try model.tagLogits(ids: imageText.isEmpty ? batch.ids : batch.crossIds, mask: imageText.isEmpty ? batch.mask : batch.crossMask)
                 let predicted = argmax(try logits.values(), classes: model.config.tagClasses)
@@ -104,9 +100,9 @@ extension LoadedRun {
                     texts += try encodedBatch.textEmbedding.values()
                     width = model.config.projection
                 case .localMI:
-                    guard let image = model.image, let textProjection = model.textProjection, let imageProjection = model.imageProjection else { break }
-                    texts += try textProjection(model.text(ids: batch.ids, mask: batch.mask).cls).values()
-                    images += try maskedMean(imageProjection(image(patches: batch.patches).patches), mask: nil).values()
+                    let embedded = try model.localEmbeddings(batch)
+                    texts += try embedded.text.values()
+                    images += try embedded.image.values()
                     width = model.config.projection
                 case .vlcdoc:
                     guard let image = model.image else { break }

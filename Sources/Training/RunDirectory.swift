@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 import Reporting
 
@@ -54,14 +55,9 @@ public final class RunDirectory {
         metricsHandle = nil
     }
 
-    /// Writes `name` whole or not at all (temporary file, then rename).
+    /// Writes `name` whole or not at all (`AtomicFile`).
     public func writeText(_ name: String, _ text: String) throws {
-        let target = url.appendingPathComponent(name)
-        let temporary = url.appendingPathComponent(".\(name).tmp")
-        try Data(text.utf8).write(to: temporary)
-        guard rename(temporary.path, target.path) == 0 else {
-            throw TrainingError.runDirectory("cannot rename \(temporary.path) to \(target.path): \(String(cString: strerror(errno)))")
-        }
+        try AtomicFile.write([Data(text.utf8)], to: url.appendingPathComponent(name))
     }
 
     public func writeJSON<T: Encodable>(_ name: String, _ value: T) throws {
