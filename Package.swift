@@ -15,6 +15,11 @@ let package = Package(
         .library(name: "NeuralNetworks", targets: ["NeuralNetworks"]),
         .library(name: "Benchmarking", targets: ["Benchmarking"]),
     ],
+    traits: [
+        // Opt-in (`swift build --traits MPI`): data-parallel training under `mpirun` through
+        // Open MPI. The default build needs no MPI headers or library.
+        .trait(name: "MPI", description: "Data-parallel training across processes with MPI (needs libopenmpi-dev)"),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
@@ -42,11 +47,13 @@ let package = Package(
         .target(name: "Reporting"),
         .target(name: "Models", dependencies: ["Autograd", "Compute", "NeuralNetworks"]),
         .target(name: "Checkpoints"),
-        .target(name: "Training", dependencies: ["Autograd", "Benchmarking", "Checkpoints", "Compute", "Datasets", "Models", "NeuralNetworks", "Reporting"]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
+        .target(name: "DataParallel", dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
+        .target(name: "Training", dependencies: ["Autograd", "Benchmarking", "Checkpoints", "Compute", "DataParallel", "Datasets", "Models", "NeuralNetworks", "Reporting"]),
         .executableTarget(
             name: "aligncl",
             dependencies: [
-                "Benchmarking", "Checkpoints", "Compute", "Datasets", "Models", "NumPyFiles", "Reporting", "Training",
+                "Benchmarking", "Checkpoints", "Compute", "DataParallel", "Datasets", "Models", "NumPyFiles", "Reporting", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

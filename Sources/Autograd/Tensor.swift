@@ -15,7 +15,7 @@ public final class Tensor: @unchecked Sendable {
     /// Whether gradients flow to this tensor (parameters, and what is computed from them).
     public let requiresGradient: Bool
     /// The accumulated gradient after `backward()`, same shape.
-    public private(set) var gradient: Buffer?
+    public internal(set) var gradient: Buffer?
     /// The recorded op, nil for leaves and for tensors made while not recording.
     let node: Node?
     /// For int32 leaves made from host values: those values, so ops that must check ids on the

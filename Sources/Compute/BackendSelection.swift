@@ -21,6 +21,10 @@ public struct BackendRequest: Sendable {
     public var programCacheDirectory: URL?
     /// Overrides the kernel variant chosen from the device kind.
     public var tuning: OpenCLTuning.Variant?
+    /// This process's position among the data-parallel ranks on its machine: with no device
+    /// index given, rank r takes the r-th best device (modulo their number), so ranks spread
+    /// over a machine's devices.
+    public var localRank: Int?
 
     public init(choice: BackendChoice, deviceIndex: Int? = nil, openCLLibraryPath: String = OpenCLLibrary.defaultPath,
                 programCacheDirectory: URL? = nil, tuning: OpenCLTuning.Variant? = nil) {
@@ -95,17 +99,26 @@ public struct BackendSelection: Sendable {
             }
             return (devices[index], "device \(index) requested")
         }
+        if let localRank = request.localRank, devices.filter(\.isAvailable).count > 1 {
+            let ordered = devicesBestFirst(devices)
+            let device = ordered[localRank % ordered.count]
+            return (device, "local rank \(localRank) takes device \(device.index), one of \(ordered.count) OpenCL devices")
+        }
         let best = bestDevice(devices)
         return (best, bestReason(best, among: devices))
     }
 
-    /// GPUs before accelerators before CPUs, then the most compute units; ties keep list order.
-    static func bestDevice(_ devices: [CLDevice]) -> CLDevice {
+    /// The available devices, best first (GPUs before accelerators before CPUs, then the most
+    /// compute units; ties keep list order).
+    static func devicesBestFirst(_ devices: [CLDevice]) -> [CLDevice] {
         func rank(_ kind: CLDeviceKind) -> Int {
             switch kind { case .gpu: 3; case .accelerator: 2; case .cpu: 1; case .other: 0 }
         }
-        return devices.filter(\.isAvailable).max { (rank($0.kind), $0.computeUnits, -$0.index) < (rank($1.kind), $1.computeUnits, -$1.index) }
-            ?? devices[0]
+        return devices.filter(\.isAvailable).sorted { (rank($0.kind), $0.computeUnits, -$0.index) > (rank($1.kind), $1.computeUnits, -$1.index) }
+    }
+
+    static func bestDevice(_ devices: [CLDevice]) -> CLDevice {
+        devicesBestFirst(devices).first ?? devices[0]
     }
 
     private static func bestReason(_ device: CLDevice, among devices: [CLDevice]) -> String {

@@ -4,15 +4,15 @@ import Compute
 /// `y = x·W + b` over the last axis: `x [..., in] → [..., out]`, `W [in, out]`.
 public final class Linear: Module {
     public let weight: Tensor
-    public let bias: Tensor
+    public let bias: Tensor?
 
-    public init(_ inputs: Int, _ outputs: Int, name: String, initializer: Initializer) throws {
+    public init(_ inputs: Int, _ outputs: Int, name: String, bias hasBias: Bool = true, initializer: Initializer) throws {
         let bound = 1 / Float(inputs).squareRoot()
         weight = try initializer.uniform([inputs, outputs], bound: bound, name: "\(name).weight")
-        bias = try initializer.uniform([outputs], bound: bound, name: "\(name).bias")
+        bias = hasBias ? try initializer.uniform([outputs], bound: bound, name: "\(name).bias") : nil
     }
 
-    public var namedParameters: [(name: String, tensor: Tensor)] { [("weight", weight), ("bias", bias)] }
+    public var namedParameters: [(name: String, tensor: Tensor)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         let (inputs, outputs) = (weight.shape[0], weight.shape[1])
@@ -20,7 +20,8 @@ public final class Linear: Module {
             throw BackendError.invalidArgument(op: "linear", message: "input must be [..., \(inputs)], got \(x.shape)")
         }
         let rows = x.count / inputs
-        return try x.reshaped([rows, inputs]).matmul(weight).addingBias(bias).reshaped(Array(x.shape.dropLast()) + [outputs])
+        let product = try x.reshaped([rows, inputs]).matmul(weight)
+        return try (bias.map { try product.addingBias($0) } ?? product).reshaped(Array(x.shape.dropLast()) + [outputs])
     }
 }
 
@@ -82,7 +83,10 @@ public final class MultiHeadAttention: Module {
         }
         self.heads = heads
         query = try Linear(dimensions, dimensions, name: "\(name).query", initializer: initializer)
-        key = try Linear(dimensions, dimensions, name: "\(name).key", initializer: initializer)
+        // No key bias (as in Whisper): it adds q·b to every score of a row, which softmax
+        // ignores, so its gradient is exactly 0 in exact arithmetic and pure rounding noise in
+        // float32 — noise that Adam would scale up into steps of the full learning rate.
+        key = try Linear(dimensions, dimensions, name: "\(name).key", bias: false, initializer: initializer)
         value = try Linear(dimensions, dimensions, name: "\(name).value", initializer: initializer)
         output = try Linear(dimensions, dimensions, name: "\(name).output", initializer: initializer)
     }

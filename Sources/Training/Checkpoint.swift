@@ -15,6 +15,9 @@ public struct CheckpointState: Codable, Sendable, Equatable {
     public var loss: Double?
     /// Files of the checkpoint, and the run's files it depends on (relative to the checkpoint).
     public var files: [String: String]
+    /// The data-parallel ranks of the run (nil in checkpoints from before MPI support: 1);
+    /// a resume needs the same number, since the global batch depends on it.
+    public var ranks: Int?
 }
 
 /// `RUN_DIR/checkpoints/step-N/` with `model.safetensors`, `optimizer.safetensors` and

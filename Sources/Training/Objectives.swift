@@ -10,15 +10,16 @@ public struct StepLoss {
 }
 
 extension AlignmentModel {
-    /// The recipe's loss on `batch`. Randomness (ITM negatives) is a pure function of
-    /// (seed, step, the samples' indices in their split).
-    public func loss(_ batch: Batch, step: Int, seed: UInt64) throws -> StepLoss {
+    /// The recipe's loss on `batch`, this rank's part of `shard`'s global batch. Randomness
+    /// (ITM negatives) is a pure function of (seed, step, the samples' indices in their split),
+    /// so it does not depend on how the global batch is split over ranks.
+    public func loss(_ batch: Batch, shard: BatchShard, seed: UInt64) throws -> StepLoss {
         switch recipe {
-        case .clip: return try clipLoss(batch)
-        case .itcItm: return try itcItmLoss(batch, step: step, seed: seed)
-        case .vlcdoc: return try vlcdocLoss(batch)
-        case .ita: return try itaLoss(batch)
-        case .localMI: return try localMILoss(batch)
+        case .clip: return try clipLoss(batch, shard)
+        case .itcItm: return try itcItmLoss(batch, shard, seed: seed)
+        case .vlcdoc: return try vlcdocLoss(batch, shard)
+        case .ita: return try itaLoss(batch, shard)
+        case .localMI: return try localMILoss(batch, shard)
         }
     }
 
@@ -38,15 +39,25 @@ extension AlignmentModel {
                 try textProjection(text(ids: batch.ids, mask: batch.mask).cls))
     }
 
-    /// Symmetric InfoNCE of image against text embeddings at the learnable scale `exp(θ)`.
-    func contrastive(_ imageEmbedding: Tensor, _ textEmbedding: Tensor) throws -> Tensor {
+    /// Symmetric InfoNCE of image against text embeddings at the learnable scale `exp(θ)`, over
+    /// the global batch of `shard` (nil: these embeddings are the whole batch).
+    func contrastive(_ imageEmbedding: Tensor, _ textEmbedding: Tensor, shard: BatchShard? = nil) throws -> Tensor {
         guard let logitScaleLog else { throw TrainingError.invalidOption("\(recipe.rawValue) has no logit scale") }
-        return try imageEmbedding.infoNCE(textEmbedding, logitScale: try logitScaleLog.exp())
+        let scale = try logitScaleLog.exp()
+        guard let shard, shard.group.size > 1 else { return try imageEmbedding.infoNCE(textEmbedding, logitScale: scale) }
+        // This rank's rows of the global score matrix, in both directions, against every rank's
+        // embeddings. A sample's label is its global position, so row i's one positive is the
+        // global matrix's diagonal; the mean over ranks of these row means is the global loss.
+        let rows = shard.ownPositions.map(Float.init), columns = (0..<shard.globalSize).map(Float.init)
+        let (allImages, allTexts) = (try shard.gathered(imageEmbedding, "image embeddings"), try shard.gathered(textEmbedding, "text embeddings"))
+        let imageToText = try imageEmbedding.infoNCE(allTexts, logitScale: scale, targets: .labels, labelsA: rows, labelsB: columns, direction: .rows)
+        let textToImage = try textEmbedding.infoNCE(allImages, logitScale: scale, targets: .labels, labelsA: rows, labelsB: columns, direction: .rows)
+        return try (imageToText + textToImage).scaled(0.5)
     }
 
-    private func clipLoss(_ batch: Batch) throws -> StepLoss {
+    private func clipLoss(_ batch: Batch, _ shard: BatchShard) throws -> StepLoss {
         let encoded = try encode(batch)
-        let itc = try contrastive(encoded.imageEmbedding, encoded.textEmbedding)
+        let itc = try contrastive(encoded.imageEmbedding, encoded.textEmbedding, shard: shard)
         return StepLoss(total: itc, parts: [("itc", Double(try itc.values()[0]))])
     }
 
@@ -60,26 +71,28 @@ extension AlignmentModel {
         return try fusion(text: pairedText, textMask: pairedMask, image: pairedImage).pooled
     }
 
-    private func itcItmLoss(_ batch: Batch, step: Int, seed: UInt64) throws -> StepLoss {
+    private func itcItmLoss(_ batch: Batch, _ shard: BatchShard, seed: UInt64) throws -> StepLoss {
         guard let classifier, let itmHead else { throw TrainingError.invalidOption("itc-itm needs its heads") }
         let encoded = try encode(batch)
-        let itc = try contrastive(encoded.imageEmbedding, encoded.textEmbedding)
-        let size = batch.size, positives = Array(0..<size)
+        let itc = try contrastive(encoded.imageEmbedding, encoded.textEmbedding, shard: shard)
+        // Rows of the fusion batch are global positions: a negative may be another rank's sample.
+        let size = batch.size, positives = Array(shard.ownPositions)
         // Fusion batch: the positive pairs first (task CE), then the ITM pairs.
         var (textRows, imageRows, itmLabels) = (positives, positives, [Int32]())
         switch options.itmNegatives {
         case .random:
-            let partners = randomTextPartners(batch, step: step, seed: seed)
+            let partners = randomTextPartners(shard, seed: seed)
             textRows += partners
             imageRows += positives
-            itmLabels = partners.enumerated().map { $0.offset == $0.element ? 1 : 0 }
+            itmLabels = zip(positives, partners).map { $0 == $1 ? 1 : 0 }
         case .hard:
-            let (negativeTexts, negativeImages) = try hardNegatives(encoded.imageEmbedding, encoded.textEmbedding, batch, step: step, seed: seed)
+            let (negativeTexts, negativeImages) = try hardNegatives(encoded.imageEmbedding, encoded.textEmbedding, shard, seed: seed)
             textRows += negativeTexts + positives
             imageRows += positives + negativeImages
             itmLabels = [Int32](repeating: 1, count: size) + [Int32](repeating: 0, count: 2 * size)
         }
-        let pooled = try fuse(text: encoded.text, mask: batch.mask, image: encoded.image, textRows: textRows, imageRows: imageRows)
+        let pooled = try fuse(text: shard.gathered(encoded.text, "text tokens"), mask: shard.gathered(batch.mask, "text masks"),
+                              image: shard.gathered(encoded.image, "image patches"), textRows: textRows, imageRows: imageRows)
         let task = try classifier(pooled.sliced(axis: 0, 0..<size)).crossEntropy(targets: batch.labels)
         let itmInput = options.itmNegatives == .random ? try pooled.sliced(axis: 0, size..<(2 * size)) : pooled
         let itm = try itmHead(itmInput).crossEntropy(targets: itmLabels)
@@ -88,23 +101,23 @@ extension AlignmentModel {
         return StepLoss(total: total, parts: [("task", Double(try task.values()[0])), ("itc", Double(try itc.values()[0])), ("itm", Double(try itm.values()[0]))])
     }
 
-    /// For each sample: its own text (a matched pair) or, with probability ½, a uniformly chosen
-    /// other text of the batch.
-    func randomTextPartners(_ batch: Batch, step: Int, seed: UInt64) -> [Int] {
-        let size = batch.size
-        return (0..<size).map { b in
-            let index = UInt64(batch.indices[b])
+    /// For each of this rank's samples: its own text (a matched pair) or, with probability ½, a
+    /// uniformly chosen other text of the global batch (global positions).
+    func randomTextPartners(_ shard: BatchShard, seed: UInt64) -> [Int] {
+        let (size, step) = (shard.globalSize, shard.step)
+        return shard.ownPositions.map { b in
+            let index = UInt64(shard.globalIndices[b])
             guard size > 1, Philox.uniform(seed: seed ^ 0x1D_17E5, step: UInt32(truncatingIfNeeded: step), index: 2 * index) < 0.5 else { return b }
             let offset = 1 + Int(Philox.uniform(seed: seed ^ 0x1D_17E5, step: UInt32(truncatingIfNeeded: step), index: 2 * index + 1) * Float(size - 1))
             return (b + min(offset, size - 1)) % size
         }
     }
 
-    /// One negative text per image and one negative image per text, each drawn from the softmax
-    /// of the scaled cosine similarities with its own pair excluded (1e-4 added first so no row is
-    /// all zero).
-    func hardNegatives(_ imageEmbedding: Tensor, _ textEmbedding: Tensor, _ batch: Batch, step: Int, seed: UInt64) throws -> (texts: [Int], images: [Int]) {
-        let size = batch.size, dimension = imageEmbedding.shape[1]
+    /// One negative text per image and one negative image per text of this rank, each drawn
+    /// from the global batch (global positions) by the softmax of the scaled cosine similarities
+    /// with its own pair excluded (1e-4 added first so no row is all zero).
+    func hardNegatives(_ imageEmbedding: Tensor, _ textEmbedding: Tensor, _ shard: BatchShard, seed: UInt64) throws -> (texts: [Int], images: [Int]) {
+        let (size, step, dimension) = (shard.globalSize, shard.step, imageEmbedding.shape[1])
         guard size > 1 else { return ([0], [0]) }
         func normalized(_ values: [Float]) -> [[Double]] {
             (0..<size).map { row in
@@ -113,10 +126,11 @@ extension AlignmentModel {
                 return v.map { $0 / norm }
             }
         }
-        let (images, texts) = (normalized(try imageEmbedding.values()), normalized(try textEmbedding.values()))
+        let (images, texts) = (normalized(try shard.gathered(imageEmbedding.values(), "image embeddings for ITM negatives")),
+                               normalized(try shard.gathered(textEmbedding.values(), "text embeddings for ITM negatives")))
         let scale = Double(try logitScaleLog?.values()[0] ?? 0).clamped(to: 0...Double(Self.maximumLogitScaleLog))
         let s = Foundation.exp(scale)
-        let similarity = images.map { image in texts.map { text in s * zip(image, text).reduce(0) { $0 + $1.0 * $1.1 } } }
+        func similarity(_ image: Int, _ text: Int) -> Double { s * zip(images[image], texts[text]).reduce(0) { $0 + $1.0 * $1.1 } }
         func draw(_ scores: [Double], own: Int, index: UInt64) -> Int {
             let top = scores.max() ?? 0
             var weights = scores.map { Foundation.exp($0 - top) }
@@ -131,8 +145,8 @@ extension AlignmentModel {
             }
             return own == size - 1 ? size - 2 : size - 1
         }
-        let negativeTexts = (0..<size).map { draw(similarity[$0], own: $0, index: 2 * UInt64(batch.indices[$0])) }
-        let negativeImages = (0..<size).map { j in draw((0..<size).map { similarity[$0][j] }, own: j, index: 2 * UInt64(batch.indices[j]) + 1) }
+        let negativeTexts = shard.ownPositions.map { i in draw((0..<size).map { similarity(i, $0) }, own: i, index: 2 * UInt64(shard.globalIndices[i])) }
+        let negativeImages = shard.ownPositions.map { j in draw((0..<size).map { similarity($0, j) }, own: j, index: 2 * UInt64(shard.globalIndices[j]) + 1) }
         return (negativeTexts, negativeImages)
     }
 
@@ -142,16 +156,18 @@ extension AlignmentModel {
         return try fusion(text: text(ids: batch.ids, mask: batch.mask).tokens, textMask: batch.mask, image: image(patches: batch.patches).patches)
     }
 
-    private func vlcdocLoss(_ batch: Batch) throws -> StepLoss {
+    private func vlcdocLoss(_ batch: Batch, _ shard: BatchShard) throws -> StepLoss {
         guard let classifier else { throw TrainingError.invalidOption("vlcdoc needs its classifier") }
         let fused = try vlcdocFusion(batch)
         let task = try classifier(fused.pooled).crossEntropy(targets: batch.labels)
         let (imageFeatures, textFeatures) = (try maskedMean(fused.image, mask: nil), try maskedMean(fused.text, mask: batch.mask))
         let labels = batch.labels.map(Float.init)
+        let allLabels = try shard.gathered(labels, "labels")
         let scale = try Tensor([1 / options.alignmentTemperature], shape: [1], on: fused.pooled.backend)
-        // Supervised contrastive ("n-pairs"): row i's target is uniform over the samples of its class.
+        // Supervised contrastive ("n-pairs"): row i's target is uniform over the samples of its
+        // class in the global batch; this rank computes its own rows.
         func align(_ a: Tensor, _ b: Tensor) throws -> Tensor {
-            try a.infoNCE(b, logitScale: scale, targets: .labels, labelsA: labels, labelsB: labels, direction: .rows)
+            try a.infoNCE(shard.gathered(b, "alignment features"), logitScale: scale, targets: .labels, labelsA: labels, labelsB: allLabels, direction: .rows)
         }
         let (imageIntra, textIntra) = (try alignment["image_intra"]!(imageFeatures), try alignment["text_intra"]!(textFeatures))
         let (imageInter, textInter) = (try alignment["image_inter"]!(imageFeatures), try alignment["text_inter"]!(textFeatures))
@@ -168,34 +184,40 @@ extension AlignmentModel {
         return try tagger(tokens).reshaped([tokens.shape[0] * tokens.shape[1], config.tagClasses])
     }
 
-    private func itaLoss(_ batch: Batch) throws -> StepLoss {
+    private func itaLoss(_ batch: Batch, _ shard: BatchShard) throws -> StepLoss {
         let cross = try tagLogits(ids: batch.crossIds, mask: batch.crossMask)
-        let tagging = try cross.crossEntropy(targets: batch.tagTargets, ignoreIndex: TrainingData.ignoreIndex)
         // Cross-view alignment on the sentence's tagged tokens: the text-only view learns from
         // the cross view (the teacher, detached), T²·KL(teacher ‖ student).
         let tagged = batch.tagTargets.enumerated().filter { $0.element != TrainingData.ignoreIndex }.map { Int32($0.offset) }
+        // Both terms are means over the global batch's tagged tokens.
+        let weight = try shard.meanWeight(count: tagged.count, "tagged tokens")
+        let tagging = try cross.crossEntropy(targets: batch.tagTargets, ignoreIndex: TrainingData.ignoreIndex).scaled(weight)
         let textOnly = try tagLogits(ids: batch.ids, mask: batch.mask)
         let cva = try textOnly.gatherRows(tagged).klDivergence(teacher: cross.gatherRows(tagged).detached(), temperature: options.cvaTemperature)
+            .scaled(weight)
         let rate = options.cvaRate
         return StepLoss(total: try tagging.scaled(1 - rate) + cva.scaled(rate),
                         parts: [("tagging", Double(try tagging.values()[0])), ("cva", Double(try cva.values()[0]))])
     }
 
-    /// Per-location (or pooled) score matrices `[G, B, B]`: dot products of the image-location
-    /// projections with the text projection, over √projection so the critic starts near 0.
-    func localScores(_ batch: Batch) throws -> Tensor {
+    /// Per-location (or pooled) score matrices `[G, B, B]` of the global batch: dot products of
+    /// the image-location projections with the text projection, over √projection so the critic
+    /// starts near 0. Every rank computes the whole matrix (the DV bound's log-mean is not a sum
+    /// over rows), so the loss is the same on every rank; the reduce-scatter then gives each rank
+    /// the sum of N identical gradients of its rows, and averaging over ranks undoes the N.
+    func localScores(_ batch: Batch, _ shard: BatchShard) throws -> Tensor {
         guard let image, let textProjection, let imageProjection else { throw TrainingError.invalidOption("local-mi needs its projections") }
-        let (size, width) = (batch.size, config.projection)
-        let textEmbedding = try textProjection(text(ids: batch.ids, mask: batch.mask).cls)
-        let locations = try imageProjection(image(patches: batch.patches).patches)  // [B, P, E]
+        let (size, width) = (shard.globalSize, config.projection)
+        let textEmbedding = try shard.gathered(textProjection(text(ids: batch.ids, mask: batch.mask).cls), "text embeddings")
+        let locations = try shard.gathered(imageProjection(image(patches: batch.patches).patches), "image locations")  // [B, P, E]
         let grouped = options.globalMI ? try maskedMean(locations, mask: nil).reshaped([1, size, width]) : try locations.transposed(0, 1)
         let groups = grouped.shape[0]
         let texts = try Tensor.concatenated([Tensor](repeating: try textEmbedding.reshaped([1, size, width]), count: groups), axis: 0)
         return try grouped.matmul(texts, transposeOther: true).scaled(1 / Float(width).squareRoot())
     }
 
-    private func localMILoss(_ batch: Batch) throws -> StepLoss {
-        let bound = try localScores(batch).mutualInformation(estimator: options.estimator.descriptorEstimator).mean()
+    private func localMILoss(_ batch: Batch, _ shard: BatchShard) throws -> StepLoss {
+        let bound = try localScores(batch, shard).mutualInformation(estimator: options.estimator.descriptorEstimator).mean()
         return StepLoss(total: try bound.scaled(-1), parts: [("mi_bound", Double(try bound.values()[0]))])
     }
 }

@@ -1,5 +1,6 @@
 import Autograd
 import Compute
+import DataParallel
 import Datasets
 import Foundation
 import Models
@@ -68,6 +69,8 @@ public struct TrainingResult: Sendable {
     public let test: Evaluation
     public let seconds: Double
     public let samplesPerSecond: Double
+    /// Seconds inside exchanges between ranks (0 in one process).
+    public let exchangeSeconds: Double
 }
 
 /// Runs a recipe: builds the model on `backend`, trains with AdamW under a warm-up + cosine
@@ -76,16 +79,22 @@ public final class Trainer {
     public let options: TrainingOptions
     public let data: TrainingData
     public let backend: any Backend
-    public let run: RunDirectory
+    /// The run's files, written by rank 0 alone (nil on the other ranks).
+    public let run: RunDirectory?
+    /// The data-parallel ranks; each step's global batch is `group.size × batchSize` samples.
+    public let group: any ProcessGroup
     public let model: AlignmentModel
-    private let reporter: ProgressReporter
+    /// Progress on stderr, rank 0 only.
+    private let reporter: ProgressReporter?
 
-    public init(options: TrainingOptions, data: TrainingData, backend: any Backend, run: RunDirectory, interactive: Bool? = nil) throws {
+    public init(options: TrainingOptions, data: TrainingData, backend: any Backend, run: RunDirectory?, group: any ProcessGroup = SingleProcess(),
+                interactive: Bool? = nil) throws {
         try options.validate()
-        let train = try data.split(.train)
-        guard train.count >= options.batchSize else {
-            throw TrainingError.invalidData("the training split has \(train.count) samples, fewer than --batch-size \(options.batchSize)")
+        guard (run != nil) == group.isRoot else {
+            throw TrainingError.runDirectory("rank 0, and only rank 0, writes the run directory (rank \(group.rank) was given \(run == nil ? "none" : "one"))")
         }
+        let train = try data.split(.train)
+        try Self.checkSplit(trainCount: train.count, batchSize: options.batchSize, ranks: group.size)
         var config = options.model
         config.vocabularySize = data.tokenizer.count
         config.maxTextLength = data.maxTextLength
@@ -94,78 +103,102 @@ public final class Trainer {
         config.imageSize = data.imageSize
         var resolved = options
         resolved.model = config
-        (self.options, self.data, self.backend, self.run) = (resolved, data, backend, run)
+        (self.options, self.data, self.backend, self.run, self.group) = (resolved, data, backend, run, group)
         model = try AlignmentModel(config: config, recipe: options.recipe, options: options.recipeOptions, seed: options.seed, backend: backend)
-        reporter = ProgressReporter(totalSteps: Self.totalSteps(resolved, trainCount: train.count), interactive: interactive)
+        reporter = group.isRoot ? ProgressReporter(totalSteps: Self.totalSteps(resolved, trainCount: train.count, ranks: group.size), interactive: interactive) : nil
     }
 
-    static func totalSteps(_ options: TrainingOptions, trainCount: Int) -> Int {
-        let stepsPerEpoch = trainCount / options.batchSize
+    static func checkSplit(trainCount: Int, batchSize: Int, ranks: Int) throws {
+        guard trainCount >= ranks else {
+            throw DataParallelError.invalidSplit("launched with \(ranks) ranks, but the training split has only \(trainCount) samples; use at most \(trainCount) ranks")
+        }
+        guard trainCount >= batchSize * ranks else {
+            guard ranks > 1 else { throw TrainingError.invalidData("the training split has \(trainCount) samples, fewer than --batch-size \(batchSize)") }
+            throw DataParallelError.invalidSplit("the global batch (\(ranks) ranks × --batch-size \(batchSize) = \(ranks * batchSize) samples) is larger than the training split (\(trainCount) samples); lower --batch-size or the number of ranks")
+        }
+    }
+
+    static func totalSteps(_ options: TrainingOptions, trainCount: Int, ranks: Int) -> Int {
+        let stepsPerEpoch = trainCount / (options.batchSize * ranks)
         return options.steps ?? (options.epochs.map { $0 * stepsPerEpoch } ?? TrainingOptions.defaultSteps)
     }
 
-    /// Trains from the start, or from `checkpoint` (a `checkpoints/step-N` folder of this run).
-    public func train(resumingFrom checkpoint: URL? = nil) throws -> TrainingResult {
+    /// Trains from the start, or from `checkpoint` (a `checkpoints/step-N` folder of this run,
+    /// given to rank 0; the other ranks receive its state). Returns the result on rank 0 and nil
+    /// on the other ranks, which neither evaluate nor write.
+    public func train(resumingFrom checkpoint: URL? = nil) throws -> TrainingResult? {
         let train = try data.split(.train)
-        let totalSteps = Self.totalSteps(options, trainCount: train.count)
-        let stepsPerEpoch = train.count / options.batchSize
+        let globalBatch = options.batchSize * group.size
+        let totalSteps = Self.totalSteps(options, trainCount: train.count, ranks: group.size)
+        let stepsPerEpoch = train.count / globalBatch
         let optimizer = AdamW(parameters: model.parameters, learningRate: options.learningRate, weightDecay: options.weightDecay,
                               undecayed: model.undecayedParameters)
+        try checkRanksAgree(train)
         var firstStep = 0
-        if let checkpoint {
+        if let checkpoint, let run {
             try CheckpointStore.loadModel(model, from: checkpoint)
             try CheckpointStore.loadOptimizer(optimizer, model: model, from: checkpoint)
-            firstStep = try CheckpointStore.loadState(from: checkpoint).step
+            let state = try CheckpointStore.loadState(from: checkpoint)
+            guard (state.ranks ?? 1) == group.size else {
+                throw DataParallelError.invalidSplit("\(checkpoint.path) was written by a run of \(state.ranks ?? 1) rank(s) (global batch \((state.ranks ?? 1) * options.batchSize)); resume it with \(state.ranks ?? 1), not \(group.size)")
+            }
+            firstStep = state.step
             try run.dropMetrics(after: firstStep)
-            reporter.log("resuming at step \(firstStep) from \(checkpoint.path)")
-        } else {
+            reporter?.log("resuming at step \(firstStep) from \(checkpoint.path)")
+        } else if let run {
             try run.writeJSON("config.json", RunConfig(options: options, backend: backend.summary.description, parameters: model.parameters.reduce(0) { $0 + $1.count },
-                                                       vocabulary: data.tokenizer.count, trainSamples: train.count))
+                                                       vocabulary: data.tokenizer.count, trainSamples: train.count, ranks: group.size))
             try run.writeText("tokenizer.json", String(decoding: try data.tokenizer.jsonData(), as: UTF8.self))
             try run.writeJSON("classes.json", ["classes": data.classNames, "tags": data.tagNames])
         }
+        firstStep = try startTogether(optimizer, firstStep: firstStep)
         let schedule = LearningRateSchedule.warmupCosine(peak: options.learningRate, warmupSteps: min(options.warmupSteps, totalSteps / 2),
                                                          totalSteps: totalSteps)
         var losses: [Double] = [], validation: [(Int, Evaluation)] = []
         let started = Date()
         var order: [Int] = [], orderEpoch = -1
-        func saveCheckpoint(after steps: Int) throws -> URL {
+        func saveCheckpoint(after steps: Int) throws -> URL? {
+            guard let run else { return nil }
             let state = CheckpointState(step: steps, epoch: steps / stepsPerEpoch, batchInEpoch: steps % stepsPerEpoch, seed: options.seed,
                                         loss: losses.last, files: ["model": "model.safetensors", "optimizer": "optimizer.safetensors",
                                                                    "tokenizer": "../../tokenizer.json", "classes": "../../classes.json",
-                                                                   "config": "../../config.json"])
+                                                                   "config": "../../config.json"],
+                                        ranks: group.size)
             return try CheckpointStore.save(model: model, optimizer: optimizer, state: state, run: run.url, keep: options.keepCheckpoints)
         }
         StopSignal.install()
         for step in firstStep..<totalSteps {
             let epoch = step / stepsPerEpoch
             if epoch != orderEpoch { (order, orderEpoch) = (epochOrder(count: train.count, seed: options.seed, epoch: epoch), epoch) }
-            let start = (step % stepsPerEpoch) * options.batchSize
-            let batch = try Batch(train, indices: Array(order[start..<(start + options.batchSize)]), patchSize: model.config.patchSize,
+            let start = (step % stepsPerEpoch) * globalBatch
+            let shard = BatchShard(group: group, globalIndices: Array(order[start..<(start + globalBatch)]), step: step)
+            let batch = try Batch(train, indices: Array(shard.localIndices), patchSize: model.config.patchSize,
                                   imageSize: model.config.imageSize, on: backend)
-            let loss = try model.loss(batch, step: step, seed: options.seed)
-            let value = Double(try loss.total.values()[0])
-            guard value.isFinite else {
-                throw TrainingError.nonFiniteLoss(step: step + 1, parts: loss.parts.map { "\($0.name) \($0.value)" }.joined(separator: ", "))
-            }
+            let loss = try model.loss(batch, shard: shard, seed: options.seed)
             try loss.total.backward()
+            let agreed = try averageAcrossRanks(loss, step: step)
+            guard agreed.value.isFinite else {
+                throw TrainingError.nonFiniteLoss(step: step + 1, parts: agreed.parts.map { "\($0.name) \($0.value)" }.joined(separator: ", "))
+            }
             try clipGradients(model.parameters, maxNorm: options.clipNorm)
             optimizer.learningRate = schedule.rate(at: step)
             try optimizer.update()
             try model.afterOptimizerStep()
-            losses.append(value)
-            reporter.update(step: step + 1, loss: value, samplesPerStep: options.batchSize)
-            if (step + 1) % options.logEvery == 0 || step == 0 || step + 1 == totalSteps {
-                var record: [String: Any] = ["step": step + 1, "epoch": epoch, "loss": value, "lr": Double(optimizer.learningRate),
+            losses.append(agreed.value)
+            reporter?.update(step: step + 1, loss: agreed.value, samplesPerStep: globalBatch)
+            if let run, (step + 1) % options.logEvery == 0 || step == 0 || step + 1 == totalSteps {
+                var record: [String: Any] = ["step": step + 1, "epoch": epoch, "loss": agreed.value, "lr": Double(optimizer.learningRate),
                                              "elapsed_seconds": Date().timeIntervalSince(started)]
-                for part in loss.parts { record[part.name] = part.value }
+                for part in agreed.parts { record[part.name] = part.value }
+                if group.size > 1 { record["exchange_seconds"] = group.exchangeSeconds }
                 try run.appendMetrics(record)
             }
-            if StopSignal.received != 0 {
+            if agreed.stopSignal != 0 {
                 let saved = try saveCheckpoint(after: step + 1)
-                reporter.finish()
-                throw TrainingError.interrupted(signal: StopSignal.received, step: step + 1, checkpoint: saved.path, run: run.url.path)
+                reporter?.finish()
+                throw TrainingError.interrupted(signal: agreed.stopSignal, step: step + 1, checkpoint: saved?.path, run: run?.url.path)
             }
+            guard group.isRoot else { continue }  // rank 0 alone saves and evaluates; the others wait at the next exchange
             if options.checkpointEvery > 0, (step + 1) % options.checkpointEvery == 0, step + 1 < totalSteps { _ = try saveCheckpoint(after: step + 1) }
             if options.evaluateEvery > 0, (step + 1) % options.evaluateEvery == 0, step + 1 < totalSteps {
                 let evaluation = try model.evaluate(data, split: .validation, batchSize: options.batchSize, limit: options.evaluationLimit, on: backend)
@@ -174,7 +207,8 @@ public final class Trainer {
             }
         }
         let seconds = Date().timeIntervalSince(started)
-        reporter.finish()
+        reporter?.finish()
+        guard let run else { return nil }
         _ = try saveCheckpoint(after: totalSteps)
         let finalValidation = try model.evaluate(data, split: .validation, batchSize: options.batchSize, limit: options.evaluationLimit, on: backend)
         validation.append((totalSteps, finalValidation))
@@ -182,7 +216,8 @@ public final class Trainer {
         let test = try model.evaluate(data, split: .test, batchSize: options.batchSize, limit: options.evaluationLimit, on: backend)
         try log(test, step: totalSteps)
         let result = TrainingResult(losses: losses, validation: validation, test: test, seconds: seconds,
-                                    samplesPerSecond: Double((totalSteps - firstStep) * options.batchSize) / max(seconds, 1e-9))
+                                    samplesPerSecond: Double((totalSteps - firstStep) * globalBatch) / max(seconds, 1e-9),
+                                    exchangeSeconds: group.exchangeSeconds)
         try run.writeText("plot.svg", TrainingPlot.render(try run.readMetrics(), recipe: options.recipe))
         return result
     }
@@ -190,9 +225,9 @@ public final class Trainer {
     private func log(_ evaluation: Evaluation, step: Int) throws {
         var record: [String: Any] = ["step": step, "split": evaluation.split, "samples": evaluation.samples]
         for metric in evaluation.flattened { record[metric.name] = metric.value }
-        try run.appendMetrics(record)
+        try run?.appendMetrics(record)
         let text = evaluation.flattened.map { String(format: "%@ %.4f", $0.name, $0.value) }.joined(separator: "  ")
-        reporter.log("step \(step)  \(evaluation.split) (\(evaluation.samples) samples): \(text)")
+        reporter?.log("step \(step)  \(evaluation.split) (\(evaluation.samples) samples): \(text)")
     }
 }
 
@@ -203,6 +238,8 @@ public struct RunConfig: Codable, Sendable {
     public let parameters: Int
     public let vocabulary: Int
     public let trainSamples: Int
+    /// Data-parallel ranks (nil in runs from before MPI support: 1).
+    public var ranks: Int?
 
     /// The config of the run in `directory`.
     public static func load(run directory: URL) throws -> RunConfig {

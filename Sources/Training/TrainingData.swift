@@ -172,7 +172,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case invalidData(String)
     case runDirectory(String)
     case nonFiniteLoss(step: Int, parts: String)
-    case interrupted(signal: Int32, step: Int, checkpoint: String, run: String)
+    /// `checkpoint` and `run` are nil on ranks other than 0, which write nothing.
+    case interrupted(signal: Int32, step: Int, checkpoint: String?, run: String?)
 
     public var description: String {
         switch self {
@@ -181,7 +182,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .runDirectory(let message): "run directory: \(message)"
         case .nonFiniteLoss(let step, let parts): "the loss became non-finite at step \(step) (\(parts)); lower --lr or check the data"
         case .interrupted(let signal, let step, let checkpoint, let run):
-            "stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM") after step \(step); saved \(checkpoint); continue with: aligncl train --resume \(run)"
+            "stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM") after step \(step)" + (checkpoint.map { "; saved \($0)" } ?? "")
+                + (run.map { "; continue with: aligncl train --resume \($0)" } ?? "")
         }
     }
 }

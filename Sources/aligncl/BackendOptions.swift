@@ -59,9 +59,9 @@ struct BackendOptions: ParsableArguments {
     }
 
     /// Resolves the backend, printing the `auto` announcement (and, verbose, the backend) on stderr.
-    func resolve(_ request: BackendRequest? = nil) throws -> any Backend {
+    func resolve(_ request: BackendRequest? = nil, announce: Bool = true) throws -> any Backend {
         let selection = try BackendSelection.resolve(request ?? self.request())
-        if let announcement = selection.announcement { printError("aligncl: \(announcement)") }
+        if announce, let announcement = selection.announcement { printError("aligncl: \(announcement)") }
         if verbose { printError("aligncl: backend \(selection.backend.summary)") }
         return selection.backend
     }

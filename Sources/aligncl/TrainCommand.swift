@@ -1,5 +1,6 @@
 import ArgumentParser
 import Compute
+import DataParallel
 import Datasets
 import Foundation
 import Models
@@ -26,6 +27,11 @@ struct TrainCommand: ParsableCommand {
         logged step and every evaluation), plot.svg (loss and validation metrics) and \
         checkpoints/step-N/ (safetensors). Ctrl-C or SIGTERM saves a checkpoint and stops; \
         --resume DIR continues exactly. Progress goes to stderr; the final test metrics to stdout.
+
+        Several processes (data parallel, an aligncl built with `--traits MPI`): \
+        `mpirun -np N aligncl train …` runs N ranks, each on --batch-size samples of a global \
+        batch of N × --batch-size; contrastive losses see the whole global batch. Rank 0 logs, \
+        evaluates and writes the run directory. See the README, "Training on several machines".
         """
     )
 
@@ -101,39 +107,76 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup(title: "Objectives")
     var objectives: ObjectiveOptions
 
+    @Option(help: "Under mpirun: seconds a rank waits for the others at an exchange before it stops with an error (a rank died or hangs). The other ranks wait while rank 0 evaluates and saves checkpoints: keep it above that time.")
+    var rankTimeout: Double = 600
+
     @OptionGroup var backendOptions: BackendOptions
 
     func run() throws {
-        let backend: any Backend
+        guard rankTimeout > 0, rankTimeout.isFinite else { throw CLIError("--rank-timeout must be a positive number of seconds, got \(rankTimeout)") }
+        let group = try Launch.processGroup(timeout: rankTimeout)
+        do {
+            try train(in: group)
+        } catch let error where group.size > 1 && !(error is ExitCode) {
+            // The other ranks may be waiting in an exchange this rank will never reach: say why
+            // here, then end the whole job.
+            let message = (error as? CLIError)?.description ?? AlignCLCommand.message(for: error)
+            printError("aligncl: rank \(group.rank) of \(group.size): error: \(message.split(whereSeparator: \.isNewline).joined(separator: "; "))")
+            group.abort(status: 1)
+            throw error
+        }
+    }
+
+    private func train(in group: any ProcessGroup) throws {
+        var request = try backendOptions.request()
+        if group.size > 1 { request.localRank = group.localRank }
+        let backend = try backendOptions.resolve(request, announce: group.isRoot)
+        if group.size > 1 {
+            let backends = try group.allGather(text: backend.summary.description, label: "the ranks' backends")
+            if group.isRoot { printError("aligncl: \(group.size) ranks: " + backends.enumerated().map { "rank \($0.offset) on \($0.element)" }.joined(separator: "; ")) }
+        }
+        let warn: (String) -> Void = { if group.isRoot { printError("aligncl: warning: \($0)") } }
         let trainer: Trainer
         var checkpoint: URL?
         if let resume {
-            let runURL = URL(fileURLWithPath: resume)
-            let config = try RunConfig.load(run: runURL)
-            guard let newest = CheckpointStore.list(run: runURL).last else {
-                throw CLIError("\(resume) has no checkpoint to resume from (checkpoints/step-N)")
+            // Rank 0 reads the run; the other ranks get its options and load the data themselves.
+            var options: TrainingOptions?, trainingData: TrainingData?, run: RunDirectory?
+            if group.isRoot {
+                let runURL = URL(fileURLWithPath: resume)
+                let config = try RunConfig.load(run: runURL)
+                guard let newest = CheckpointStore.list(run: runURL).last else {
+                    throw CLIError("\(resume) has no checkpoint to resume from (checkpoints/step-N)")
+                }
+                let loaded = try LoadedRun(run: runURL, checkpoint: newest.url.lastPathComponent, backend: backend)
+                (options, checkpoint) = (config.options, newest.url)
+                trainingData = try loaded.data(skipBadSamples: skipBadSamples, warn: warn)
+                run = try RunDirectory(resuming: runURL)
             }
-            backend = try backendOptions.resolve()
-            let loaded = try LoadedRun(run: runURL, checkpoint: newest.url.lastPathComponent, backend: backend)
-            let trainingData = try loaded.data(skipBadSamples: skipBadSamples) { printError("aligncl: warning: \($0)") }
-            trainer = try Trainer(options: config.options, data: trainingData, backend: backend, run: try RunDirectory(resuming: runURL))
-            checkpoint = newest.url
+            if group.size > 1 {
+                let text = group.isRoot ? String(decoding: try JSONEncoder().encode(options), as: UTF8.self) : ""
+                let shared = try JSONDecoder().decode(TrainingOptions.self, from: Data(try group.allGather(text: text, label: "rank 0's options")[0].utf8))
+                if !group.isRoot { (options, trainingData) = (shared, try TrainingData.load(shared.data, options: shared, skipBadSamples: skipBadSamples, warn: warn)) }
+            }
+            guard let options, let trainingData else { throw CLIError("resume: no options from rank 0") }
+            trainer = try Trainer(options: options, data: trainingData, backend: backend, run: run, group: group)
         } else {
             let options = try trainingOptions()
-            backend = try backendOptions.resolve()
-            printError("aligncl: loading \(data == "shapes" ? "`shapes` (seed \(dataSeed))" : data)")
-            let trainingData = try TrainingData.load(data, options: options, skipBadSamples: skipBadSamples) { printError("aligncl: warning: \($0)") }
+            if group.isRoot { printError("aligncl: loading \(data == "shapes" ? "`shapes` (seed \(dataSeed))" : data)") }
+            let trainingData = try TrainingData.load(data, options: options, skipBadSamples: skipBadSamples, warn: warn)
             let runURL = runDir.map { URL(fileURLWithPath: $0) } ?? RunDirectory.defaultURL(recipe: recipe)
-            trainer = try Trainer(options: options, data: trainingData, backend: backend, run: try RunDirectory(runURL, overwrite: overwrite))
+            trainer = try Trainer(options: options, data: trainingData, backend: backend, run: group.isRoot ? try RunDirectory(runURL, overwrite: overwrite) : nil, group: group)
         }
-        let parameters = trainer.model.parameters.reduce(0) { $0 + $1.count }
-        printError("aligncl: training \(trainer.options.recipe.rawValue) (\(parameters) parameters) on \(backend.summary) into \(trainer.run.url.path)")
+        if let run = trainer.run {
+            let parameters = trainer.model.parameters.reduce(0) { $0 + $1.count }
+            let placement = group.size > 1 ? "\(group.size) ranks × batch \(trainer.options.batchSize)" : "\(backend.summary)"
+            printError("aligncl: training \(trainer.options.recipe.rawValue) (\(parameters) parameters) on \(placement) into \(run.url.path)")
+        }
         do {
-            let result = try trainer.train(resumingFrom: checkpoint)
+            guard let result = try trainer.train(resumingFrom: checkpoint), let run = trainer.run else { return }
             backendOptions.reportUsage(backend)
-            print(Self.summary(result, recipe: trainer.options.recipe, runDirectory: trainer.run.url.path))
+            print(Self.summary(result, recipe: trainer.options.recipe, runDirectory: run.url.path))
         } catch TrainingError.interrupted(let signal, let step, let saved, let run) {
-            printError("aligncl: stopped after step \(step); saved \(saved); continue with: aligncl train --resume \(run)")
+            if let saved, let run { printError("aligncl: stopped after step \(step); saved \(saved); continue with: aligncl train --resume \(run)") }
             throw ExitCode(128 + signal)
         }
     }
@@ -172,6 +215,9 @@ struct TrainCommand: ParsableCommand {
         rows.append(["final training loss", result.losses.last.map { String(format: "%.4f", $0) } ?? "-", ""])
         rows.append(["training time", ProgressReporter.formatDuration(result.seconds), ""])
         rows.append(["samples/s", String(format: "%.1f", result.samplesPerSecond), ""])
+        if result.exchangeSeconds > 0 {
+            rows.append(["time in exchanges (rank 0)", String(format: "%.0f%%", 100 * result.exchangeSeconds / max(result.seconds, 1e-9)), ""])
+        }
         let table = TextTable.render(headers: ["\(recipe.rawValue)", "test (\(result.test.samples))", "validation"], rows: rows, alignRight: [1, 2])
         return table + "\nrun directory: \(runDirectory) (config.json, metrics.jsonl, plot.svg)"
     }

@@ -36,7 +36,8 @@ public struct TransformerBlockReference {
     public static func gelu(_ x: [Double]) -> [Double] { x.map { 0.5 * $0 * (1 + erf($0 / 2.0.squareRoot())) } }
 
     private func linear(_ x: [Double], _ name: String, inputs: Int, outputs: Int) -> [Double] {
-        Self.linear(x, rows: x.count / inputs, inputs: inputs, outputs: outputs, weight: parameters["\(name).weight"]!, bias: parameters["\(name).bias"]!)
+        Self.linear(x, rows: x.count / inputs, inputs: inputs, outputs: outputs, weight: parameters["\(name).weight"]!,
+                    bias: parameters["\(name).bias"] ?? [Double](repeating: 0, count: outputs))
     }
 
     /// `x [B, L, C]` → `[B, L, C]`; `keyMask [B·L]` nonzero keeps.

@@ -1,0 +1,20 @@
+// MPI's handles (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, MPI_IN_PLACE, …) are C macros that expand
+// to the addresses of implementation globals, which Swift cannot import. These inline functions
+// hand them to Swift; the MPI functions themselves are called directly.
+#ifndef ALIGNCL_CMPI_SHIM_H
+#define ALIGNCL_CMPI_SHIM_H
+
+#include <mpi.h>
+
+static inline MPI_Comm cmpi_comm_world(void) { return MPI_COMM_WORLD; }
+static inline MPI_Datatype cmpi_float(void) { return MPI_FLOAT; }
+static inline MPI_Datatype cmpi_byte(void) { return MPI_BYTE; }
+static inline MPI_Op cmpi_sum(void) { return MPI_SUM; }
+static inline void *cmpi_in_place(void) { return MPI_IN_PLACE; }
+static inline int cmpi_success(void) { return MPI_SUCCESS; }
+static inline int cmpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
+static inline MPI_Errhandler cmpi_errors_return(void) { return MPI_ERRORS_RETURN; }
+static inline MPI_Status *cmpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
+static inline int cmpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+
+#endif

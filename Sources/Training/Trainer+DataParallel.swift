@@ -1,0 +1,102 @@
+import Autograd
+import DataParallel
+import Foundation
+import NeuralNetworks
+
+/// The exchanges of a data-parallel run: a check that every rank runs the same thing, rank 0's
+/// state on every rank at the start, and one averaging of gradients and losses per step.
+extension Trainer {
+    /// Throws on every rank, naming what differs, when a rank's options or data differ from
+    /// rank 0's (each rank loads the data itself, so a different folder or seed would otherwise
+    /// train a silently inconsistent model).
+    func checkRanksAgree(_ train: EncodedSplit) throws {
+        guard group.size > 1 else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        var lines = String(decoding: try encoder.encode(options), as: UTF8.self).split(separator: "\n")
+            .map { "option " + $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: ",")) }
+            .filter { !$0.hasSuffix("{") && !$0.hasSuffix("}") }
+        lines.append("training samples: \(train.count)")
+        lines.append("training data hash: \(String(Self.fingerprint(train), radix: 16))")
+        lines.append("tokenizer hash: \(String(Self.fingerprint(bytes: Array(try data.tokenizer.jsonData())), radix: 16))")
+        lines.append("classes: \(data.classNames.joined(separator: ","))")
+        let all = try group.allGather(text: lines.joined(separator: "\n"), label: "the check that all ranks run the same options and data")
+        let root = all[0].split(separator: "\n")
+        let differences = all.enumerated().dropFirst().compactMap { rank, text -> String? in
+            let mine = text.split(separator: "\n")
+            let theirs = mine.filter { !root.contains($0) }, ours = root.filter { !mine.contains($0) }
+            guard !theirs.isEmpty || !ours.isEmpty else { return nil }
+            return "rank \(rank) has [\(theirs.prefix(4).joined(separator: "; "))] where rank 0 has [\(ours.prefix(4).joined(separator: "; "))]"
+        }
+        guard differences.isEmpty else {
+            throw DataParallelError.ranksDisagree(differences.joined(separator: " | ") + "; start every rank with the same flags and the same data")
+        }
+    }
+
+    /// FNV-1a over the training split's token ids, labels and pixels.
+    static func fingerprint(_ split: EncodedSplit) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        func mix(_ word: UInt32) { hash = (hash ^ UInt64(word)) &* 0x100_0000_01B3 }
+        for (ids, sample) in zip(split.ids, split.samples) {
+            ids.forEach { mix(UInt32(bitPattern: $0)) }
+            mix(UInt32(truncatingIfNeeded: sample.label))
+            sample.image.forEach { mix($0.bitPattern) }
+        }
+        return hash
+    }
+
+    static func fingerprint(bytes: [UInt8]) -> UInt64 {
+        bytes.reduce(0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
+    }
+
+    /// Rank 0's parameters on every rank (a fresh start or a resume), and on a resume its
+    /// optimizer state and step. Returns the first step.
+    func startTogether(_ optimizer: AdamW, firstStep: Int) throws -> Int {
+        guard group.size > 1 else { return firstStep }
+        var header = [Float(firstStep), Float(optimizer.step)]
+        try group.broadcast(&header, from: 0, label: "the starting step")
+        let (step, optimizerStep) = (Int(header[0]), Int(header[1]))
+        var values = try model.parameters.flatMap { try $0.values() }
+        try group.broadcast(&values, from: 0, label: "rank 0's parameters")
+        var offset = 0
+        for parameter in model.parameters {
+            try parameter.assign(Array(values[offset..<(offset + parameter.count)]))
+            offset += parameter.count
+        }
+        if step > 0 {
+            let moments = try optimizer.state().moments
+            var flat = moments.flatMap { $0.first + $0.second }
+            try group.broadcast(&flat, from: 0, label: "rank 0's optimizer state")
+            offset = 0
+            let restored = model.parameters.map { parameter -> (first: [Float], second: [Float]) in
+                defer { offset += 2 * parameter.count }
+                return (Array(flat[offset..<(offset + parameter.count)]), Array(flat[(offset + parameter.count)..<(offset + 2 * parameter.count)]))
+            }
+            try optimizer.restore(step: optimizerStep, moments: restored)
+        }
+        return step
+    }
+
+    /// The step's loss and its parts, and whether to stop (the signal), the same on every rank.
+    /// With several ranks one allreduce sums the parameter gradients, the losses and the stop
+    /// requests; gradients and losses are then divided by the number of ranks. Each rank's
+    /// loss is its share of the global loss (see `BatchShard`), so the averages are the global
+    /// batch's loss and gradient. A stop request on any rank stops all after the same step.
+    func averageAcrossRanks(_ loss: StepLoss, step: Int) throws -> (value: Double, parts: [(name: String, value: Double)], stopSignal: Int32) {
+        let value = Double(try loss.total.values()[0])
+        guard group.size > 1 else { return (value, loss.parts, StopSignal.received) }
+        let withGradient = model.parameters.filter { $0.gradient != nil }
+        var buffer = try withGradient.flatMap { try $0.gradientValues() }
+        buffer += [Float(value)] + loss.parts.map { Float($0.value) } + [StopSignal.received != 0 ? 1 : 0]
+        try group.allReduceSum(&buffer, label: "gradients of step \(step + 1)")
+        let scale = 1 / Float(group.size)
+        var offset = 0
+        for parameter in withGradient {
+            try parameter.assignGradient(buffer[offset..<(offset + parameter.count)].map { $0 * scale })
+            offset += parameter.count
+        }
+        let parts = loss.parts.enumerated().map { ($0.element.name, Double(buffer[offset + 1 + $0.offset] * scale)) }
+        let stop = buffer[buffer.count - 1] > 0 ? (StopSignal.received != 0 ? StopSignal.received : SIGTERM) : 0
+        return (Double(buffer[offset] * scale), parts, stop)
+    }
+}
