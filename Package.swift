@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Autograd", "CLRuntime", "Compute", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Checkpoints", "Models", "Datasets", "Reporting", "Autograd", "Compute", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
-        .testTarget(name: "CLITests", dependencies: ["aligncl", "NumPyFiles", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["aligncl", "Checkpoints", "NumPyFiles", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages AlignCL builds and runs with (skips what is already there):
 # OpenCL headers and ICD loader, PoCL (an OpenCL implementation for CPUs), clinfo, OpenBLAS
-# (the CPU path's GEMM), stb_image (decodes PNG/JPEG/BMP of dataset folders), python3 and python3-venv (the checks against NumPy and the safetensors reference).
+# (the CPU path's GEMM), stb_image (decodes PNG/JPEG/BMP of dataset folders), Open MPI (the
+# scripts build with the MPI trait: data-parallel training under mpirun), python3 and
+# python3-venv (the checks against NumPy and the safetensors reference).
 set -euo pipefail
-packages=(ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libopenblas-dev libstb-dev python3 python3-venv)
+packages=(ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libopenblas-dev libstb-dev libopenmpi-dev openmpi-bin python3 python3-venv)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The test command: installs what the build needs, builds, and runs every test suite.
 # OpenCL tests run on any usable device (PoCL here); with CI=true or ALIGNCL_REQUIRE_OPENCL=1 a
-# missing device fails them instead of skipping them. The CPU path is tested either way.
+# missing device fails them instead of skipping them. The CPU path is tested either way. The
+# build includes MPI (`--traits MPI`), so the data-parallel tests run 2 ranks with mpirun.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-dependencies.sh
 # Release: the CPU path's vector loops and the float64 references run ~50× slower unoptimised.
-swift build -c release --build-tests
-swift test -c release --skip-build --disable-xctest "$@"
+swift build -c release --traits MPI --build-tests
+swift test -c release --skip-build --disable-xctest --traits MPI "$@"

@@ -75,7 +75,7 @@ public enum DataParallelError: Error, CustomStringConvertible, Equatable {
         case .mpi(let operation, let message):
             return "MPI \(operation) failed: \(message)"
         case .timeout(let label, let seconds, let rank, let size):
-            return "rank \(rank) of \(size): the other ranks did not reach the exchange (\(label)) within \(Int(seconds)) s; a rank has died or hangs (raise --rank-timeout if evaluation or checkpoints take longer)"
+            return "the other ranks did not reach the exchange (\(label)) within \(Int(seconds)) s; a rank has died or hangs (raise --rank-timeout if evaluation or checkpoints take longer)"
         case .ranksDisagree(let message):
             return "the ranks disagree: \(message)"
         case .invalidSplit(let message):

@@ -51,11 +51,16 @@ extension Trainer {
 
     /// Rank 0's parameters on every rank (a fresh start or a resume), and on a resume its
     /// optimizer state and step. Returns the first step.
-    func startTogether(_ optimizer: AdamW, firstStep: Int) throws -> Int {
-        guard group.size > 1 else { return firstStep }
-        var header = [Float(firstStep), Float(optimizer.step)]
+    /// Every rank checks that a resumed checkpoint was written by as many ranks as run now (the
+    /// global batch, hence the data order, depends on it).
+    func startTogether(_ optimizer: AdamW, firstStep: Int, checkpointRanks: Int) throws -> Int {
+        var header = [Float(firstStep), Float(optimizer.step), Float(checkpointRanks)]
         try group.broadcast(&header, from: 0, label: "the starting step")
-        let (step, optimizerStep) = (Int(header[0]), Int(header[1]))
+        let (step, optimizerStep, ranks) = (Int(header[0]), Int(header[1]), Int(header[2]))
+        guard ranks == group.size else {
+            throw DataParallelError.invalidSplit("the checkpoint was written by a run of \(ranks) rank(s) (a global batch of \(ranks) × \(options.batchSize)); resume it with \(ranks == 1 ? "one process" : "mpirun -np \(ranks)"), not \(group.size)")
+        }
+        guard group.size > 1 else { return firstStep }
         var values = try model.parameters.flatMap { try $0.values() }
         try group.broadcast(&values, from: 0, label: "rank 0's parameters")
         var offset = 0

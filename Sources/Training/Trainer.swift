@@ -134,15 +134,12 @@ public final class Trainer {
         let optimizer = AdamW(parameters: model.parameters, learningRate: options.learningRate, weightDecay: options.weightDecay,
                               undecayed: model.undecayedParameters)
         try checkRanksAgree(train)
-        var firstStep = 0
+        var (firstStep, checkpointRanks) = (0, group.size)
         if let checkpoint, let run {
             try CheckpointStore.loadModel(model, from: checkpoint)
             try CheckpointStore.loadOptimizer(optimizer, model: model, from: checkpoint)
             let state = try CheckpointStore.loadState(from: checkpoint)
-            guard (state.ranks ?? 1) == group.size else {
-                throw DataParallelError.invalidSplit("\(checkpoint.path) was written by a run of \(state.ranks ?? 1) rank(s) (global batch \((state.ranks ?? 1) * options.batchSize)); resume it with \(state.ranks ?? 1), not \(group.size)")
-            }
-            firstStep = state.step
+            (firstStep, checkpointRanks) = (state.step, state.ranks ?? 1)
             try run.dropMetrics(after: firstStep)
             reporter?.log("resuming at step \(firstStep) from \(checkpoint.path)")
         } else if let run {
@@ -151,7 +148,7 @@ public final class Trainer {
             try run.writeText("tokenizer.json", String(decoding: try data.tokenizer.jsonData(), as: UTF8.self))
             try run.writeJSON("classes.json", ["classes": data.classNames, "tags": data.tagNames])
         }
-        firstStep = try startTogether(optimizer, firstStep: firstStep)
+        firstStep = try startTogether(optimizer, firstStep: firstStep, checkpointRanks: checkpointRanks)
         let schedule = LearningRateSchedule.warmupCosine(peak: options.learningRate, warmupSteps: min(options.warmupSteps, totalSteps / 2),
                                                          totalSteps: totalSteps)
         var losses: [Double] = [], validation: [(Int, Evaluation)] = []

@@ -118,12 +118,29 @@ struct TrainCommand: ParsableCommand {
         do {
             try train(in: group)
         } catch let error where group.size > 1 && !(error is ExitCode) {
+            let message = ((error as? CLIError)?.description ?? AlignCLCommand.message(for: error))
+                .split(whereSeparator: \.isNewline).joined(separator: "; ")
+            // Raised by every rank at the same point (decided from exchanged values): rank 0
+            // reports it; one more exchange keeps the others from exiting first, since mpirun
+            // ends the whole job at the first non-zero exit.
+            if Self.isRaisedByEveryRank(error) {
+                if group.isRoot { printError("aligncl: error: \(message)") }
+                var reported: [Float] = [0]
+                try? group.allReduceSum(&reported, label: "the error report")
+                throw ExitCode(1)
+            }
             // The other ranks may be waiting in an exchange this rank will never reach: say why
             // here, then end the whole job.
-            let message = (error as? CLIError)?.description ?? AlignCLCommand.message(for: error)
-            printError("aligncl: rank \(group.rank) of \(group.size): error: \(message.split(whereSeparator: \.isNewline).joined(separator: "; "))")
+            printError("aligncl: rank \(group.rank) of \(group.size): error: \(message)")
             group.abort(status: 1)
             throw error
+        }
+    }
+
+    static func isRaisedByEveryRank(_ error: any Error) -> Bool {
+        switch error {
+        case DataParallelError.ranksDisagree, DataParallelError.invalidSplit, TrainingError.nonFiniteLoss: true
+        default: false
         }
     }
 
@@ -176,7 +193,8 @@ struct TrainCommand: ParsableCommand {
             backendOptions.reportUsage(backend)
             print(Self.summary(result, recipe: trainer.options.recipe, runDirectory: run.url.path))
         } catch TrainingError.interrupted(let signal, let step, let saved, let run) {
-            if let saved, let run { printError("aligncl: stopped after step \(step); saved \(saved); continue with: aligncl train --resume \(run)") }
+            let launcher = group.size > 1 ? "mpirun -np \(group.size) " : ""
+            if let saved, let run { printError("aligncl: stopped after step \(step); saved \(saved); continue with: \(launcher)aligncl train --resume \(run)") }
             throw ExitCode(128 + signal)
         }
     }

@@ -13,7 +13,8 @@ do {
     } else {
         let message = (error as? CLIError)?.description ?? AlignCLCommand.message(for: error)
         let oneLine = message.split(whereSeparator: \.isNewline).joined(separator: "; ")
-        FileHandle.standardError.write(Data("aligncl: error: \(oneLine)\n".utf8))
+        // An ExitCode carries no message: whatever explains it was printed already.
+        if !oneLine.isEmpty { FileHandle.standardError.write(Data("aligncl: error: \(oneLine)\n".utf8)) }
     }
     // The process's only exit: the status of the command as a whole (128 + signal after Ctrl-C / SIGTERM).
     exit(status == .success ? 0 : min(max(status.rawValue, 1), 255))

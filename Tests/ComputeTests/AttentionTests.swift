@@ -29,6 +29,8 @@ import TestSupport
         Case(b: 2, h: 2, lq: 67, lk: 67, d: 64, dv: 64, masked: true, causal: true),
         Case(b: 1, h: 1, lq: 19, lk: 23, d: 8, dv: 8, scale: 10, magnitude: 3),
         Case(b: 1, h: 1, lq: 3, lk: 200, d: 40, dv: 40, masked: true),
+        // B·H = 16 heads: on a 2-unit device each head is one work-item (no key chunks).
+        Case(b: 4, h: 4, lq: 45, lk: 45, d: 24, dv: 24, masked: true),
     ]
 
     @Test func cpuMatchesReference() throws {

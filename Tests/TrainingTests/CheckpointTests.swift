@@ -20,7 +20,7 @@ import Training
         var options = RecipeSmokeTests.options(recipe, steps: 8)
         (options.checkpointEvery, options.keepCheckpoints, options.evaluateEvery) = (2, 2, 3)
         let run = try RecipeSmokeTests.runDirectory()
-        let full = try Trainer(options: options, data: RecipeSmokeTests.data, backend: CPUBackend(), run: run, interactive: false).train()
+        let full = try #require(try Trainer(options: options, data: RecipeSmokeTests.data, backend: CPUBackend(), run: run, interactive: false).train())
         #expect(CheckpointStore.list(run: run.url).map(\.step) == [6, 8], "the newest two are kept")
 
         // Resume a copy from step 6 (as if killed there): the last two losses must be identical.
@@ -28,8 +28,8 @@ import Training
         let checkpoint = resumedURL.appendingPathComponent("checkpoints/step-6")
         let state = try CheckpointStore.loadState(from: checkpoint)
         #expect(state.step == 6 && state.epoch == 1 && state.batchInEpoch == 0, "\(state)")
-        let resumed = try Trainer(options: options, data: RecipeSmokeTests.data, backend: CPUBackend(), run: try RunDirectory(resuming: resumedURL),
-                                  interactive: false).train(resumingFrom: checkpoint)
+        let resumed = try #require(try Trainer(options: options, data: RecipeSmokeTests.data, backend: CPUBackend(), run: try RunDirectory(resuming: resumedURL),
+                                               interactive: false).train(resumingFrom: checkpoint))
         #expect(resumed.losses == Array(full.losses[6...]), "full \(full.losses), resumed \(resumed.losses)")
         #expect(resumed.test == full.test)
         // The log holds each step once: the lines after the checkpoint were replaced, not repeated.

@@ -16,7 +16,7 @@ import Training
         (options.batchSize, options.learningRate, options.evaluateEvery, options.data) = (12, 3e-3, 0, root.path)
         let data = try TrainingData.load(root.path, options: options)
         #expect(data.classNames == ["blue", "green", "red"])
-        let result = try Trainer(options: options, data: data, backend: CPUBackend(), run: try RecipeSmokeTests.runDirectory(), interactive: false).train()
+        let result = try #require(try Trainer(options: options, data: data, backend: CPUBackend(), run: try RecipeSmokeTests.runDirectory(), interactive: false).train())
         let accuracy = try #require(result.test.accuracy)
         #expect(accuracy >= 0.8, "test accuracy \(accuracy) (chance 0.33); losses \(result.losses.first!) → \(result.losses.last!)")
     }

@@ -39,7 +39,7 @@ import Training
     func recipeTrainsAndLogs(backend name: String, recipe: Recipe) throws {
         let run = try Self.runDirectory()
         let trainer = try Trainer(options: Self.options(recipe), data: Self.data, backend: try Self.backend(name), run: run, interactive: false)
-        let result = try trainer.train()
+        let result = try #require(try trainer.train())
         #expect(result.losses.count == 3 && result.losses.allSatisfy(\.isFinite), "\(result.losses)")
         let test = result.test
         #expect(test.samples == 16)
@@ -63,7 +63,7 @@ import Training
         func losses(_ name: String) throws -> [Double] {
             var options = Self.options(recipe, steps: 6)
             options.evaluateEvery = 0
-            return try Trainer(options: options, data: Self.data, backend: try Self.backend(name), run: try Self.runDirectory(), interactive: false).train().losses
+            return try #require(try Trainer(options: options, data: Self.data, backend: try Self.backend(name), run: try Self.runDirectory(), interactive: false).train()).losses
         }
         let (cpu, openCL) = (try losses("cpu"), try losses("opencl"))
         let gap = zip(cpu, openCL).map { abs($0 - $1) }.max() ?? .infinity
@@ -75,7 +75,7 @@ import Training
             var options = Self.options(.itcItm, steps: 4)
             options.recipeOptions.itmNegatives = .hard
             options.evaluateEvery = 0
-            return try Trainer(options: options, data: Self.data, backend: CPUBackend(), run: try Self.runDirectory(), interactive: false).train().losses
+            return try #require(try Trainer(options: options, data: Self.data, backend: CPUBackend(), run: try Self.runDirectory(), interactive: false).train()).losses
         }
         #expect(try losses() == losses())
     }

@@ -1,23 +1,25 @@
 import CLRuntime
 
-/// The entry points of `Kernels/attention.cl`.
+/// The entry points of `Kernels/attention.cl` and, for GPUs, `Kernels/attention_gpu.cl`.
 struct AttentionKernels {
     let forward: CLKernel
     let delta: CLKernel
-    let gradQ: CLKernel
-    let gradKV: CLKernel
-    let forwardGPU: CLKernel
-    let gradQGPU: CLKernel
-    let gradKVGPU: CLKernel
+    let gradFused: CLKernel
+    let gradQReduce: CLKernel
+    /// The GPU-style kernels, built only for the GPU variant.
+    let gpu: (forward: CLKernel, gradQ: CLKernel, gradKV: CLKernel)?
 
-    init(program: CLProgram) throws(CLError) {
+    init(program: CLProgram, gpuProgram: CLProgram?) throws(CLError) {
         forward = try program.kernel("attention_forward")
         delta = try program.kernel("attention_backward_delta")
-        gradQ = try program.kernel("attention_backward_dq")
-        gradKV = try program.kernel("attention_backward_dkdv")
-        forwardGPU = try program.kernel("attention_forward_gpu")
-        gradQGPU = try program.kernel("attention_backward_dq_gpu")
-        gradKVGPU = try program.kernel("attention_backward_dkdv_gpu")
+        gradFused = try program.kernel("attention_backward_fused")
+        gradQReduce = try program.kernel("attention_backward_dq_reduce")
+        if let gpuProgram {
+            gpu = (try gpuProgram.kernel("attention_forward_gpu"), try gpuProgram.kernel("attention_backward_dq_gpu"),
+                   try gpuProgram.kernel("attention_backward_dkdv_gpu"))
+        } else {
+            gpu = nil
+        }
     }
 }
 
@@ -54,7 +56,7 @@ extension OpenCLBackend {
         let launch = attentionGlobalSize(rows: descriptor.queryLength, descriptor)
         try locked("attention") {
             let kernels = try attentionKernels()
-            let kernel = tuning.variant == .cpu ? kernels.forward : kernels.forwardGPU
+            let kernel = kernels.gpu?.forward ?? kernels.forward
             try kernel.bind([.buffer(q.deviceMemory), .buffer(k.deviceMemory), .buffer(v.deviceMemory), .buffer(maskBuffer.deviceMemory),
                              .buffer(out.deviceMemory), .buffer(logSumExp.deviceMemory)] + attentionShapeArguments(descriptor))
             try queue.enqueue(kernel, global: launch.global, local: launch.local)
@@ -70,6 +72,14 @@ extension OpenCLBackend {
         let delta = try makeBuffer(count: rows)
         let queries = attentionGlobalSize(rows: descriptor.queryLength, descriptor)
         let keys = attentionGlobalSize(rows: descriptor.keyLength, descriptor)
+        // CPU style: one work-item per (key chunk, head). With fewer heads than the device has
+        // work for, each head's keys are split into `chunks` whose partial dq go to a scratch
+        // buffer (chunks × B·H·Lq·D floats, O(Lq·D) per head) and are summed in key order.
+        let heads = descriptor.batch * descriptor.heads
+        let units = max(1, device.computeUnits)
+        let chunks = heads >= 8 * units ? 1 : min(ceilDiv(descriptor.keyLength, 16), ceilDiv(4 * units, heads))
+        let partialGradQ = try tuning.variant == .cpu && chunks > 1
+            ? makeBuffer(count: chunks * heads * descriptor.queryLength * descriptor.headDimension) : maskBuffer
         try locked("attention backward") {
             let kernels = try attentionKernels()
             let group = tuning.attentionDeltaWorkGroup
@@ -81,12 +91,25 @@ extension OpenCLBackend {
                                                .buffer(maskBuffer.deviceMemory), .buffer(logSumExp.deviceMemory),
                                                .buffer(delta.deviceMemory), .buffer(gradOut.deviceMemory)]
             let shape = attentionShapeArguments(descriptor)
-            // Two kernels, one owning query rows (dq), one owning key rows (dk, dv): no atomics.
-            let (gradQKernel, gradKVKernel) = tuning.variant == .cpu ? (kernels.gradQ, kernels.gradKV) : (kernels.gradQGPU, kernels.gradKVGPU)
-            try gradQKernel.bind(common + [.buffer(gradQ.deviceMemory)] + shape)
-            try queue.enqueue(gradQKernel, global: queries.global, local: queries.local)
-            try gradKVKernel.bind(common + [.buffer(gradK.deviceMemory), .buffer(gradV.deviceMemory)] + shape)
-            try queue.enqueue(gradKVKernel, global: keys.global, local: keys.local)
+            if let gpu = kernels.gpu {
+                // Two kernels, one owning query rows (dq), one owning key rows (dk, dv): no atomics.
+                try gpu.gradQ.bind(common + [.buffer(gradQ.deviceMemory)] + shape)
+                try queue.enqueue(gpu.gradQ, global: queries.global, local: queries.local)
+                try gpu.gradKV.bind(common + [.buffer(gradK.deviceMemory), .buffer(gradV.deviceMemory)] + shape)
+                try queue.enqueue(gpu.gradKV, global: keys.global, local: keys.local)
+                return
+            }
+            // S and dP formed once per tile for dq, dk and dv: 5 matrix passes, no atomics.
+            try kernels.gradFused.bind(common + [.buffer(gradQ.deviceMemory), .buffer(gradK.deviceMemory), .buffer(gradV.deviceMemory),
+                                                 .buffer(partialGradQ.deviceMemory)] + shape)
+            try queue.enqueue(kernels.gradFused, global: [chunks, heads], local: [1, 1])
+            if chunks > 1 {
+                try kernels.gradQReduce.bind(.buffer(partialGradQ.deviceMemory), .buffer(gradQ.deviceMemory),
+                                             .int32(Int32(descriptor.batch)), .int32(Int32(descriptor.heads)),
+                                             .int32(Int32(descriptor.queryLength)), .int32(Int32(descriptor.headDimension)),
+                                             .int32(Int32(chunks)), .float(descriptor.scale))
+                try queue.enqueue(kernels.gradQReduce, global: [ceilDiv(descriptor.queryLength * descriptor.headDimension, 64), heads], local: [1, 1])
+            }
         }
     }
 }

@@ -72,7 +72,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     /// Call with `lock` held (inside `locked`).
     func attentionKernels() throws(CLError) -> AttentionKernels {
         if let attention { return attention }
-        let kernels = try AttentionKernels(program: program(.attention))
+        let kernels = try AttentionKernels(program: program(.attention), gpuProgram: tuning.variant == .gpu ? program(.attentionGPU) : nil)
         attention = kernels
         return kernels
     }

@@ -117,7 +117,7 @@ public struct OpenCLTuning: Sendable, Equatable {
 
 /// The kernel files of `Kernels/`, one program each.
 public enum KernelProgram: String, CaseIterable, Sendable {
-    case gemm, softmax, attention, infoNCE, layerNorm, activation, optimizer, elementwise, embedding, losses, layout
+    case gemm, softmax, attention, attentionGPU, infoNCE, layerNorm, activation, optimizer, elementwise, embedding, losses, layout
 
     /// `common.cl` first (shared inline helpers), then the file, its line numbers restored for
     /// build logs.
@@ -130,6 +130,7 @@ public enum KernelProgram: String, CaseIterable, Sendable {
         case .gemm: EmbeddedKernels.gemm
         case .softmax: EmbeddedKernels.softmax
         case .attention: EmbeddedKernels.attention
+        case .attentionGPU: EmbeddedKernels.attentionGpu
         case .infoNCE: EmbeddedKernels.infonce
         case .layerNorm: EmbeddedKernels.layernorm
         case .activation: EmbeddedKernels.activation
@@ -145,7 +146,7 @@ public enum KernelProgram: String, CaseIterable, Sendable {
         switch self {
         case .gemm: tuning.gemmBuildOptions
         case .softmax: tuning.softmaxBuildOptions
-        case .attention: tuning.attentionBuildOptions
+        case .attention, .attentionGPU: tuning.attentionBuildOptions
         case .infoNCE: tuning.infoNCEBuildOptions
         case .layerNorm, .activation, .optimizer: tuning.trainingBuildOptions
         case .elementwise, .embedding, .losses, .layout: tuning.elementwiseBuildOptions
