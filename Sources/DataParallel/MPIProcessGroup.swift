@@ -82,16 +82,7 @@ public final class MPIProcessGroup: ProcessGroup {
     }
 
     public func allGather(_ values: [Float], label: String) throws -> [Float] {
-        var gathered = [Float](repeating: 0, count: values.count * size)
-        let count = Int32(values.count)
-        try values.withUnsafeBytes { source in
-            try gathered.withUnsafeMutableBytes { target in
-                try exchange(label, "MPI_Iallgather") {
-                    MPI_Iallgather(source.baseAddress, count, cmpi_float(), target.baseAddress, count, cmpi_float(), cmpi_comm_world(), &$0)
-                }
-            }
-        }
-        return gathered
+        try allGather(values, cmpi_float(), zero: 0, label: label)
     }
 
     public func reduceScatterSum(_ values: [Float], label: String) throws -> [Float] {
@@ -109,12 +100,16 @@ public final class MPIProcessGroup: ProcessGroup {
     }
 
     public func allGather(bytes: [UInt8], label: String) throws -> [UInt8] {
-        var gathered = [UInt8](repeating: 0, count: bytes.count * size)
-        let count = Int32(bytes.count)
-        try bytes.withUnsafeBytes { source in
+        try allGather(bytes, cmpi_byte(), zero: 0, label: label)
+    }
+
+    private func allGather<Element>(_ values: [Element], _ datatype: MPI_Datatype?, zero: Element, label: String) throws -> [Element] {
+        var gathered = [Element](repeating: zero, count: values.count * size)
+        let count = Int32(values.count)
+        try values.withUnsafeBytes { source in
             try gathered.withUnsafeMutableBytes { target in
                 try exchange(label, "MPI_Iallgather") {
-                    MPI_Iallgather(source.baseAddress, count, cmpi_byte(), target.baseAddress, count, cmpi_byte(), cmpi_comm_world(), &$0)
+                    MPI_Iallgather(source.baseAddress, count, datatype, target.baseAddress, count, datatype, cmpi_comm_world(), &$0)
                 }
             }
         }
