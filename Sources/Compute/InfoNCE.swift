@@ -95,7 +95,17 @@ extension Backend {
         let columnCoefficient = descriptor.usesColumns ? share / Float(g * m) : 0
         let gradNormalizedA = try makeBuffer(count: g * n * d), gradNormalizedB = try makeBuffer(count: g * m * d)
         let scalePartialA = try makeBuffer(count: g * n), scalePartialB = try makeBuffer(count: g * m)
-        let (rows, columns) = (state.rowStatistics ?? state.columnStatistics!, state.columnStatistics ?? state.rowStatistics!)
+        // A direction the loss does not use enters with coefficient 0, but a backend may still
+        // read its statistics: give it zeros of its own length (mass 0, and lse 0 with the
+        // exponent clamped at 0 keeps every term finite), not the other direction's, which are
+        // too short when N ≠ M — reading past them gave garbage, and 0·NaN = NaN.
+        func neutral(rows count: Int) throws -> InfoNCEStatistics {
+            let statistics = InfoNCEStatistics(logSumExp: try makeBuffer(count: count), targetDot: try makeBuffer(count: count),
+                                               targetMass: try makeBuffer(count: count))
+            for buffer in [statistics.logSumExp, statistics.targetDot, statistics.targetMass] { try fill(buffer, with: 0, count: count) }
+            return statistics
+        }
+        let rows = try state.rowStatistics ?? neutral(rows: g * n), columns = try state.columnStatistics ?? neutral(rows: g * m)
         try infoNCEBackwardRows(descriptor, rowPass, own: rows, other: columns, ownCoefficient: rowCoefficient,
                                 otherCoefficient: columnCoefficient, gradNormalized: gradNormalizedA, gradScalePartial: scalePartialA)
         try infoNCEBackwardRows(descriptor, columnPass, own: columns, other: rows, ownCoefficient: columnCoefficient,
