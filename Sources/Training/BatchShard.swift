@@ -17,11 +17,6 @@ public struct BatchShard {
         (self.group, self.globalIndices, self.step) = (group, globalIndices, step)
     }
 
-    /// A whole batch in one process.
-    public static func single(_ batch: Batch, step: Int) -> BatchShard {
-        BatchShard(group: SingleProcess(), globalIndices: batch.indices, step: step)
-    }
-
     public var globalSize: Int { globalIndices.count }
     public var localSize: Int { globalSize / group.size }
     /// The global positions of this rank's samples.

@@ -55,6 +55,24 @@ import TestSupport
         #expect(throws: BackendError.self) { try Tensor(values, shape: shape, on: backend).transposed(0, 4) }
     }
 
+    /// The op data-parallel training gathers with: the host computes forward and backward, the
+    /// tape carries the gradient through, and replacing a gradient takes effect.
+    @Test(arguments: backends)
+    func hostOpsCarryGradients(backend name: String) throws {
+        let backend = try backend(name)
+        let x = try Tensor([1, 2, 3], shape: [3], on: backend, requiresGradient: true)
+        // y = [x, 2x] (a gather from two "ranks"); backward sums the two blocks' gradients.
+        let y = try x.throughHost(shape: [2, 3], forward: { $0 + $0.map { 2 * $0 } },
+                                  backward: { g in (0..<3).map { g[$0] + 2 * g[3 + $0] } })
+        #expect(try y.values() == [1, 2, 3, 2, 4, 6])
+        try (y * Tensor([1, 1, 1, 10, 10, 10] as [Float], shape: [2, 3], on: backend)).sum().backward()
+        #expect(try x.gradientValues() == [21, 21, 21])
+        try x.assignGradient([0.5, -1, 2])
+        #expect(try x.gradientValues() == [0.5, -1, 2])
+        #expect(throws: BackendError.self) { try x.throughHost(shape: [4], forward: { $0 }, backward: { $0 }) }
+        #expect(throws: BackendError.self) { try x.assignGradient([1]) }
+    }
+
     @Test(arguments: backends)
     func sliceAndConcatenateAreInverseCopies(backend name: String) throws {
         let backend = try backend(name)
