@@ -50,7 +50,7 @@ public final class MPIProcessGroup: ProcessGroup {
         defer { exchangeSeconds += Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9 }
         var request: MPI_Request?
         try Self.check(start(&request), operation)
-        let deadline = began + UInt64(timeout * 1e9)
+        let deadline = began + UInt64(min(timeout, 1e9) * 1e9)  // at most ~31 years: no overflow
         var done: Int32 = 0, polls = 0
         while true {
             try Self.check(MPI_Test(&request, &done, cmpi_status_ignore()), "MPI_Test (\(operation))")

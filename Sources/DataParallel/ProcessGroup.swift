@@ -86,11 +86,15 @@ public enum DataParallelError: Error, CustomStringConvertible, Equatable {
 
 /// How this process was started: alone, or as one rank of an MPI launch.
 public enum Launch {
-    /// The number of ranks an MPI launcher (Open MPI's mpirun, MPICH's Hydra) announced in the
-    /// environment, nil when there was none.
+    /// The number of ranks an MPI launcher announced in the environment (Open MPI's mpirun,
+    /// MPICH's Hydra, or Slurm's srun with PMI or PMIx), nil when there was none.
     public static func announcedRanks(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Int? {
         for key in ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"] {
             if let value = environment[key], let ranks = Int(value) { return ranks }
+        }
+        if environment["PMIX_RANK"] != nil || environment["PMI_RANK"] != nil,
+           let value = environment["SLURM_STEP_NUM_TASKS"] ?? environment["SLURM_NTASKS"], let ranks = Int(value) {
+            return ranks
         }
         return nil
     }

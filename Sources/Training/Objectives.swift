@@ -192,9 +192,11 @@ extension AlignmentModel {
         // Both terms are means over the global batch's tagged tokens.
         let weight = try shard.meanWeight(count: tagged.count, "tagged tokens")
         let tagging = try cross.crossEntropy(targets: batch.tagTargets, ignoreIndex: TrainingData.ignoreIndex).scaled(weight)
-        let textOnly = try tagLogits(ids: batch.ids, mask: batch.mask)
-        let cva = try textOnly.gatherRows(tagged).klDivergence(teacher: cross.gatherRows(tagged).detached(), temperature: options.cvaTemperature)
-            .scaled(weight)
+        // A rank whose samples have no tagged token adds nothing (0, not the mean of no rows);
+        // its parameters still get (zero) gradients through the tagging term.
+        let cva = tagged.isEmpty ? try tagging.scaled(0)
+            : try tagLogits(ids: batch.ids, mask: batch.mask).gatherRows(tagged)
+                .klDivergence(teacher: cross.gatherRows(tagged).detached(), temperature: options.cvaTemperature).scaled(weight)
         let rate = options.cvaRate
         return StepLoss(total: try tagging.scaled(1 - rate) + cva.scaled(rate),
                         parts: [("tagging", Double(try tagging.values()[0])), ("cva", Double(try cva.values()[0]))])

@@ -33,12 +33,12 @@ extension Trainer {
         }
     }
 
-    /// FNV-1a over the training split's token ids, labels and pixels.
+    /// FNV-1a over the training split's token ids (both views), tag targets, labels and pixels.
     static func fingerprint(_ split: EncodedSplit) -> UInt64 {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         func mix(_ word: UInt32) { hash = (hash ^ UInt64(word)) &* 0x100_0000_01B3 }
-        for (ids, sample) in zip(split.ids, split.samples) {
-            ids.forEach { mix(UInt32(bitPattern: $0)) }
+        for (index, sample) in split.samples.enumerated() {
+            (split.ids[index] + split.crossIds[index] + split.tagTargets[index]).forEach { mix(UInt32(bitPattern: $0)) }
             mix(UInt32(truncatingIfNeeded: sample.label))
             sample.image.forEach { mix($0.bitPattern) }
         }

@@ -94,6 +94,13 @@ public final class Trainer {
             throw TrainingError.runDirectory("rank 0, and only rank 0, writes the run directory (rank \(group.rank) was given \(run == nil ? "none" : "one"))")
         }
         let train = try data.split(.train)
+        if group.size > 1 {
+            // Every rank must decide the split checks below on the same count.
+            let counts = try group.allGather([Float(train.count)], label: "the training split sizes").map { Int($0) }
+            guard Set(counts).count == 1 else {
+                throw DataParallelError.ranksDisagree("the training splits have \(counts.enumerated().map { "\($0.element) samples on rank \($0.offset)" }.joined(separator: ", ")); give every rank the same data")
+            }
+        }
         try Self.checkSplit(trainCount: train.count, batchSize: options.batchSize, ranks: group.size)
         var config = options.model
         config.vocabularySize = data.tokenizer.count
@@ -192,6 +199,9 @@ public final class Trainer {
             }
             if agreed.stopSignal != 0 {
                 let saved = try saveCheckpoint(after: step + 1)
+                // The other ranks leave only once rank 0's checkpoint is written.
+                var written: [Float] = [0]
+                try group.allReduceSum(&written, label: "the stop checkpoint")
                 reporter?.finish()
                 throw TrainingError.interrupted(signal: agreed.stopSignal, step: step + 1, checkpoint: saved?.path, run: run?.url.path)
             }
@@ -252,20 +262,23 @@ public struct RunConfig: Codable, Sendable {
     }
 }
 
-/// SIGINT and SIGTERM ask the trainer to stop: it finishes the step, saves a checkpoint and
-/// returns an `interrupted` error (the handler only records the signal).
+/// SIGINT, SIGTERM and SIGUSR1 ask the trainer to stop: it finishes the step, saves a checkpoint
+/// and returns an `interrupted` error (the handler only records the signal). SIGUSR1 is the one
+/// Open MPI's mpirun forwards as it is (it turns Ctrl-C into SIGTERM, then SIGKILL soon after).
 public enum StopSignal {
     nonisolated(unsafe) public private(set) static var received: Int32 = 0
 
     static func install() {
         signal(SIGINT) { StopSignal.received = $0 }
         signal(SIGTERM) { StopSignal.received = $0 }
+        signal(SIGUSR1) { StopSignal.received = $0 }
         // A parent (a test runner, a job system) may have left them blocked, and a blocked
         // signal would wait forever instead of stopping the run.
         var signals = sigset_t()
         sigemptyset(&signals)
         sigaddset(&signals, SIGINT)
         sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGUSR1)
         pthread_sigmask(SIG_UNBLOCK, &signals, nil)
     }
 }

@@ -182,7 +182,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .runDirectory(let message): "run directory: \(message)"
         case .nonFiniteLoss(let step, let parts): "the loss became non-finite at step \(step) (\(parts)); lower --lr or check the data"
         case .interrupted(let signal, let step, let checkpoint, let run):
-            "stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM") after step \(step)" + (checkpoint.map { "; saved \($0)" } ?? "")
+            "stopped by \(signal == SIGINT ? "SIGINT" : signal == SIGUSR1 ? "SIGUSR1" : "SIGTERM") after step \(step)" + (checkpoint.map { "; saved \($0)" } ?? "")
                 + (run.map { "; continue with: aligncl train --resume \($0)" } ?? "")
         }
     }

@@ -25,7 +25,7 @@ struct TrainCommand: ParsableCommand {
 
         The run directory gets config.json, tokenizer.json, classes.json, metrics.jsonl (every \
         logged step and every evaluation), plot.svg (loss and validation metrics) and \
-        checkpoints/step-N/ (safetensors). Ctrl-C or SIGTERM saves a checkpoint and stops; \
+        checkpoints/step-N/ (safetensors). Ctrl-C, SIGTERM or SIGUSR1 saves a checkpoint and stops; \
         --resume DIR continues exactly. Progress goes to stderr; the final test metrics to stdout.
 
         Several processes (data parallel, an aligncl built with `--traits MPI`): \
@@ -126,7 +126,7 @@ struct TrainCommand: ParsableCommand {
             if Self.isRaisedByEveryRank(error) {
                 if group.isRoot { printError("aligncl: error: \(message)") }
                 var reported: [Float] = [0]
-                try? group.allReduceSum(&reported, label: "the error report")
+                do { try group.allReduceSum(&reported, label: "the error report") } catch { group.abort(status: 1) }
                 throw ExitCode(1)
             }
             // The other ranks may be waiting in an exchange this rank will never reach: say why
@@ -157,22 +157,25 @@ struct TrainCommand: ParsableCommand {
         var checkpoint: URL?
         if let resume {
             // Rank 0 reads the run; the other ranks get its options and load the data themselves.
-            var options: TrainingOptions?, trainingData: TrainingData?, run: RunDirectory?
+            // Rank 0 sends its options before any rank loads data, so all load at the same time.
+            var options: TrainingOptions?, trainingData: TrainingData?, run: RunDirectory?, loaded: LoadedRun?
             if group.isRoot {
                 let runURL = URL(fileURLWithPath: resume)
                 let config = try RunConfig.load(run: runURL)
                 guard let newest = CheckpointStore.list(run: runURL).last else {
                     throw CLIError("\(resume) has no checkpoint to resume from (checkpoints/step-N)")
                 }
-                let loaded = try LoadedRun(run: runURL, checkpoint: newest.url.lastPathComponent, backend: backend)
-                (options, checkpoint) = (config.options, newest.url)
-                trainingData = try loaded.data(skipBadSamples: skipBadSamples, warn: warn)
-                run = try RunDirectory(resuming: runURL)
+                loaded = try LoadedRun(run: runURL, checkpoint: newest.url.lastPathComponent, backend: backend)
+                (options, checkpoint, run) = (config.options, newest.url, try RunDirectory(resuming: runURL))
             }
             if group.size > 1 {
                 let text = group.isRoot ? String(decoding: try JSONEncoder().encode(options), as: UTF8.self) : ""
-                let shared = try JSONDecoder().decode(TrainingOptions.self, from: Data(try group.allGather(text: text, label: "rank 0's options")[0].utf8))
-                if !group.isRoot { (options, trainingData) = (shared, try TrainingData.load(shared.data, options: shared, skipBadSamples: skipBadSamples, warn: warn)) }
+                options = try JSONDecoder().decode(TrainingOptions.self, from: Data(try group.allGather(text: text, label: "rank 0's options")[0].utf8))
+            }
+            if let loaded {
+                trainingData = try loaded.data(skipBadSamples: skipBadSamples, warn: warn)
+            } else if let options {
+                trainingData = try TrainingData.load(options.data, options: options, skipBadSamples: skipBadSamples, warn: warn)
             }
             guard let options, let trainingData else { throw CLIError("resume: no options from rank 0") }
             trainer = try Trainer(options: options, data: trainingData, backend: backend, run: run, group: group)

@@ -38,7 +38,7 @@ import TestSupport
 
     /// 2 ranks × 16 against 1 process × 32: the same loss at each of 20 steps and the same
     /// parameters at the end, up to summation order (the allreduce, and GEMMs of other shapes).
-    @Test(arguments: ["itc-itm --itm-negatives hard", "clip", "vlcdoc", "ita", "local-mi --estimator dv"])
+    @Test(arguments: ["itc-itm", "itc-itm --itm-negatives hard", "clip", "vlcdoc", "ita", "local-mi --estimator dv"])
     func twoRanksEqualOneProcessWithTheGlobalBatch(recipe: String) throws {
         let flags = Self.common + ["--steps", "20", "--recipe"] + recipe.split(separator: " ").map(String.init)
         let single = base.appendingPathComponent("single-\(recipe.hashValue)"), ranks = base.appendingPathComponent("ranks-\(recipe.hashValue)")
