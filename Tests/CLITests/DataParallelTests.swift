@@ -100,6 +100,21 @@ import TestSupport
         #expect(Date().timeIntervalSince(began) < 60)
     }
 
+    /// A rank that dies (SIGKILL) ends the whole job through mpirun, promptly and with a
+    /// failure status, instead of leaving the others waiting.
+    @Test func aDeadRankEndsTheJob() throws {
+        let run = base.appendingPathComponent("dead").path
+        let process = try AlignCLBinary.start(launcher: Self.mpirun + ["-np", "2", AlignCLBinary.url.path] + Self.common
+                                                + ["--steps", "100000", "--batch-size", "16", "--run-dir", run])
+        try waitForMetrics(in: run, lines: 2)
+        let killed = Date()
+        let rankOne = try #require(Self.processes(withArgument: run).first { Self.environment(of: $0)["OMPI_COMM_WORLD_RANK"] == "1" })
+        kill(rankOne, SIGKILL)
+        let result = process.finish()
+        #expect(result.status != 0)
+        #expect(Date().timeIntervalSince(killed) < 30, "the job took \(Date().timeIntervalSince(killed)) s to end")
+    }
+
     /// SIGTERM stops every rank after the same step with one checkpoint; the run resumes with
     /// the same number of ranks (and refuses another number), and its losses are those of a
     /// run that was never stopped.
