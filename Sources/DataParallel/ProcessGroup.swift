@@ -110,12 +110,4 @@ public enum Launch {
         #endif
     }
 
-    /// Whether this build can run several ranks.
-    public static var hasMPI: Bool {
-        #if MPI
-        return true
-        #else
-        return false
-        #endif
-    }
 }

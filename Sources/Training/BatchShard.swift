@@ -43,6 +43,11 @@ public struct BatchShard {
         return total > 0 ? Float(group.size) * Float(count) / total : 0
     }
 
+    /// Every rank's image and text embeddings (the ITC pair).
+    func gatheredEmbeddings(_ image: Tensor, _ text: Tensor) throws -> (images: Tensor, texts: Tensor) {
+        (try gathered(image, "image embeddings"), try gathered(text, "text embeddings"))
+    }
+
     /// Every rank's host values (masks, labels), in rank order.
     func gathered(_ values: [Float], _ what: String) throws -> [Float] {
         group.size > 1 ? try group.allGather(values, label: "\(what), step \(step + 1)") : values

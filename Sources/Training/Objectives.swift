@@ -40,8 +40,10 @@ extension AlignmentModel {
     }
 
     /// Symmetric InfoNCE of image against text embeddings at the learnable scale `exp(θ)`, over
-    /// the global batch of `shard` (nil: these embeddings are the whole batch).
-    func contrastive(_ imageEmbedding: Tensor, _ textEmbedding: Tensor, shard: BatchShard? = nil) throws -> Tensor {
+    /// the global batch of `shard` (nil: these embeddings are the whole batch). `gathered`: every
+    /// rank's embeddings when the caller has them already (else they are gathered here).
+    func contrastive(_ imageEmbedding: Tensor, _ textEmbedding: Tensor, shard: BatchShard? = nil,
+                     gathered: (images: Tensor, texts: Tensor)? = nil) throws -> Tensor {
         guard let logitScaleLog else { throw TrainingError.invalidOption("\(recipe.rawValue) has no logit scale") }
         let scale = try logitScaleLog.exp()
         guard let shard, shard.group.size > 1 else { return try imageEmbedding.infoNCE(textEmbedding, logitScale: scale) }
@@ -49,7 +51,7 @@ extension AlignmentModel {
         // embeddings. A sample's label is its global position, so row i's one positive is the
         // global matrix's diagonal; the mean over ranks of these row means is the global loss.
         let rows = shard.ownPositions.map(Float.init), columns = (0..<shard.globalSize).map(Float.init)
-        let (allImages, allTexts) = (try shard.gathered(imageEmbedding, "image embeddings"), try shard.gathered(textEmbedding, "text embeddings"))
+        let (allImages, allTexts) = try gathered ?? shard.gatheredEmbeddings(imageEmbedding, textEmbedding)
         let imageToText = try imageEmbedding.infoNCE(allTexts, logitScale: scale, targets: .labels, labelsA: rows, labelsB: columns, direction: .rows)
         let textToImage = try textEmbedding.infoNCE(allImages, logitScale: scale, targets: .labels, labelsA: rows, labelsB: columns, direction: .rows)
         return try (imageToText + textToImage).scaled(0.5)
@@ -74,7 +76,9 @@ extension AlignmentModel {
     private func itcItmLoss(_ batch: Batch, _ shard: BatchShard, seed: UInt64) throws -> StepLoss {
         guard let classifier, let itmHead else { throw TrainingError.invalidOption("itc-itm needs its heads") }
         let encoded = try encode(batch)
-        let itc = try contrastive(encoded.imageEmbedding, encoded.textEmbedding, shard: shard)
+        // Gathered once: for ITC and, as values, for the hard negatives.
+        let all = try shard.gatheredEmbeddings(encoded.imageEmbedding, encoded.textEmbedding)
+        let itc = try contrastive(encoded.imageEmbedding, encoded.textEmbedding, shard: shard, gathered: all)
         // Rows of the fusion batch are global positions: a negative may be another rank's sample.
         let size = batch.size, positives = Array(shard.ownPositions)
         // Fusion batch: the positive pairs first (task CE), then the ITM pairs.
@@ -86,7 +90,7 @@ extension AlignmentModel {
             imageRows += positives
             itmLabels = zip(positives, partners).map { $0 == $1 ? 1 : 0 }
         case .hard:
-            let (negativeTexts, negativeImages) = try hardNegatives(encoded.imageEmbedding, encoded.textEmbedding, shard, seed: seed)
+            let (negativeTexts, negativeImages) = try hardNegatives(all.images, all.texts, shard, seed: seed)
             textRows += negativeTexts + positives
             imageRows += positives + negativeImages
             itmLabels = [Int32](repeating: 1, count: size) + [Int32](repeating: 0, count: 2 * size)
@@ -115,9 +119,10 @@ extension AlignmentModel {
 
     /// One negative text per image and one negative image per text of this rank, each drawn
     /// from the global batch (global positions) by the softmax of the scaled cosine similarities
-    /// with its own pair excluded (1e-4 added first so no row is all zero).
-    func hardNegatives(_ imageEmbedding: Tensor, _ textEmbedding: Tensor, _ shard: BatchShard, seed: UInt64) throws -> (texts: [Int], images: [Int]) {
-        let (size, step, dimension) = (shard.globalSize, shard.step, imageEmbedding.shape[1])
+    /// with its own pair excluded (1e-4 added first so no row is all zero). `allImages` and
+    /// `allTexts` are every rank's embeddings.
+    func hardNegatives(_ allImages: Tensor, _ allTexts: Tensor, _ shard: BatchShard, seed: UInt64) throws -> (texts: [Int], images: [Int]) {
+        let (size, step, dimension) = (shard.globalSize, shard.step, allImages.shape[1])
         guard size > 1 else { return ([0], [0]) }
         func normalized(_ values: [Float]) -> [[Double]] {
             (0..<size).map { row in
@@ -126,8 +131,7 @@ extension AlignmentModel {
                 return v.map { $0 / norm }
             }
         }
-        let (images, texts) = (normalized(try shard.gathered(imageEmbedding.values(), "image embeddings for ITM negatives")),
-                               normalized(try shard.gathered(textEmbedding.values(), "text embeddings for ITM negatives")))
+        let (images, texts) = (normalized(try allImages.values()), normalized(try allTexts.values()))
         let scale = Double(try logitScaleLog?.values()[0] ?? 0).clamped(to: 0...Double(Self.maximumLogitScaleLog))
         let s = Foundation.exp(scale)
         func similarity(_ image: Int, _ text: Int) -> Double { s * zip(images[image], texts[text]).reduce(0) { $0 + $1.0 * $1.1 } }

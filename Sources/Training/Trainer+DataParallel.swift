@@ -18,7 +18,9 @@ extension Trainer {
             .filter { !$0.hasSuffix("{") && !$0.hasSuffix("}") }
         lines.append("training samples: \(train.count)")
         lines.append("training data hash: \(String(Self.fingerprint(train), radix: 16))")
-        lines.append("tokenizer hash: \(String(Self.fingerprint(bytes: Array(try data.tokenizer.jsonData())), radix: 16))")
+        var tokenizer = FNV1a()
+        try data.tokenizer.jsonData().forEach { tokenizer.mix(UInt32($0)) }
+        lines.append("tokenizer hash: \(String(tokenizer.hash, radix: 16))")
         lines.append("classes: \(data.classNames.joined(separator: ","))")
         let all = try group.allGather(text: lines.joined(separator: "\n"), label: "the check that all ranks run the same options and data")
         let root = all[0].split(separator: "\n")
@@ -35,18 +37,13 @@ extension Trainer {
 
     /// FNV-1a over the training split's token ids (both views), tag targets, labels and pixels.
     static func fingerprint(_ split: EncodedSplit) -> UInt64 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        func mix(_ word: UInt32) { hash = (hash ^ UInt64(word)) &* 0x100_0000_01B3 }
+        var fnv = FNV1a()
         for (index, sample) in split.samples.enumerated() {
-            (split.ids[index] + split.crossIds[index] + split.tagTargets[index]).forEach { mix(UInt32(bitPattern: $0)) }
-            mix(UInt32(truncatingIfNeeded: sample.label))
-            sample.image.forEach { mix($0.bitPattern) }
+            (split.ids[index] + split.crossIds[index] + split.tagTargets[index]).forEach { fnv.mix(UInt32(bitPattern: $0)) }
+            fnv.mix(UInt32(truncatingIfNeeded: sample.label))
+            sample.image.forEach { fnv.mix($0.bitPattern) }
         }
-        return hash
-    }
-
-    static func fingerprint(bytes: [UInt8]) -> UInt64 {
-        bytes.reduce(0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
+        return fnv.hash
     }
 
     /// Rank 0's parameters on every rank (a fresh start or a resume), and on a resume its
@@ -104,4 +101,10 @@ extension Trainer {
         let stop = buffer[buffer.count - 1] > 0 ? (StopSignal.received != 0 ? StopSignal.received : SIGTERM) : 0
         return (Double(buffer[offset] * scale), parts, stop)
     }
+}
+
+/// The 64-bit FNV-1a hash, one 32-bit word at a time (a fingerprint to compare, not to store).
+struct FNV1a {
+    private(set) var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    mutating func mix(_ word: UInt32) { hash = (hash ^ UInt64(word)) &* 0x100_0000_01B3 }
 }
