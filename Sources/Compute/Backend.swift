@@ -96,6 +96,19 @@ public protocol Backend: AnyObject, Sendable {
     /// (`Σ_c dS_rc·S_rc / s`).
     func infoNCEBackwardRows(_ descriptor: InfoNCEDescriptor, _ pass: InfoNCEPass, own: InfoNCEStatistics, other: InfoNCEStatistics?,
                              ownCoefficient: Float, otherCoefficient: Float, gradNormalized: Buffer, gradScalePartial: Buffer) throws
+    /// `weights[i] = 1 / #{j: other[j] = own[i]}`, 0 when no label matches: the uniform target
+    /// weight of a labels-target row (own = that side's labels, other = the opposite side's).
+    func infoNCELabelWeights(own: Buffer, ownCount: Int, other: Buffer, otherCount: Int, weights: Buffer) throws
+    /// Row statistics (as `infoNCERowStatistics` for a's rows) of the chunk's rows, from its scores.
+    func infoNCEChunkRowStatistics(_ descriptor: InfoNCEDescriptor, _ chunk: InfoNCEScoreChunk, statistics: InfoNCEStatistics) throws
+    /// Folds the chunk into the column statistics (b's rows against a); chunks come in order,
+    /// the first starts the running max and sum, the last writes the log-sum-exp.
+    func infoNCEChunkColumnStatistics(_ descriptor: InfoNCEDescriptor, _ chunk: InfoNCEScoreChunk, runningMaximum: Buffer, runningSum: Buffer,
+                                      statistics: InfoNCEStatistics) throws
+    /// Overwrites the chunk's scores with `s·dS` and writes its rows' shares of the gradient with
+    /// respect to the scale (`Σ_c dS_rc·S_rc / s`).
+    func infoNCEChunkGradient(_ descriptor: InfoNCEDescriptor, _ chunk: InfoNCEScoreChunk, rows: InfoNCEStatistics, columns: InfoNCEStatistics,
+                              rowCoefficient: Float, columnCoefficient: Float, gradScalePartial: Buffer) throws
     /// The gradient through the normalisation.
     func infoNCENormalizeBackward(_ descriptor: InfoNCEDescriptor, x: Buffer, rows: Int, norms: Buffer, gradNormalized: Buffer, gradX: Buffer) throws
     /// The score matrix `[G, N, M]`, only when a caller asks for it.

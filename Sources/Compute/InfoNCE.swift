@@ -58,16 +58,20 @@ extension Backend {
         let normsA = try makeBuffer(count: g * n), normsB = try makeBuffer(count: g * m)
         try infoNCENormalize(descriptor, x: inputs.a, rows: g * n, normalized: normalizedA, norms: normsA)
         try infoNCENormalize(descriptor, x: inputs.b, rows: g * m, normalized: normalizedB, norms: normsB)
-        let (rowPass, columnPass) = passes(descriptor, inputs, normalizedA, normalizedB)
-        func statistics(_ pass: InfoNCEPass) throws -> InfoNCEStatistics {
-            let count = g * pass.rows
-            let result = InfoNCEStatistics(logSumExp: try makeBuffer(count: count), targetDot: try makeBuffer(count: count),
-                                           targetMass: try makeBuffer(count: count))
-            try infoNCERowStatistics(descriptor, pass, statistics: result)
-            return result
+        let rowStatistics: InfoNCEStatistics?, columnStatistics: InfoNCEStatistics?
+        if let chunkRows = descriptor.chunkRows {
+            (rowStatistics, columnStatistics) = try infoNCEChunkedStatistics(descriptor, inputs, normalizedA: normalizedA, normalizedB: normalizedB,
+                                                                             chunkRows: chunkRows)
+        } else {
+            let (rowPass, columnPass) = passes(descriptor, inputs, normalizedA, normalizedB)
+            func statistics(_ pass: InfoNCEPass) throws -> InfoNCEStatistics {
+                let result = try makeStatistics(count: g * pass.rows)
+                try infoNCERowStatistics(descriptor, pass, statistics: result)
+                return result
+            }
+            rowStatistics = descriptor.usesRows ? try statistics(rowPass) : nil
+            columnStatistics = descriptor.usesColumns ? try statistics(columnPass) : nil
         }
-        let rowStatistics = descriptor.usesRows ? try statistics(rowPass) : nil
-        let columnStatistics = descriptor.usesColumns ? try statistics(columnPass) : nil
         if let logits { try infoNCELogits(descriptor, normalizedA: normalizedA, normalizedB: normalizedB, logits: logits) }
         // Loss of a direction: mean over groups and rows of  mass_r·lse_r − Σ_c t_rc·S_rc.
         func loss(_ statistics: InfoNCEStatistics, rows: Int) throws -> Double {
@@ -87,32 +91,38 @@ extension Backend {
     public func infoNCEBackward(_ descriptor: InfoNCEDescriptor, _ inputs: InfoNCEInputs, state: InfoNCEState, gradLoss: Float = 1,
                                 gradA: Buffer, gradB: Buffer) throws -> Double {
         let (g, n, m, d) = (descriptor.groups, descriptor.rows, descriptor.columns, descriptor.dimension)
-        let (rowPass, columnPass) = passes(descriptor, inputs, state.normalizedA, state.normalizedB)
         // dL/dS_rc = c_row·(mass_r·p_rc − t_rc) + c_col·(mass'_c·q_rc − t_rc): each direction's
         // loss is a mean over G·rows, and symmetric halves both.
         let share = gradLoss / (descriptor.direction == .symmetric ? 2 : 1)
         let rowCoefficient = descriptor.usesRows ? share / Float(g * n) : 0
         let columnCoefficient = descriptor.usesColumns ? share / Float(g * m) : 0
         let gradNormalizedA = try makeBuffer(count: g * n * d), gradNormalizedB = try makeBuffer(count: g * m * d)
-        let scalePartialA = try makeBuffer(count: g * n), scalePartialB = try makeBuffer(count: g * m)
+        let scalePartialA = try makeBuffer(count: g * n)
         // A direction the loss does not use enters with coefficient 0, but a backend may still
         // read its statistics: give it zeros of its own length (mass 0, and lse 0 with the
         // exponent clamped at 0 keeps every term finite), not the other direction's, which are
         // too short when N ≠ M — reading past them gave garbage, and 0·NaN = NaN.
         func neutral(rows count: Int) throws -> InfoNCEStatistics {
-            let statistics = InfoNCEStatistics(logSumExp: try makeBuffer(count: count), targetDot: try makeBuffer(count: count),
-                                               targetMass: try makeBuffer(count: count))
+            let statistics = try makeStatistics(count: count)
             for buffer in [statistics.logSumExp, statistics.targetDot, statistics.targetMass] { try fill(buffer, with: 0, count: count) }
             return statistics
         }
         let rows = try state.rowStatistics ?? neutral(rows: g * n), columns = try state.columnStatistics ?? neutral(rows: g * m)
-        try infoNCEBackwardRows(descriptor, rowPass, own: rows, other: columns, ownCoefficient: rowCoefficient,
-                                otherCoefficient: columnCoefficient, gradNormalized: gradNormalizedA, gradScalePartial: scalePartialA)
-        try infoNCEBackwardRows(descriptor, columnPass, own: columns, other: rows, ownCoefficient: columnCoefficient,
-                                otherCoefficient: rowCoefficient, gradNormalized: gradNormalizedB, gradScalePartial: scalePartialB)
+        if let chunkRows = descriptor.chunkRows {
+            try infoNCEChunkedGradients(descriptor, inputs, state: state, chunkRows: chunkRows, rows: rows, columns: columns,
+                                        rowCoefficient: rowCoefficient, columnCoefficient: columnCoefficient,
+                                        gradNormalizedA: gradNormalizedA, gradNormalizedB: gradNormalizedB, gradScalePartial: scalePartialA)
+        } else {
+            let (rowPass, columnPass) = passes(descriptor, inputs, state.normalizedA, state.normalizedB)
+            try infoNCEBackwardRows(descriptor, rowPass, own: rows, other: columns, ownCoefficient: rowCoefficient,
+                                    otherCoefficient: columnCoefficient, gradNormalized: gradNormalizedA, gradScalePartial: scalePartialA)
+            // b's pass sums the same dS·S terms again into its own partials, which are not needed.
+            try infoNCEBackwardRows(descriptor, columnPass, own: columns, other: rows, ownCoefficient: columnCoefficient,
+                                    otherCoefficient: rowCoefficient, gradNormalized: gradNormalizedB, gradScalePartial: try makeBuffer(count: g * m))
+        }
         try infoNCENormalizeBackward(descriptor, x: inputs.a, rows: g * n, norms: state.normsA, gradNormalized: gradNormalizedA, gradX: gradA)
         try infoNCENormalizeBackward(descriptor, x: inputs.b, rows: g * m, norms: state.normsB, gradNormalized: gradNormalizedB, gradX: gradB)
-        // Σ_rc dS_rc·S_rc / s, summed over a's rows (b's pass sums the same terms again).
+        // Σ_rc dS_rc·S_rc / s, summed over a's rows.
         return try read(scalePartialA).reduce(0.0) { $0 + Double($1) }
     }
 

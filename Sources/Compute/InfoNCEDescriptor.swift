@@ -36,6 +36,8 @@ public struct InfoNCEDescriptor: Sendable, Equatable {
     public let epsilon: Float
     public let targets: InfoNCETargets
     public let direction: InfoNCEDirection
+    /// Tiles or chunks of GEMM-formed scores; the results agree to rounding.
+    public var strategy: InfoNCEScoreStrategy = .automatic
 
     public init(groups: Int = 1, rows: Int, columns: Int, dimension: Int, isGrouped: Bool = false, scale: Float,
                 normalizes: Bool = true, epsilon: Float = 1e-12, targets: InfoNCETargets = .diagonal, direction: InfoNCEDirection = .symmetric) {
@@ -92,10 +94,12 @@ public struct InfoNCEDescriptor: Sendable, Equatable {
     var usesColumns: Bool { direction != .rows }
 
     var pairs: Double { Double(groups) * Double(rows) * Double(columns) }
-    /// The score products of each direction used (each direction recomputes them).
-    public var forwardFlops: Double { 2 * pairs * Double(dimension) * (direction == .symmetric ? 2 : 1) }
-    /// Two passes that recompute the scores and form a gradient each.
-    public var backwardFlops: Double { 8 * pairs * Double(dimension) }
+    /// The multiply-adds the chosen strategy performs: chunks form the scores once; tiles form
+    /// them once per direction used.
+    public var forwardFlops: Double { 2 * pairs * Double(dimension) * (chunkRows == nil && direction == .symmetric ? 2 : 1) }
+    /// Chunks form the scores again and both gradients; tiles run two passes that each form
+    /// the scores and one gradient.
+    public var backwardFlops: Double { (chunkRows == nil ? 8 : 6) * pairs * Double(dimension) }
 }
 
 /// Mutual-information lower bounds from per-group score matrices `F [G, N, N]` whose diagonal

@@ -12,11 +12,12 @@ extension Operations {
     /// An InfoNCE loss of `a [G?,N,D]` against `b [G?,M,D]` at logit scale `scale` (= 1/τ).
     public func infoNCE(a: HostArray, b: HostArray, scale: Float, normalize: Bool = true, epsilon: Float = 1e-12,
                         targets: InfoNCETargets = .diagonal, labelsA: HostArray? = nil, labelsB: HostArray? = nil,
-                        softTargets: HostArray? = nil, direction: InfoNCEDirection = .symmetric,
+                        softTargets: HostArray? = nil, direction: InfoNCEDirection = .symmetric, strategy: InfoNCEScoreStrategy = .automatic,
                         logits: Bool = false, gradients: Bool = false) throws -> InfoNCEResult {
-        let descriptor = try InfoNCEDescriptor(aShape: a.shape, bShape: b.shape, scale: scale, normalizes: normalize, epsilon: epsilon,
+        var descriptor = try InfoNCEDescriptor(aShape: a.shape, bShape: b.shape, scale: scale, normalizes: normalize, epsilon: epsilon,
                                                targets: targets, labelsAShape: labelsA?.shape, labelsBShape: labelsB?.shape,
                                                softTargetsShape: softTargets?.shape, direction: direction)
+        descriptor.strategy = strategy
         // Only the arrays the target kind uses go to the backend.
         let inputs = InfoNCEInputs(a: try backend.makeBuffer(a.values), b: try backend.makeBuffer(b.values),
                                    labelsA: targets == .labels ? try labelsA.map { try backend.makeBuffer($0.values) } : nil,

@@ -9,6 +9,8 @@ import TestSupport
     static let shapes: [(Int?, Int, Int, Int)] = [
         (nil, 1, 1, 1), (nil, 7, 13, 5), (nil, 37, 61, 29), (nil, 64, 64, 64), (nil, 100, 33, 257),
         (nil, 1, 300, 17), (nil, 45, 270, 33), (nil, 129, 1, 65), (nil, 8, 32, 1), (1, 9, 33, 7), (3, 17, 19, 23),
+        // K spanning several of the packing kernels' 256-long k ranges, with a partial 16-block
+        (2, 13, 35, 531),
     ]
 
     @Test func cpuMatchesReference() throws {

@@ -41,21 +41,36 @@ import TestSupport
         return cases
     }()
 
-    @Test func cpuMatchesReference() throws {
-        try checkParity(on: TestBackends.cpu)
+    /// Both ways of forming the scores: tiles, and chunks of 4 rows (one partial chunk at N = 1,
+    /// a short last chunk at N = 7 and 33).
+    static let strategies: [InfoNCEScoreStrategy] = [.tiles, .chunks(rows: 4)]
+
+    @Test(arguments: strategies)
+    func cpuMatchesReference(strategy: InfoNCEScoreStrategy) throws {
+        try checkParity(on: TestBackends.cpu, strategy: strategy)
     }
 
-    @Test(.enabled(if: TestBackends.openCLShouldRun), arguments: OpenCLTuning.Variant.allCases)
-    func openCLMatchesReference(variant: OpenCLTuning.Variant) throws {
-        try checkParity(on: TestBackends.openCL(variant))
+    @Test(.enabled(if: TestBackends.openCLShouldRun), arguments: OpenCLTuning.Variant.allCases, strategies)
+    func openCLMatchesReference(variant: OpenCLTuning.Variant, strategy: InfoNCEScoreStrategy) throws {
+        try checkParity(on: TestBackends.openCL(variant), strategy: strategy)
     }
 
-    /// The largest case: N = M = 4096, against the reference loss and gradients.
-    @Test(arguments: [false, true])
-    func largeBatch(openCL: Bool) throws {
+    /// The largest case: N = M = 4096, against the reference loss and gradients, with tiles and
+    /// with the chunks the automatic choice takes at this size.
+    @Test(arguments: [false, true], [InfoNCEScoreStrategy.tiles, .automatic])
+    func largeBatch(openCL: Bool, strategy: InfoNCEScoreStrategy) throws {
         guard !openCL || TestBackends.openCLShouldRun else { return }
         let backend: any Backend = openCL ? try TestBackends.openCL(.cpu) : TestBackends.cpu
-        try check(Case(n: 4096, m: 4096, d: 4), on: backend, seed: 99)
+        try check(Case(n: 4096, m: 4096, d: 4), on: backend, seed: 99, strategy: strategy)
+    }
+
+    @Test func automaticStrategyChunksLargeScoreMatrices() {
+        #expect(InfoNCEDescriptor(rows: 256, columns: 256, dimension: 8, scale: 1).chunkRows == nil)
+        #expect(InfoNCEDescriptor(rows: 4096, columns: 4096, dimension: 8, scale: 1).chunkRows == 256)
+        #expect(InfoNCEDescriptor(groups: 64, rows: 512, columns: 512, dimension: 8, scale: 1).chunkRows == 32)
+        var tiles = InfoNCEDescriptor(rows: 4096, columns: 4096, dimension: 8, scale: 1)
+        tiles.strategy = .tiles
+        #expect(tiles.chunkRows == nil)
     }
 
     /// The reference gradients against central differences of the reference loss, for every
@@ -77,10 +92,12 @@ import TestSupport
             #expect(normwiseError(analytic.db, numericB) <= 1e-6, "reference d/db \(label)")
             #expect(abs(analytic.dscale - numericScale[0]) <= 1e-6 * max(1, abs(numericScale[0])), "reference d/ds \(label)")
 
-            let result = try run(testCase, on: TestBackends.cpu, a: a, b: b, labelsA: labelsA, labelsB: labelsB, soft: soft)
-            #expect(normwiseError(result.gradA!.values, numericA) <= 1e-4, "cpu d/da \(label)")
-            #expect(normwiseError(result.gradB!.values, numericB) <= 1e-4, "cpu d/db \(label)")
-            #expect(abs(result.gradScale! - numericScale[0]) <= 1e-4 * max(1, abs(numericScale[0])), "cpu d/ds \(label)")
+            for strategy in [InfoNCEScoreStrategy.tiles, .chunks(rows: 3)] {
+                let result = try run(testCase, on: TestBackends.cpu, a: a, b: b, labelsA: labelsA, labelsB: labelsB, soft: soft, strategy: strategy)
+                #expect(normwiseError(result.gradA!.values, numericA) <= 1e-4, "cpu d/da \(strategy) \(label)")
+                #expect(normwiseError(result.gradB!.values, numericB) <= 1e-4, "cpu d/db \(strategy) \(label)")
+                #expect(abs(result.gradScale! - numericScale[0]) <= 1e-4 * max(1, abs(numericScale[0])), "cpu d/ds \(strategy) \(label)")
+            }
         }
     }
 
@@ -93,13 +110,15 @@ import TestSupport
         try checkMutualInformation(on: TestBackends.cpu)
     }
 
-    /// N = M = 4096 forward and backward without the logits: the pool never holds an N×N matrix.
-    @Test(arguments: [false, true])
-    func largeBatchNeedsNoSquareMatrix(openCL: Bool) throws {
+    /// N = M = 4096 forward and backward without the logits: the pool never holds an N×N matrix,
+    /// with tiles or with the automatic choice (chunks of 256 rows).
+    @Test(arguments: [false, true], [InfoNCEScoreStrategy.tiles, .automatic])
+    func largeBatchNeedsNoSquareMatrix(openCL: Bool, strategy: InfoNCEScoreStrategy) throws {
         guard !openCL || TestBackends.openCLShouldRun else { return }
         let backend: any Backend = openCL ? try TestBackends.freshOpenCL(.cpu) : CPUBackend()
         let (n, d) = (4096, 256)
-        let descriptor = InfoNCEDescriptor(rows: n, columns: n, dimension: d, scale: 1 / 0.07)
+        var descriptor = InfoNCEDescriptor(rows: n, columns: n, dimension: d, scale: 1 / 0.07)
+        descriptor.strategy = strategy
         let inputs = InfoNCEInputs(a: try backend.makeBuffer(SeededValues.values(n * d, seed: 1)), b: try backend.makeBuffer(SeededValues.values(n * d, seed: 2)))
         let gradA = try backend.makeBuffer(count: n * d), gradB = try backend.makeBuffer(count: n * d)
         backend.pool.resetHighWater()
@@ -141,24 +160,25 @@ import TestSupport
                          softTargets: soft?.map(Double.init), direction: c.direction)
     }
 
-    private func run(_ c: Case, on backend: any Backend, a: [Float], b: [Float], labelsA: [Float]?, labelsB: [Float]?, soft: [Float]?) throws -> InfoNCEResult {
+    private func run(_ c: Case, on backend: any Backend, a: [Float], b: [Float], labelsA: [Float]?, labelsB: [Float]?, soft: [Float]?,
+                     strategy: InfoNCEScoreStrategy) throws -> InfoNCEResult {
         let prefix = c.groups.map { [$0] } ?? []
         return try Operations(backend: backend).infoNCE(
             a: HostArray(shape: prefix + [c.n, c.d], values: a), b: HostArray(shape: prefix + [c.m, c.d], values: b), scale: c.scale,
             normalize: c.normalize, targets: c.targets, labelsA: labelsA.map { HostArray(shape: [c.n], values: $0) },
             labelsB: labelsB.map { HostArray(shape: [c.m], values: $0) }, softTargets: soft.map { HostArray(shape: [c.n, c.m], values: $0) },
-            direction: c.direction, logits: true, gradients: true)
+            direction: c.direction, strategy: strategy, logits: true, gradients: true)
     }
 
-    private func check(_ testCase: Case, on backend: any Backend, seed: UInt64) throws {
+    private func check(_ testCase: Case, on backend: any Backend, seed: UInt64, strategy: InfoNCEScoreStrategy) throws {
         let (a, b, labelsA, labelsB, soft) = inputs(testCase, seed: seed)
         let reference = self.reference(testCase, labelsA: labelsA, labelsB: labelsB, soft: soft)
         let (a64, b64) = (a.map(Double.init), b.map(Double.init))
-        let result = try run(testCase, on: backend, a: a, b: b, labelsA: labelsA, labelsB: labelsB, soft: soft)
+        let result = try run(testCase, on: backend, a: a, b: b, labelsA: labelsA, labelsB: labelsB, soft: soft, strategy: strategy)
         let logits = reference.logits(a: a64, b: b64)
         let expectedLoss = reference.loss(a: a64, b: b64)
         let gradients = reference.gradients(a: a64, b: b64)
-        let label = "\(backend.summary) \(testCase)"
+        let label = "\(backend.summary) \(strategy) \(testCase)"
         // The loss is a difference of log-sum-exps of scores up to max|S|: compare at that scale.
         let scoreScale = max(1, logits.map(abs).max() ?? 1)
         #expect(abs(result.loss - expectedLoss) <= 1e-4 * max(abs(expectedLoss), scoreScale / 100), "loss \(result.loss) vs \(expectedLoss) \(label)")
@@ -168,8 +188,8 @@ import TestSupport
         #expect(abs(result.gradScale! - gradients.dscale) <= 1e-4 * max(1, abs(gradients.dscale)), "grad_scale \(result.gradScale!) vs \(gradients.dscale) \(label)")
     }
 
-    private func checkParity(on backend: any Backend) throws {
-        for (index, testCase) in Self.cases.enumerated() { try check(testCase, on: backend, seed: UInt64(index + 1)) }
+    private func checkParity(on backend: any Backend, strategy: InfoNCEScoreStrategy) throws {
+        for (index, testCase) in Self.cases.enumerated() { try check(testCase, on: backend, seed: UInt64(index + 1), strategy: strategy) }
     }
 
     private func checkMutualInformation(on backend: any Backend) throws {

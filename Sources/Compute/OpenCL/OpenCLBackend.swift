@@ -22,6 +22,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     private var softmax: SoftmaxKernels?
     private var attention: AttentionKernels?
     private var infoNCE: InfoNCEKernels?
+    private var infoNCEChunks: InfoNCEChunkKernels?
     private var training: TrainingKernels?
     private var elementwise: ElementwiseKernels?
 
@@ -82,6 +83,14 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         if let infoNCE { return infoNCE }
         let kernels = try InfoNCEKernels(program: program(.infoNCE))
         infoNCE = kernels
+        return kernels
+    }
+
+    /// Call with `lock` held (inside `locked`).
+    func infoNCEChunkKernels() throws(CLError) -> InfoNCEChunkKernels {
+        if let infoNCEChunks { return infoNCEChunks }
+        let kernels = try InfoNCEChunkKernels(program: program(.infoNCEChunks))
+        infoNCEChunks = kernels
         return kernels
     }
 

@@ -101,6 +101,8 @@ public struct OpenCLTuning: Sendable, Equatable {
             + " -D NCE_DMAX=\(infoNCEMaximumDimension) -D NCE_NWG=\(infoNCEElementGroup) -D NCE_GT=\(infoNCETile) -D NCE_DK=\(infoNCEDimensionSlice)"
     }
 
+    fileprivate var infoNCEChunksBuildOptions: String { Self.commonOptions }
+
     fileprivate var trainingBuildOptions: String {
         Self.commonOptions + " -D LN_CHUNK=\(layerNormRowChunk) -D ACT_ITEMS=\(elementsPerItem) -D OPT_ITEMS=\(elementsPerItem)"
     }
@@ -117,7 +119,7 @@ public struct OpenCLTuning: Sendable, Equatable {
 
 /// The kernel files of `Kernels/`, one program each.
 public enum KernelProgram: String, CaseIterable, Sendable {
-    case gemm, softmax, attention, attentionGPU, infoNCE, layerNorm, activation, optimizer, elementwise, embedding, losses, layout
+    case gemm, softmax, attention, attentionGPU, infoNCE, infoNCEChunks, layerNorm, activation, optimizer, elementwise, embedding, losses, layout
 
     /// `common.cl` first (shared inline helpers), then the file, its line numbers restored for
     /// build logs.
@@ -132,6 +134,7 @@ public enum KernelProgram: String, CaseIterable, Sendable {
         case .attention: EmbeddedKernels.attention
         case .attentionGPU: EmbeddedKernels.attentionGpu
         case .infoNCE: EmbeddedKernels.infonce
+        case .infoNCEChunks: EmbeddedKernels.infonceChunks
         case .layerNorm: EmbeddedKernels.layernorm
         case .activation: EmbeddedKernels.activation
         case .optimizer: EmbeddedKernels.optimizer
@@ -148,6 +151,7 @@ public enum KernelProgram: String, CaseIterable, Sendable {
         case .softmax: tuning.softmaxBuildOptions
         case .attention, .attentionGPU: tuning.attentionBuildOptions
         case .infoNCE: tuning.infoNCEBuildOptions
+        case .infoNCEChunks: tuning.infoNCEChunksBuildOptions
         case .layerNorm, .activation, .optimizer: tuning.trainingBuildOptions
         case .elementwise, .embedding, .losses, .layout: tuning.elementwiseBuildOptions
         }

@@ -1,0 +1,80 @@
+import CLRuntime
+
+/// The entry points of `Kernels/infonce_chunks.cl`.
+struct InfoNCEChunkKernels {
+    let labelWeights: CLKernel
+    let rowStatistics: CLKernel
+    let columnStatistics: CLKernel
+    let gradient: CLKernel
+
+    init(program: CLProgram) throws(CLError) {
+        labelWeights = try program.kernel("infonce_label_weights")
+        rowStatistics = try program.kernel("infonce_chunk_row_stats")
+        columnStatistics = try program.kernel("infonce_chunk_column_stats")
+        gradient = try program.kernel("infonce_chunk_gradient")
+    }
+}
+
+extension OpenCLBackend {
+    public func infoNCELabelWeights(own: Buffer, ownCount: Int, other: Buffer, otherCount: Int, weights: Buffer) throws {
+        try locked("infonce") {
+            let kernel = try infoNCEChunkKernels().labelWeights
+            try kernel.bind(.buffer(own.deviceMemory), .buffer(other.deviceMemory), .int32(Int32(ownCount)), .int32(Int32(otherCount)),
+                            .buffer(weights.deviceMemory))
+            try queue.enqueue(kernel, global: [roundUp(ownCount, 8)], local: [8])
+        }
+    }
+
+    public func infoNCEChunkRowStatistics(_ descriptor: InfoNCEDescriptor, _ chunk: InfoNCEScoreChunk, statistics: InfoNCEStatistics) throws {
+        let placeholder = try makeBuffer(count: 1)
+        try locked("infonce") {
+            let kernel = try infoNCEChunkKernels().rowStatistics
+            try kernel.bind([.buffer(chunk.scores.deviceMemory)] + targetArguments(chunk, placeholder: placeholder, columnWeights: false)
+                + [.buffer(statistics.logSumExp.deviceMemory), .buffer(statistics.targetDot.deviceMemory),
+                   .buffer(statistics.targetMass.deviceMemory)] + shapeArguments(descriptor, chunk))
+            try queue.enqueue(kernel, global: [roundUp(chunk.count, 8), descriptor.groups], local: [8, 1])
+        }
+    }
+
+    public func infoNCEChunkColumnStatistics(_ descriptor: InfoNCEDescriptor, _ chunk: InfoNCEScoreChunk, runningMaximum: Buffer, runningSum: Buffer,
+                                             statistics: InfoNCEStatistics) throws {
+        let placeholder = try makeBuffer(count: 1)
+        try locked("infonce") {
+            let kernel = try infoNCEChunkKernels().columnStatistics
+            let arguments: [CLKernel.Argument] = [.buffer(chunk.scores.deviceMemory)]
+                + targetArguments(chunk, placeholder: placeholder, rowWeights: false)
+                + [.buffer(runningMaximum.deviceMemory), .buffer(runningSum.deviceMemory), .buffer(statistics.logSumExp.deviceMemory),
+                   .buffer(statistics.targetDot.deviceMemory), .buffer(statistics.targetMass.deviceMemory)]
+            try kernel.bind(arguments + shapeArguments(descriptor, chunk))
+            try queue.enqueue(kernel, global: [ceilDiv(descriptor.columns, 16), descriptor.groups], local: [1, 1])
+        }
+    }
+
+    public func infoNCEChunkGradient(_ descriptor: InfoNCEDescriptor, _ chunk: InfoNCEScoreChunk, rows: InfoNCEStatistics, columns: InfoNCEStatistics,
+                                     rowCoefficient: Float, columnCoefficient: Float, gradScalePartial: Buffer) throws {
+        let placeholder = try makeBuffer(count: 1)
+        try locked("infonce backward") {
+            let kernel = try infoNCEChunkKernels().gradient
+            let arguments: [CLKernel.Argument] = [.buffer(chunk.scores.deviceMemory)] + targetArguments(chunk, placeholder: placeholder)
+                + [.buffer(rows.logSumExp.deviceMemory), .buffer(rows.targetMass.deviceMemory), .buffer(columns.logSumExp.deviceMemory),
+                   .buffer(columns.targetMass.deviceMemory), .buffer(gradScalePartial.deviceMemory)]
+            try kernel.bind(arguments + shapeArguments(descriptor, chunk) + [.float(rowCoefficient), .float(columnCoefficient)])
+            try queue.enqueue(kernel, global: [roundUp(chunk.count, 8), descriptor.groups], local: [8, 1])
+        }
+    }
+
+    /// labels_a, labels_b, soft, then the row and/or column weights; what the target kind does not
+    /// read gets a placeholder.
+    private func targetArguments(_ chunk: InfoNCEScoreChunk, placeholder: Buffer, rowWeights: Bool = true,
+                                 columnWeights: Bool = true) -> [CLKernel.Argument] {
+        var buffers = [chunk.labelsA, chunk.labelsB, chunk.softTargets]
+        if rowWeights { buffers.append(chunk.rowWeights) }
+        if columnWeights { buffers.append(chunk.columnWeights) }
+        return buffers.map { .buffer(($0 ?? placeholder).deviceMemory) }
+    }
+
+    private func shapeArguments(_ descriptor: InfoNCEDescriptor, _ chunk: InfoNCEScoreChunk) -> [CLKernel.Argument] {
+        [.int32(Int32(descriptor.rows)), .int32(Int32(descriptor.columns)), .int32(Int32(chunk.start)), .int32(Int32(chunk.count)),
+         .float(descriptor.scale), .int32(descriptor.targets.rawValue)]
+    }
+}
