@@ -28,8 +28,10 @@ extension Tensor {
         guard newValues.count == count else {
             throw BackendError.invalidArgument(op: "assignGradient", message: "a tensor of shape \(shape) takes \(count) values, got \(newValues.count)")
         }
-        let buffer = try gradient ?? backend.makeBuffer(count: count)
+        // In place only into a buffer this tensor owns: a borrowed one may be another's gradient.
+        let buffer = try ownsGradient ? gradient! : backend.makeBuffer(count: count)
         try newValues.withUnsafeBufferPointer { try backend.upload($0, to: buffer) }
         gradient = buffer
+        ownsGradient = true
     }
 }

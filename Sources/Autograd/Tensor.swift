@@ -16,6 +16,11 @@ public final class Tensor: @unchecked Sendable {
     public let requiresGradient: Bool
     /// The accumulated gradient after `backward()`, same shape.
     public internal(set) var gradient: Buffer?
+    /// Whether `gradient` is this tensor's own buffer, which may be updated in place. An
+    /// intermediate tensor's first incoming gradient is borrowed: the same buffer may be the
+    /// gradient of other tensors too (an add hands one buffer to both inputs, a reshape passes
+    /// it through), and backward rules only read it.
+    var ownsGradient = false
     /// The recorded op, nil for leaves and for tensors made while not recording.
     let node: Node?
     /// For int32 leaves made from host values: those values, so ops that must check ids on the
@@ -98,15 +103,29 @@ public final class Tensor: @unchecked Sendable {
     }
 
     /// Clears the accumulated gradient (before the next step).
-    public func zeroGradient() { gradient = nil }
+    public func zeroGradient() {
+        gradient = nil
+        ownsGradient = false
+    }
 
     func accumulate(_ incoming: Buffer) throws {
-        if let gradient {
+        if let gradient, ownsGradient {
             try backend.accumulate(incoming, into: gradient, count: count)
-        } else {
+        } else if let gradient {
+            let sum = try backend.makeBuffer(count: count)
+            try backend.add(gradient, incoming, into: sum, count: count)
+            self.gradient = sum
+            ownsGradient = true
+        } else if node == nil {
+            // A leaf (a parameter) keeps a copy of its own: optimizers, clipping and the
+            // data-parallel average update it in place.
             let fresh = try backend.makeBuffer(count: count)
             try backend.copy(incoming, to: fresh, count: count)
             gradient = fresh
+            ownsGradient = true
+        } else {
+            // Borrowed, not copied: an intermediate's gradient is only read.
+            gradient = incoming
         }
     }
 
