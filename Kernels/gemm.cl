@@ -15,7 +15,8 @@
  *   GEMM_NR    micro-tile columns                       (default 16; multiple of 16)
  *   GEMM_MT    micro-tiles per work-item along M        (default 16)
  *   GEMM_NT    micro-tiles per work-item along N        (default 1)
- *   GEMM_KC    K slice length in gemm_forward_packed    (default 4096)
+ *   GEMM_DNT   as GEMM_NT, for gemm_forward_direct       (default GEMM_NT)
+ *   GEMM_KC    K slice length in gemm_forward_packed/direct (default 4096)
  *   GEMM_TILE  GPU-style tile edge                      (default 16)
  * Let Mp = roundUp(M, GEMM_MR), Np = roundUp(N, GEMM_NR), ceil(a/b) = (a+b-1)/b.
  *
@@ -37,6 +38,25 @@
  *                 splits PoCL's work-item loop and costs ~8x). The B panel is
  *                 reused from cache for the GEMM_MT A panels. Writes only the
  *                 valid M x N region of C (C is not padded).
+ *
+ * Variant 1b -- CPU style without packing A, when A is stored [M,K]
+ *   (transA == 0) and N is small (the host's gemmDirectMaximumN, 256): each
+ *   packed A panel would then serve only a few B panels, so packing it (a full
+ *   extra pass over A, 15-20% of these GEMMs) costs more than it saves. Two
+ *   launches:
+ *     gemm_pack_b          as above.
+ *     gemm_forward_direct  args (a, packedB, c, M, N, K, transA),
+ *                 global (ceil(Np/NR, GEMM_DNT), ceil(Mp/MR, GEMM_MT), batch),
+ *                 local (1, 1, 1). Same micro-kernel as gemm_forward_packed, but
+ *                 the MR broadcasts per k are read straight from the MR rows of A
+ *                 (rows >= M of an edge tile re-read row M-1; never stored).
+ *   With larger N the packed path stays ahead (2048^3: direct 10-15% slower).
+ *   transA == 1 (A stored [K,M], K large in weight gradients) is always packed,
+ *   by the blocked packer: strided direct loads thrash the cache (rows of A
+ *   are M floats apart; 2-4x slower):
+ *     gemm_pack_a_blk global (Mp/MR, ceil(K/32), batch), local NULL; then
+ *     gemm_pack_b, gemm_forward_packed as above.
+ *   (gemm_forward_direct also accepts transA = 1 and is correct, just slow.)
  *
  * Variant 2 -- GPU style:
  *   gemm_forward_tiled global (roundUp(N,TILE), roundUp(M,TILE), batch),
@@ -69,6 +89,10 @@
 #endif
 #ifndef GEMM_KC
 #define GEMM_KC 4096
+#endif
+
+#ifndef GEMM_DNT
+#define GEMM_DNT GEMM_NT   /* micro-tiles per work-item along N in gemm_forward_direct */
 #endif
 
 #if (GEMM_NR % 16) != 0
@@ -150,6 +174,58 @@ __kernel void gemm_pack_b(__global const float* b, __global float* packed,
         } else {
             for (int c = 0; c < GEMM_NR; ++c)
                 dst[c] = (c0 + c < N) ? s[c] : 0.0f;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Blocked packing of A: same arguments and output layout as gemm_pack_a, but each
+ * work-item packs one panel over a run of k values:
+ *   global (Mp/MR, ceil(K / 32), batch), local NULL (32 k per work-item;
+ *   8..128 ran alike).
+ * (Any global size(1) works: the run length is ceil(K / get_global_size(1)).)
+ * Meant for transA (A stored [K,M]): no divisions per element, contiguous
+ * writes; ~1.6x faster than gemm_pack_a there. For A stored [M,K] it is slower
+ * than gemm_pack_a (strided writes), but that case needs no packing at all:
+ * use gemm_forward_direct.
+ * ------------------------------------------------------------------------- */
+__kernel void gemm_pack_a_blk(__global const float* a, __global float* packed,
+                              const int M, const int K, const int transA)
+{
+    const int bt = get_global_id(2);
+    const int nP = (M + GEMM_MR - 1) / GEMM_MR;
+    const int Mp = nP * GEMM_MR;
+    const int p = get_global_id(0);
+    const int kper = (K + (int)get_global_size(1) - 1) / (int)get_global_size(1);
+    const int k0 = (int)get_global_id(1) * kper;
+    const int k1 = min(K, k0 + kper);
+    if (p >= nP || k0 >= K) return;
+    __global const float* src = a + (size_t)bt * M * K;
+    __global float* dst = packed + (size_t)bt * Mp * K + (size_t)p * K * GEMM_MR;
+    const int r0 = p * GEMM_MR;
+    if (transA) {
+        if (r0 + GEMM_MR <= M) {
+            for (int k = k0; k < k1; ++k) {
+                __global const float* s = src + (size_t)k * M + r0;
+                #pragma unroll
+                for (int r = 0; r < GEMM_MR; ++r) dst[(size_t)k * GEMM_MR + r] = s[r];
+            }
+        } else {
+            for (int k = k0; k < k1; ++k) {
+                __global const float* s = src + (size_t)k * M + r0;
+                #pragma unroll
+                for (int r = 0; r < GEMM_MR; ++r) dst[(size_t)k * GEMM_MR + r] = (r0 + r < M) ? s[r] : 0.0f;
+            }
+        }
+    } else {
+        #pragma unroll
+        for (int r = 0; r < GEMM_MR; ++r) {
+            if (r0 + r < M) {
+                __global const float* s = src + (size_t)(r0 + r) * K;
+                for (int k = k0; k < k1; ++k) dst[(size_t)k * GEMM_MR + r] = s[k];
+            } else {
+                for (int k = k0; k < k1; ++k) dst[(size_t)k * GEMM_MR + r] = 0.0f;
+            }
         }
     }
 }
@@ -242,6 +318,121 @@ __kernel void gemm_forward_packed(__global const float* ap, __global const float
                             vstore16(acc[r][v], v, C + (size_t)r * N);
                 } else {
                     /* edge tile: scalar stores of the valid part only */
+                    #pragma unroll
+                    for (int r = 0; r < GEMM_MR; ++r)
+                        #pragma unroll
+                        for (int v = 0; v < GEMM_NV; ++v) {
+                            float tmp[16];
+                            vstore16(acc[r][v], 0, tmp);
+                            for (int e = 0; e < 16; ++e) {
+                                const int cc = v * 16 + e;
+                                if (row0 + r < M && col0 + cc < N) C[(size_t)r * N + cc] = tmp[e];
+                            }
+                        }
+                }
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Micro-kernel reading A in place (no gemm_pack_a): global/local as
+ * gemm_forward_packed, A is the original matrix ([M,K], or [K,M] when transA).
+ * Rows >= M of an edge tile read row M-1 (clamped) and are not stored.
+ * ------------------------------------------------------------------------- */
+#define GEMM_DIRECT_BODY(ALOAD, ASTEP)                                          \
+    for (int k = 0; k < kn; ++k) {                                              \
+        float16 bv[GEMM_NV];                                                    \
+        _Pragma("unroll")                                                       \
+        for (int v = 0; v < GEMM_NV; ++v)                                       \
+            bv[v] = vload16(v, B);                                              \
+        _Pragma("unroll")                                                       \
+        for (int r = 0; r < GEMM_MR; ++r) {                                     \
+            const float16 av = (float16)(ALOAD);                                \
+            _Pragma("unroll")                                                   \
+            for (int v = 0; v < GEMM_NV; ++v)                                   \
+                acc[r][v] = fma(av, bv[v], acc[r][v]);                          \
+        }                                                                       \
+        ASTEP;                                                                  \
+        B += GEMM_NR;                                                           \
+    }
+
+__kernel void gemm_forward_direct(__global const float* a, __global const float* bp,
+                                  __global float* c,
+                                  const int M, const int N, const int K, const int transA)
+{
+    const int bt = get_global_id(2);
+    const int nPi = (M + GEMM_MR - 1) / GEMM_MR;
+    const int nPj = (N + GEMM_NR - 1) / GEMM_NR;
+    const int pj0 = get_global_id(0) * GEMM_DNT;
+    const int pi0 = get_global_id(1) * GEMM_MT;
+    if (pj0 >= nPj || pi0 >= nPi) return;
+    const int pj1 = min(pj0 + GEMM_DNT, nPj);
+    const int pi1 = min(pi0 + GEMM_MT, nPi);
+
+    __global const float* Ab = a + (size_t)bt * M * K;
+    __global const float* Bb = bp + (size_t)bt * nPj * GEMM_NR * K;
+    __global float* Cb = c + (size_t)bt * M * N;
+
+    for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
+        const int kn = min(GEMM_KC, K - k0);
+        for (int pj = pj0; pj < pj1; ++pj) {
+            const int col0 = pj * GEMM_NR;
+            for (int pi = pi0; pi < pi1; ++pi) {
+                const int row0 = pi * GEMM_MR;
+                __global float* C = Cb + (size_t)row0 * N + col0;
+                const int full = (row0 + GEMM_MR <= M && col0 + GEMM_NR <= N);
+
+                float16 acc[GEMM_MR][GEMM_NV];
+                if (k0 == 0) {
+                    #pragma unroll
+                    for (int r = 0; r < GEMM_MR; ++r)
+                        #pragma unroll
+                        for (int v = 0; v < GEMM_NV; ++v)
+                            acc[r][v] = (float16)(0.0f);
+                } else if (full) {
+                    #pragma unroll
+                    for (int r = 0; r < GEMM_MR; ++r)
+                        #pragma unroll
+                        for (int v = 0; v < GEMM_NV; ++v)
+                            acc[r][v] = vload16(v, C + (size_t)r * N);
+                } else {
+                    #pragma unroll
+                    for (int r = 0; r < GEMM_MR; ++r)
+                        #pragma unroll
+                        for (int v = 0; v < GEMM_NV; ++v) {
+                            float tmp[16];
+                            for (int e = 0; e < 16; ++e) {
+                                const int cc = v * 16 + e;
+                                tmp[e] = (row0 + r < M && col0 + cc < N) ? C[(size_t)r * N + cc] : 0.0f;
+                            }
+                            acc[r][v] = vload16(0, tmp);
+                        }
+                }
+
+                __global const float* B = Bb + ((size_t)pj * K + k0) * GEMM_NR;
+                if (transA) {
+                    /* stored [K,M]: the MR values of column k are contiguous */
+                    __global const float* A = Ab + (size_t)k0 * M;
+                    int ro[GEMM_MR];
+                    #pragma unroll
+                    for (int r = 0; r < GEMM_MR; ++r) ro[r] = min(row0 + r, M - 1);
+                    GEMM_DIRECT_BODY(A[ro[r]], A += M)
+                } else {
+                    __global const float* Ar[GEMM_MR];
+                    #pragma unroll
+                    for (int r = 0; r < GEMM_MR; ++r)
+                        Ar[r] = Ab + (size_t)min(row0 + r, M - 1) * K + k0;
+                    GEMM_DIRECT_BODY(Ar[r][k], (void)0)
+                }
+
+                if (full) {
+                    #pragma unroll
+                    for (int r = 0; r < GEMM_MR; ++r)
+                        #pragma unroll
+                        for (int v = 0; v < GEMM_NV; ++v)
+                            vstore16(acc[r][v], v, C + (size_t)r * N);
+                } else {
                     #pragma unroll
                     for (int r = 0; r < GEMM_MR; ++r)
                         #pragma unroll

@@ -3,14 +3,18 @@ import CLRuntime
 /// The entry points of `Kernels/gemm.cl`.
 struct GEMMKernels {
     let packA: CLKernel
+    let packABlocked: CLKernel
     let packB: CLKernel
     let packed: CLKernel
+    let direct: CLKernel
     let tiled: CLKernel
 
     init(program: CLProgram) throws(CLError) {
         packA = try program.kernel("gemm_pack_a")
+        packABlocked = try program.kernel("gemm_pack_a_blk")
         packB = try program.kernel("gemm_pack_b")
         packed = try program.kernel("gemm_forward_packed")
+        direct = try program.kernel("gemm_forward_direct")
         tiled = try program.kernel("gemm_forward_tiled")
     }
 }
@@ -21,25 +25,38 @@ extension OpenCLBackend {
         let transposeA: Int32 = descriptor.transposeA ? 1 : 0, transposeB: Int32 = descriptor.transposeB ? 1 : 0
         switch tuning.variant {
         case .cpu:
-            // Pack A into row panels of MR and B into column panels of NR (zero padded), so the
-            // micro-kernel streams both contiguously whatever the transposes and sizes.
+            // Pack B into column panels of NR (zero padded), and A into row panels of MR unless
+            // it is read in place (see `gemmDirectMaximumN`), so the micro-kernel streams both
+            // contiguously whatever the transposes and sizes.
             let (mr, nr) = (tuning.gemmMicroRows, tuning.gemmMicroColumns)
             let paddedM = roundUp(descriptor.m, mr), paddedN = roundUp(descriptor.n, nr)
-            let packedA = try makeBuffer(count: batch * paddedM * descriptor.k)
+            let readsAInPlace = !descriptor.transposeA && descriptor.n <= tuning.gemmDirectMaximumN
+            let packedA = readsAInPlace ? nil : try makeBuffer(count: batch * paddedM * descriptor.k)
             let packedB = try makeBuffer(count: batch * paddedN * descriptor.k)
             try locked("gemm") {
                 let kernels = try gemmKernels()
-                try kernels.packA.bind(.buffer(a.deviceMemory), .buffer(packedA.deviceMemory), .int32(m), .int32(k), .int32(transposeA))
-                try queue.enqueue(kernels.packA, global: [paddedM / mr, descriptor.k, batch])
                 try kernels.packB.bind(.buffer(b.deviceMemory), .buffer(packedB.deviceMemory), .int32(k), .int32(n), .int32(transposeB))
                 try queue.enqueue(kernels.packB, global: [paddedN / nr, descriptor.k, batch])
-                try kernels.packed.bind(.buffer(packedA.deviceMemory), .buffer(packedB.deviceMemory), .buffer(c.deviceMemory),
-                                        .int32(m), .int32(n), .int32(k))
                 // Each work-item computes tilesPerItemM × tilesPerItemN micro-tiles; (1,1,1) groups
                 // keep PoCL from fusing work-items into loops that would spill the accumulators.
-                try queue.enqueue(kernels.packed,
-                                  global: [ceilDiv(paddedN / nr, tuning.gemmTilesPerItemN), ceilDiv(paddedM / mr, tuning.gemmTilesPerItemM), batch],
-                                  local: [1, 1, 1])
+                let grid = [ceilDiv(paddedN / nr, tuning.gemmTilesPerItemN), ceilDiv(paddedM / mr, tuning.gemmTilesPerItemM), batch]
+                guard let packedA else {
+                    try kernels.direct.bind(.buffer(a.deviceMemory), .buffer(packedB.deviceMemory), .buffer(c.deviceMemory),
+                                            .int32(m), .int32(n), .int32(k), .int32(transposeA))
+                    try queue.enqueue(kernels.direct, global: grid, local: [1, 1, 1])
+                    return
+                }
+                if descriptor.transposeA {
+                    // A stored [K, M]: the blocked packer, 32 k per work-item, writes each panel contiguously.
+                    try kernels.packABlocked.bind(.buffer(a.deviceMemory), .buffer(packedA.deviceMemory), .int32(m), .int32(k), .int32(transposeA))
+                    try queue.enqueue(kernels.packABlocked, global: [paddedM / mr, ceilDiv(descriptor.k, 32), batch])
+                } else {
+                    try kernels.packA.bind(.buffer(a.deviceMemory), .buffer(packedA.deviceMemory), .int32(m), .int32(k), .int32(transposeA))
+                    try queue.enqueue(kernels.packA, global: [paddedM / mr, descriptor.k, batch])
+                }
+                try kernels.packed.bind(.buffer(packedA.deviceMemory), .buffer(packedB.deviceMemory), .buffer(c.deviceMemory),
+                                        .int32(m), .int32(n), .int32(k))
+                try queue.enqueue(kernels.packed, global: grid, local: [1, 1, 1])
             }
         case .gpu:
             let tile = tuning.gemmTile

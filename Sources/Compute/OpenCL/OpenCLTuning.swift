@@ -25,6 +25,10 @@ public struct OpenCLTuning: Sendable, Equatable {
     public var gemmTilesPerItemN = 1
     /// K slice of the micro-kernel (no slicing up to this K).
     public var gemmKSlice = 4096
+    /// Up to this N, an A stored `[M, K]` is read in place instead of packed: a packed panel
+    /// would serve only N/16 B panels, too few to repay the extra pass over A (the skinny
+    /// GEMMs of a training step ran 1.1–1.4× faster); above it, packing wins (2048³: 10–15 %).
+    public var gemmDirectMaximumN = 256
     /// GEMM tile edge (GPU variant): `gemmTile × gemmTile` work-groups over `__local` tiles.
     public var gemmTile = 16
     /// Softmax rows per work-group (CPU variant: one work-item per row).
