@@ -66,8 +66,8 @@ import TestSupport
 
     @Test func automaticStrategyChunksLargeScoreMatrices() {
         #expect(InfoNCEDescriptor(rows: 256, columns: 256, dimension: 8, scale: 1).chunkRows == nil)
-        #expect(InfoNCEDescriptor(rows: 4096, columns: 4096, dimension: 8, scale: 1).chunkRows == 256)
-        #expect(InfoNCEDescriptor(groups: 64, rows: 512, columns: 512, dimension: 8, scale: 1).chunkRows == 32)
+        #expect(InfoNCEDescriptor(rows: 4096, columns: 4096, dimension: 8, scale: 1).chunkRows == 512)
+        #expect(InfoNCEDescriptor(groups: 64, rows: 512, columns: 512, dimension: 8, scale: 1).chunkRows == 64)
         var tiles = InfoNCEDescriptor(rows: 4096, columns: 4096, dimension: 8, scale: 1)
         tiles.strategy = .tiles
         #expect(tiles.chunkRows == nil)
@@ -111,7 +111,7 @@ import TestSupport
     }
 
     /// N = M = 4096 forward and backward without the logits: the pool never holds an N×N matrix,
-    /// with tiles or with the automatic choice (chunks of 256 rows).
+    /// with tiles or with the automatic choice (chunks of 512 rows).
     @Test(arguments: [false, true], [InfoNCEScoreStrategy.tiles, .automatic])
     func largeBatchNeedsNoSquareMatrix(openCL: Bool, strategy: InfoNCEScoreStrategy) throws {
         guard !openCL || TestBackends.openCLShouldRun else { return }
