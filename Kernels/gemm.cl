@@ -15,13 +15,14 @@
  *   GEMM_NR    micro-tile columns                       (default 16; multiple of 16)
  *   GEMM_MT    micro-tiles per work-item along M        (default 16)
  *   GEMM_NT    micro-tiles per work-item along N        (default 1)
- *   GEMM_DNT   as GEMM_NT, for gemm_forward_direct       (default GEMM_NT)
  *   GEMM_KC    K slice length in gemm_forward_packed/direct (default 4096)
  *   GEMM_TILE  GPU-style tile edge                      (default 16)
  * Let Mp = roundUp(M, GEMM_MR), Np = roundUp(N, GEMM_NR), ceil(a/b) = (a+b-1)/b.
  *
  * Variant 1 -- CPU style (fast on PoCL / CPU OpenCL), three launches in order:
- *   gemm_pack_a   global (Mp/MR, K, batch), local NULL (any works)
+ *   gemm_pack_a   args (a, packedA, M, K), for A stored [M,K];
+ *   or gemm_pack_a_transposed, same arguments, for A stored [K,M] (below).
+ *                 global (Mp/MR, K, batch), local NULL (any works)
  *                 packed A per batch: [Mp/MR][K][MR], rows >= M zero-filled;
  *                 batch offset b*Mp*K floats; buffer batch*Mp*K floats.
  *   gemm_pack_b   global (Np/NR, K, batch), local NULL (any works)
@@ -45,18 +46,15 @@
  *   extra pass over A, 15-20% of these GEMMs) costs more than it saves. Two
  *   launches:
  *     gemm_pack_b          as above.
- *     gemm_forward_direct  args (a, packedB, c, M, N, K, transA),
- *                 global (ceil(Np/NR, GEMM_DNT), ceil(Mp/MR, GEMM_MT), batch),
+ *     gemm_forward_direct  args (a, packedB, c, M, N, K),
+ *                 global (ceil(Np/NR, GEMM_NT), ceil(Mp/MR, GEMM_MT), batch),
  *                 local (1, 1, 1). Same micro-kernel as gemm_forward_packed, but
  *                 the MR broadcasts per k are read straight from the MR rows of A
  *                 (rows >= M of an edge tile re-read row M-1; never stored).
  *   With larger N the packed path stays ahead (2048^3: direct 10-15% slower).
- *   transA == 1 (A stored [K,M], K large in weight gradients) is always packed,
- *   by the blocked packer: strided direct loads thrash the cache (rows of A
- *   are M floats apart; 2-4x slower):
- *     gemm_pack_a_blk global (Mp/MR, ceil(K/32), batch), local NULL; then
- *     gemm_pack_b, gemm_forward_packed as above.
- *   (gemm_forward_direct also accepts transA = 1 and is correct, just slow.)
+ *   A stored [K,M] (transA, K large in weight gradients) is always packed:
+ *   direct loads of it thrash the cache (rows of A are M floats apart; 2-4x
+ *   slower).
  *
  * Variant 2 -- GPU style:
  *   gemm_forward_tiled global (roundUp(N,TILE), roundUp(M,TILE), batch),
@@ -91,9 +89,6 @@
 #define GEMM_KC 4096
 #endif
 
-#ifndef GEMM_DNT
-#define GEMM_DNT GEMM_NT   /* micro-tiles per work-item along N in gemm_forward_direct */
-#endif
 
 #if (GEMM_NR % 16) != 0
 #error "GEMM_NR must be a multiple of 16"
@@ -105,41 +100,27 @@
 #define GEMM_NV (GEMM_NR / 16) /* float16 vectors per micro-tile row */
 
 /* ---------------------------------------------------------------------------
- * Packing. One work-item writes one k-slice (MR or NR contiguous floats) of one
- * panel, so the micro-kernel later reads both operands with unit stride.
+ * Packing, so the micro-kernel reads both operands with unit stride.
+ * gemm_pack_a: A stored [M,K]; one work-item writes one k-slice (MR contiguous
+ * floats) of one panel, k fastest so neighbouring work-items (which PoCL runs
+ * as one vectorised loop) read neighbouring source addresses.
  * ------------------------------------------------------------------------- */
 __kernel void gemm_pack_a(__global const float* a, __global float* packed,
-                          const int M, const int K, const int transA)
+                          const int M, const int K)
 {
     const int bt = get_global_id(2);
     const int nP = (M + GEMM_MR - 1) / GEMM_MR;   /* = Mp / MR */
     const int Mp = nP * GEMM_MR;
-    /* The (panel, k) pairs are re-enumerated from the linear id so that
-     * neighbouring work-items (which PoCL runs as one vectorised loop) read
-     * neighbouring source addresses: k fastest when A is [M,K] (rows are
-     * contiguous in k), panel fastest when A is [K,M]. */
     const size_t lin = get_global_id(1) * get_global_size(0) + get_global_id(0);
     if (lin >= (size_t)nP * K) return;
-    int p, k;
-    if (transA) { k = (int)(lin / nP); p = (int)(lin - (size_t)k * nP); }
-    else        { p = (int)(lin / K);  k = (int)(lin - (size_t)p * K); }
-
+    const int p = (int)(lin / K), k = (int)(lin - (size_t)p * K);
     __global const float* src = a + (size_t)bt * M * K;
     __global float* dst = packed + (size_t)bt * Mp * K + ((size_t)p * K + k) * GEMM_MR;
     const int r0 = p * GEMM_MR;
-
-    if (transA) {
-        /* stored [K,M]: the MR rows of column k are contiguous */
-        __global const float* s = src + (size_t)k * M + r0;
-        #pragma unroll
-        for (int r = 0; r < GEMM_MR; ++r)
-            dst[r] = (r0 + r < M) ? s[r] : 0.0f;
-    } else {
-        __global const float* s = src + (size_t)r0 * K + k;
-        #pragma unroll
-        for (int r = 0; r < GEMM_MR; ++r)
-            dst[r] = (r0 + r < M) ? s[(size_t)r * K] : 0.0f;
-    }
+    __global const float* s = src + (size_t)r0 * K + k;
+    #pragma unroll
+    for (int r = 0; r < GEMM_MR; ++r)
+        dst[r] = (r0 + r < M) ? s[(size_t)r * K] : 0.0f;
 }
 
 __kernel void gemm_pack_b(__global const float* b, __global float* packed,
@@ -179,18 +160,16 @@ __kernel void gemm_pack_b(__global const float* b, __global float* packed,
 }
 
 /* ---------------------------------------------------------------------------
- * Blocked packing of A: same arguments and output layout as gemm_pack_a, but each
- * work-item packs one panel over a run of k values:
+ * gemm_pack_a_transposed: A stored [K,M] (the weight gradients, K = tokens),
+ * the same packed layout as gemm_pack_a. Each work-item packs one panel over a
+ * run of k values, whose MR rows at each k are contiguous in the source:
  *   global (Mp/MR, ceil(K / 32), batch), local NULL (32 k per work-item;
- *   8..128 ran alike).
- * (Any global size(1) works: the run length is ceil(K / get_global_size(1)).)
- * Meant for transA (A stored [K,M]): no divisions per element, contiguous
- * writes; ~1.6x faster than gemm_pack_a there. For A stored [M,K] it is slower
- * than gemm_pack_a (strided writes), but that case needs no packing at all:
- * use gemm_forward_direct.
+ *   8..128 ran alike; any global size(1) works, the run being
+ *   ceil(K / get_global_size(1))). No divisions per element and contiguous
+ *   writes: ~1.6x faster than one work-item per k-slice.
  * ------------------------------------------------------------------------- */
-__kernel void gemm_pack_a_blk(__global const float* a, __global float* packed,
-                              const int M, const int K, const int transA)
+__kernel void gemm_pack_a_transposed(__global const float* a, __global float* packed,
+                                     const int M, const int K)
 {
     const int bt = get_global_id(2);
     const int nP = (M + GEMM_MR - 1) / GEMM_MR;
@@ -203,32 +182,103 @@ __kernel void gemm_pack_a_blk(__global const float* a, __global float* packed,
     __global const float* src = a + (size_t)bt * M * K;
     __global float* dst = packed + (size_t)bt * Mp * K + (size_t)p * K * GEMM_MR;
     const int r0 = p * GEMM_MR;
-    if (transA) {
-        if (r0 + GEMM_MR <= M) {
-            for (int k = k0; k < k1; ++k) {
-                __global const float* s = src + (size_t)k * M + r0;
-                #pragma unroll
-                for (int r = 0; r < GEMM_MR; ++r) dst[(size_t)k * GEMM_MR + r] = s[r];
-            }
-        } else {
-            for (int k = k0; k < k1; ++k) {
-                __global const float* s = src + (size_t)k * M + r0;
-                #pragma unroll
-                for (int r = 0; r < GEMM_MR; ++r) dst[(size_t)k * GEMM_MR + r] = (r0 + r < M) ? s[r] : 0.0f;
-            }
+    if (r0 + GEMM_MR <= M) {
+        for (int k = k0; k < k1; ++k) {
+            __global const float* s = src + (size_t)k * M + r0;
+            #pragma unroll
+            for (int r = 0; r < GEMM_MR; ++r) dst[(size_t)k * GEMM_MR + r] = s[r];
         }
     } else {
-        #pragma unroll
-        for (int r = 0; r < GEMM_MR; ++r) {
-            if (r0 + r < M) {
-                __global const float* s = src + (size_t)(r0 + r) * K;
-                for (int k = k0; k < k1; ++k) dst[(size_t)k * GEMM_MR + r] = s[k];
-            } else {
-                for (int k = k0; k < k1; ++k) dst[(size_t)k * GEMM_MR + r] = 0.0f;
-            }
+        for (int k = k0; k < k1; ++k) {
+            __global const float* s = src + (size_t)k * M + r0;
+            #pragma unroll
+            for (int r = 0; r < GEMM_MR; ++r) dst[(size_t)k * GEMM_MR + r] = (r0 + r < M) ? s[r] : 0.0f;
         }
     }
 }
+
+/* ---------------------------------------------------------------------------
+ * Micro-tile pieces shared by gemm_forward_packed and gemm_forward_direct (always inlined, so
+ * the accumulators stay in registers).
+ * ------------------------------------------------------------------------- */
+
+/* The accumulators at the start of a K slice: 0 for the first, else the partial sums parked
+ * in C (an edge tile reads its valid part, the rest 0). */
+static inline __attribute__((always_inline))
+void gemm_tile_begin(float16 acc[GEMM_MR][GEMM_NV], __global const float* C, const int k0, const int full,
+                     const int row0, const int col0, const int M, const int N)
+{
+    if (k0 == 0) {
+        #pragma unroll
+        for (int r = 0; r < GEMM_MR; ++r)
+            #pragma unroll
+            for (int v = 0; v < GEMM_NV; ++v)
+                acc[r][v] = (float16)(0.0f);
+    } else if (full) {
+        #pragma unroll
+        for (int r = 0; r < GEMM_MR; ++r)
+            #pragma unroll
+            for (int v = 0; v < GEMM_NV; ++v)
+                acc[r][v] = vload16(v, C + (size_t)r * N);
+    } else {
+        #pragma unroll
+        for (int r = 0; r < GEMM_MR; ++r)
+            #pragma unroll
+            for (int v = 0; v < GEMM_NV; ++v) {
+                float tmp[16];
+                for (int e = 0; e < 16; ++e) {
+                    const int cc = v * 16 + e;
+                    tmp[e] = (row0 + r < M && col0 + cc < N) ? C[(size_t)r * N + cc] : 0.0f;
+                }
+                acc[r][v] = vload16(0, tmp);
+            }
+    }
+}
+
+/* Writes the tile; an edge tile stores only its valid part, with scalar stores. */
+static inline __attribute__((always_inline))
+void gemm_tile_end(float16 acc[GEMM_MR][GEMM_NV], __global float* C, const int full,
+                   const int row0, const int col0, const int M, const int N)
+{
+    if (full) {
+        #pragma unroll
+        for (int r = 0; r < GEMM_MR; ++r)
+            #pragma unroll
+            for (int v = 0; v < GEMM_NV; ++v)
+                vstore16(acc[r][v], v, C + (size_t)r * N);
+    } else {
+        #pragma unroll
+        for (int r = 0; r < GEMM_MR; ++r)
+            #pragma unroll
+            for (int v = 0; v < GEMM_NV; ++v) {
+                float tmp[16];
+                vstore16(acc[r][v], 0, tmp);
+                for (int e = 0; e < 16; ++e) {
+                    const int cc = v * 16 + e;
+                    if (row0 + r < M && col0 + cc < N) C[(size_t)r * N + cc] = tmp[e];
+                }
+            }
+    }
+}
+
+/* The k loop of one K slice: per k, NR values of the packed B panel and the MR values of A
+ * that ALOAD(r) reads, MR*NR/16 float16 FMAs; ASTEP advances A. */
+#define GEMM_K_LOOP(ALOAD, ASTEP)                                               \
+    for (int k = 0; k < kn; ++k) {                                              \
+        float16 bv[GEMM_NV];                                                    \
+        _Pragma("unroll")                                                       \
+        for (int v = 0; v < GEMM_NV; ++v)                                       \
+            bv[v] = vload16(v, B);                                              \
+        _Pragma("unroll")                                                       \
+        for (int r = 0; r < GEMM_MR; ++r) {                                     \
+            const float16 av = (float16)(ALOAD);                                \
+            _Pragma("unroll")                                                   \
+            for (int v = 0; v < GEMM_NV; ++v)                                   \
+                acc[r][v] = fma(av, bv[v], acc[r][v]);                          \
+        }                                                                       \
+        ASTEP;                                                                  \
+        B += GEMM_NR;                                                           \
+    }
 
 /* ---------------------------------------------------------------------------
  * Micro-kernel on packed panels.
@@ -266,70 +316,11 @@ __kernel void gemm_forward_packed(__global const float* ap, __global const float
                 const int full = (row0 + GEMM_MR <= M && col0 + GEMM_NR <= N);
 
                 float16 acc[GEMM_MR][GEMM_NV];
-                if (k0 == 0) {
-                    #pragma unroll
-                    for (int r = 0; r < GEMM_MR; ++r)
-                        #pragma unroll
-                        for (int v = 0; v < GEMM_NV; ++v)
-                            acc[r][v] = (float16)(0.0f);
-                } else if (full) {
-                    #pragma unroll
-                    for (int r = 0; r < GEMM_MR; ++r)
-                        #pragma unroll
-                        for (int v = 0; v < GEMM_NV; ++v)
-                            acc[r][v] = vload16(v, C + (size_t)r * N);
-                } else {
-                    #pragma unroll
-                    for (int r = 0; r < GEMM_MR; ++r)
-                        #pragma unroll
-                        for (int v = 0; v < GEMM_NV; ++v) {
-                            float tmp[16];
-                            for (int e = 0; e < 16; ++e) {
-                                const int cc = v * 16 + e;
-                                tmp[e] = (row0 + r < M && col0 + cc < N) ? C[(size_t)r * N + cc] : 0.0f;
-                            }
-                            acc[r][v] = vload16(0, tmp);
-                        }
-                }
-
+                gemm_tile_begin(acc, C, k0, full, row0, col0, M, N);
                 __global const float* A = Ab + ((size_t)pi * K + k0) * GEMM_MR;
                 __global const float* B = Bb + ((size_t)pj * K + k0) * GEMM_NR;
-                for (int k = 0; k < kn; ++k) {
-                    float16 bv[GEMM_NV];
-                    #pragma unroll
-                    for (int v = 0; v < GEMM_NV; ++v)
-                        bv[v] = vload16(v, B);
-                    #pragma unroll
-                    for (int r = 0; r < GEMM_MR; ++r) {
-                        const float16 av = (float16)(A[r]);
-                        #pragma unroll
-                        for (int v = 0; v < GEMM_NV; ++v)
-                            acc[r][v] = fma(av, bv[v], acc[r][v]);
-                    }
-                    A += GEMM_MR;
-                    B += GEMM_NR;
-                }
-
-                if (full) {
-                    #pragma unroll
-                    for (int r = 0; r < GEMM_MR; ++r)
-                        #pragma unroll
-                        for (int v = 0; v < GEMM_NV; ++v)
-                            vstore16(acc[r][v], v, C + (size_t)r * N);
-                } else {
-                    /* edge tile: scalar stores of the valid part only */
-                    #pragma unroll
-                    for (int r = 0; r < GEMM_MR; ++r)
-                        #pragma unroll
-                        for (int v = 0; v < GEMM_NV; ++v) {
-                            float tmp[16];
-                            vstore16(acc[r][v], 0, tmp);
-                            for (int e = 0; e < 16; ++e) {
-                                const int cc = v * 16 + e;
-                                if (row0 + r < M && col0 + cc < N) C[(size_t)r * N + cc] = tmp[e];
-                            }
-                        }
-                }
+                GEMM_K_LOOP(A[r], A += GEMM_MR)
+                gemm_tile_end(acc, C, full, row0, col0, M, N);
             }
         }
     }
@@ -337,37 +328,19 @@ __kernel void gemm_forward_packed(__global const float* ap, __global const float
 
 /* ---------------------------------------------------------------------------
  * Micro-kernel reading A in place (no gemm_pack_a): global/local as
- * gemm_forward_packed, A is the original matrix ([M,K], or [K,M] when transA).
+ * gemm_forward_packed, A is the original [M,K] matrix.
  * Rows >= M of an edge tile read row M-1 (clamped) and are not stored.
  * ------------------------------------------------------------------------- */
-#define GEMM_DIRECT_BODY(ALOAD, ASTEP)                                          \
-    for (int k = 0; k < kn; ++k) {                                              \
-        float16 bv[GEMM_NV];                                                    \
-        _Pragma("unroll")                                                       \
-        for (int v = 0; v < GEMM_NV; ++v)                                       \
-            bv[v] = vload16(v, B);                                              \
-        _Pragma("unroll")                                                       \
-        for (int r = 0; r < GEMM_MR; ++r) {                                     \
-            const float16 av = (float16)(ALOAD);                                \
-            _Pragma("unroll")                                                   \
-            for (int v = 0; v < GEMM_NV; ++v)                                   \
-                acc[r][v] = fma(av, bv[v], acc[r][v]);                          \
-        }                                                                       \
-        ASTEP;                                                                  \
-        B += GEMM_NR;                                                           \
-    }
-
 __kernel void gemm_forward_direct(__global const float* a, __global const float* bp,
-                                  __global float* c,
-                                  const int M, const int N, const int K, const int transA)
+                                  __global float* c, const int M, const int N, const int K)
 {
     const int bt = get_global_id(2);
     const int nPi = (M + GEMM_MR - 1) / GEMM_MR;
     const int nPj = (N + GEMM_NR - 1) / GEMM_NR;
-    const int pj0 = get_global_id(0) * GEMM_DNT;
+    const int pj0 = get_global_id(0) * GEMM_NT;
     const int pi0 = get_global_id(1) * GEMM_MT;
     if (pj0 >= nPj || pi0 >= nPi) return;
-    const int pj1 = min(pj0 + GEMM_DNT, nPj);
+    const int pj1 = min(pj0 + GEMM_NT, nPj);
     const int pi1 = min(pi0 + GEMM_MT, nPi);
 
     __global const float* Ab = a + (size_t)bt * M * K;
@@ -384,67 +357,14 @@ __kernel void gemm_forward_direct(__global const float* a, __global const float*
                 const int full = (row0 + GEMM_MR <= M && col0 + GEMM_NR <= N);
 
                 float16 acc[GEMM_MR][GEMM_NV];
-                if (k0 == 0) {
-                    #pragma unroll
-                    for (int r = 0; r < GEMM_MR; ++r)
-                        #pragma unroll
-                        for (int v = 0; v < GEMM_NV; ++v)
-                            acc[r][v] = (float16)(0.0f);
-                } else if (full) {
-                    #pragma unroll
-                    for (int r = 0; r < GEMM_MR; ++r)
-                        #pragma unroll
-                        for (int v = 0; v < GEMM_NV; ++v)
-                            acc[r][v] = vload16(v, C + (size_t)r * N);
-                } else {
-                    #pragma unroll
-                    for (int r = 0; r < GEMM_MR; ++r)
-                        #pragma unroll
-                        for (int v = 0; v < GEMM_NV; ++v) {
-                            float tmp[16];
-                            for (int e = 0; e < 16; ++e) {
-                                const int cc = v * 16 + e;
-                                tmp[e] = (row0 + r < M && col0 + cc < N) ? C[(size_t)r * N + cc] : 0.0f;
-                            }
-                            acc[r][v] = vload16(0, tmp);
-                        }
-                }
-
+                gemm_tile_begin(acc, C, k0, full, row0, col0, M, N);
+                __global const float* Ar[GEMM_MR];
+                #pragma unroll
+                for (int r = 0; r < GEMM_MR; ++r)
+                    Ar[r] = Ab + (size_t)min(row0 + r, M - 1) * K + k0;
                 __global const float* B = Bb + ((size_t)pj * K + k0) * GEMM_NR;
-                if (transA) {
-                    /* stored [K,M]: the MR values of column k are contiguous */
-                    __global const float* A = Ab + (size_t)k0 * M;
-                    int ro[GEMM_MR];
-                    #pragma unroll
-                    for (int r = 0; r < GEMM_MR; ++r) ro[r] = min(row0 + r, M - 1);
-                    GEMM_DIRECT_BODY(A[ro[r]], A += M)
-                } else {
-                    __global const float* Ar[GEMM_MR];
-                    #pragma unroll
-                    for (int r = 0; r < GEMM_MR; ++r)
-                        Ar[r] = Ab + (size_t)min(row0 + r, M - 1) * K + k0;
-                    GEMM_DIRECT_BODY(Ar[r][k], (void)0)
-                }
-
-                if (full) {
-                    #pragma unroll
-                    for (int r = 0; r < GEMM_MR; ++r)
-                        #pragma unroll
-                        for (int v = 0; v < GEMM_NV; ++v)
-                            vstore16(acc[r][v], v, C + (size_t)r * N);
-                } else {
-                    #pragma unroll
-                    for (int r = 0; r < GEMM_MR; ++r)
-                        #pragma unroll
-                        for (int v = 0; v < GEMM_NV; ++v) {
-                            float tmp[16];
-                            vstore16(acc[r][v], 0, tmp);
-                            for (int e = 0; e < 16; ++e) {
-                                const int cc = v * 16 + e;
-                                if (row0 + r < M && col0 + cc < N) C[(size_t)r * N + cc] = tmp[e];
-                            }
-                        }
-                }
+                GEMM_K_LOOP(Ar[r][k], (void)0)
+                gemm_tile_end(acc, C, full, row0, col0, M, N);
             }
         }
     }

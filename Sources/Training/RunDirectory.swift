@@ -70,7 +70,9 @@ public final class RunDirectory {
     public func appendMetrics(_ record: [String: Any]) throws {
         if metricsHandle == nil {
             let path = url.appendingPathComponent("metrics.jsonl")
-            if !FileManager.default.fileExists(atPath: path.path) { FileManager.default.createFile(atPath: path.path, contents: nil) }
+            if !FileManager.default.fileExists(atPath: path.path), !FileManager.default.createFile(atPath: path.path, contents: nil) {
+                throw TrainingError.runDirectory("cannot create \(path.path)")
+            }
             metricsHandle = try FileHandle(forWritingTo: path)
             try metricsHandle?.seekToEnd()
         }

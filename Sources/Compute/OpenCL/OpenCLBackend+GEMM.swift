@@ -3,7 +3,7 @@ import CLRuntime
 /// The entry points of `Kernels/gemm.cl`.
 struct GEMMKernels {
     let packA: CLKernel
-    let packABlocked: CLKernel
+    let packATransposed: CLKernel
     let packB: CLKernel
     let packed: CLKernel
     let direct: CLKernel
@@ -11,7 +11,7 @@ struct GEMMKernels {
 
     init(program: CLProgram) throws(CLError) {
         packA = try program.kernel("gemm_pack_a")
-        packABlocked = try program.kernel("gemm_pack_a_blk")
+        packATransposed = try program.kernel("gemm_pack_a_transposed")
         packB = try program.kernel("gemm_pack_b")
         packed = try program.kernel("gemm_forward_packed")
         direct = try program.kernel("gemm_forward_direct")
@@ -42,16 +42,16 @@ extension OpenCLBackend {
                 let grid = [ceilDiv(paddedN / nr, tuning.gemmTilesPerItemN), ceilDiv(paddedM / mr, tuning.gemmTilesPerItemM), batch]
                 guard let packedA else {
                     try kernels.direct.bind(.buffer(a.deviceMemory), .buffer(packedB.deviceMemory), .buffer(c.deviceMemory),
-                                            .int32(m), .int32(n), .int32(k), .int32(transposeA))
+                                            .int32(m), .int32(n), .int32(k))
                     try queue.enqueue(kernels.direct, global: grid, local: [1, 1, 1])
                     return
                 }
                 if descriptor.transposeA {
-                    // A stored [K, M]: the blocked packer, 32 k per work-item, writes each panel contiguously.
-                    try kernels.packABlocked.bind(.buffer(a.deviceMemory), .buffer(packedA.deviceMemory), .int32(m), .int32(k), .int32(transposeA))
-                    try queue.enqueue(kernels.packABlocked, global: [paddedM / mr, ceilDiv(descriptor.k, 32), batch])
+                    // A stored [K, M]: 32 k per work-item, each panel written contiguously.
+                    try kernels.packATransposed.bind(.buffer(a.deviceMemory), .buffer(packedA.deviceMemory), .int32(m), .int32(k))
+                    try queue.enqueue(kernels.packATransposed, global: [paddedM / mr, ceilDiv(descriptor.k, 32), batch])
                 } else {
-                    try kernels.packA.bind(.buffer(a.deviceMemory), .buffer(packedA.deviceMemory), .int32(m), .int32(k), .int32(transposeA))
+                    try kernels.packA.bind(.buffer(a.deviceMemory), .buffer(packedA.deviceMemory), .int32(m), .int32(k))
                     try queue.enqueue(kernels.packA, global: [paddedM / mr, descriptor.k, batch])
                 }
                 try kernels.packed.bind(.buffer(packedA.deviceMemory), .buffer(packedB.deviceMemory), .buffer(c.deviceMemory),
