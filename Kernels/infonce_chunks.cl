@@ -19,9 +19,9 @@
  *     global roundUp(n_own, 8), local 8.
  *   infonce_chunk_row_stats: per row r of the chunk, lse_r = log sum_c exp S_rc,
  *     dot_r = sum_c t_rc S_rc, mass_r = sum_c t_rc.   global (roundUp(count, 8), G), local (8, 1).
- *   infonce_chunk_column_stats: per column c, folds the chunk's rows into a running max m_c and
- *     l_c = sum exp(S_rc - m_c) (the online log-sum-exp: l is rescaled by exp(m_old - m_new) <= 1
- *     when the max rises), and accumulates dot'_c = sum_r t'_rc S_rc and mass'_c = sum_r t'_rc
+ *   infonce_chunk_column_stats: per column c, folds the chunk's rows, 8 at a time, into a running
+ *     max m_c and l_c = sum exp(S_rc - m_c) (the online log-sum-exp: l is rescaled by
+ *     exp(m_old - m_new) <= 1 when the max rises), and accumulates dot'_c = sum_r t'_rc S_rc and mass'_c = sum_r t'_rc
  *     in the statistics buffers. The first chunk (start == 0) starts them; the last
  *     (start + count == N) writes lse'_c = m_c + log l_c. Chunks run in order on the in-order
  *     queue, so launches never touch a column at the same time.
@@ -131,29 +131,38 @@ __kernel void infonce_chunk_column_stats(__global const float* P, __global const
     const size_t o = (size_t)g * M + c0;
     const int first = start == 0, last = start + count == N;
 
-    /* pass 1: the chunk's maximum per column */
-    float16 mx = (float16)(-INFINITY);
-    for (int i = 0; i < count; ++i) mx = fmax(mx, load_part16(p + (size_t)i * M, n, 0.0f));
-    const float16 m_old = first ? (float16)(-INFINITY) : load_part16(running_max + o, n, 0.0f);
-    const float16 m_new = fmax(m_old, scale * mx);
-    /* the first chunk: exp(-inf) = 0 times a sum of 0 */
-    float16 l = first ? (float16)(0.0f) : load_part16(running_sum + o, n, 0.0f) * exp_nonpos16(m_old - m_new);
+    /* Blocks of 8 rows, each read once: the running max m rises to the block's max first
+     * (l rescaled by exp(m_old - m_new) <= 1; at the first block exp(-inf) = 0 times 0), then
+     * the block's exponentials. Rows of a chunk are M floats apart, the same cache set for
+     * M = 4096: a second pass over all the chunk's rows would miss the cache, 8 rows do not. */
+    float16 m = first ? (float16)(-INFINITY) : load_part16(running_max + o, n, 0.0f);
+    float16 l = first ? (float16)(0.0f) : load_part16(running_sum + o, n, 0.0f);
     float16 tdot = first ? (float16)(0.0f) : load_part16(dot + o, n, 0.0f);
     float16 tmass = first ? (float16)(0.0f) : load_part16(mass + o, n, 0.0f);
     const float16 lb = kind == 1 ? load_part16(labels_b + c0, n, NAN) : (float16)(0.0f);
     const float16 wc = kind == 1 ? load_part16(column_weight + c0, n, 0.0f) : (float16)(0.0f);
-
-    /* pass 2: the exponentials and the targets of the chunk's rows */
     float16 chunk_dot = (float16)(0.0f);
-    for (int i = 0; i < count; ++i) {
-        const float16 s = scale * load_part16(p + (size_t)i * M, n, 0.0f);
-        l += exp_nonpos16(fmin(s - m_new, 0.0f));
-        if (kind == 1) {
-            chunk_dot += select((float16)(0.0f), s, isequal(lb, (float16)(labels_a[start + i])));
-        } else if (kind == 2) {
-            const float16 t = load_part16(soft + (size_t)(start + i) * M + c0, n, 0.0f);
-            chunk_dot = fma(t, s, chunk_dot);
-            tmass += t;
+    for (int i0 = 0; i0 < count; i0 += 8) {
+        const int nb = min(8, count - i0);
+        float16 s[8];
+        float16 block_max = (float16)(-INFINITY);
+        for (int j = 0; j < nb; ++j) {
+            s[j] = scale * load_part16(p + (size_t)(i0 + j) * M, n, 0.0f);
+            block_max = fmax(block_max, s[j]);
+        }
+        const float16 m_new = fmax(m, block_max);
+        l *= exp_nonpos16(m - m_new);
+        m = m_new;
+        for (int j = 0; j < nb; ++j) {
+            l += exp_nonpos16(fmin(s[j] - m, 0.0f));
+            const int i = i0 + j;
+            if (kind == 1) {
+                chunk_dot += select((float16)(0.0f), s[j], isequal(lb, (float16)(labels_a[start + i])));
+            } else if (kind == 2) {
+                const float16 t = load_part16(soft + (size_t)(start + i) * M + c0, n, 0.0f);
+                chunk_dot = fma(t, s[j], chunk_dot);
+                tmass += t;
+            }
         }
     }
     if (kind == 0) {
@@ -175,9 +184,9 @@ __kernel void infonce_chunk_column_stats(__global const float* P, __global const
     store_part16(tdot, dot + o, n);
     store_part16(tmass, mass + o, n);
     if (last) {
-        store_part16(m_new + log(l), lse + o, n);
+        store_part16(m + log(l), lse + o, n);
     } else {
-        store_part16(m_new, running_max + o, n);
+        store_part16(m, running_max + o, n);
         store_part16(l, running_sum + o, n);
     }
 }
