@@ -21,6 +21,10 @@ public protocol Backend: AnyObject, Sendable {
 
     /// `c = op(a)·op(b)`, batched.
     func gemm(_ descriptor: GEMMDescriptor, a: Buffer, b: Buffer, c: Buffer) throws
+    /// Runs `body` with `operand` promised unchanged, so a backend may keep the packed form it
+    /// makes of it as GEMM's `b` and reuse it in the following GEMMs (InfoNCE's chunks multiply
+    /// every chunk by the same b̂). The CPU path packs inside BLAS and just runs `body`.
+    func withUnchangedOperand<R>(_ operand: Buffer, _ body: () throws -> R) throws -> R
     /// `y = softmax(scale·x)` or its log over the last axis, masked entries excluded.
     func softmaxForward(_ descriptor: SoftmaxDescriptor, x: Buffer, mask: Buffer?, y: Buffer) throws
     /// The gradient of `softmaxForward` with respect to `x`, from its output `y`.
@@ -134,6 +138,10 @@ public struct BackendSummary: Sendable, CustomStringConvertible {
 }
 
 extension Backend {
+    public func withUnchangedOperand<R>(_ operand: Buffer, _ body: () throws -> R) throws -> R {
+        try body()
+    }
+
     /// A pooled buffer of `count` floats; its contents are unspecified.
     public func makeBuffer(count: Int) throws -> Buffer {
         try pool.buffer(count: count)

@@ -107,15 +107,18 @@ extension Backend {
             try infoNCELabelWeights(own: labelsA, ownCount: n, other: labelsB, otherCount: m, weights: weights!.rows)
             try infoNCELabelWeights(own: labelsB, ownCount: m, other: labelsA, otherCount: n, weights: weights!.columns)
         }
-        for start in stride(from: 0, to: n, by: chunkRows) {
-            let count = min(chunkRows, n - start)
-            if !single {
-                try copyBlocks(normalizedA, to: aChunk, BlockCopy(blocks: g, blockLength: count * d, sourceOffset: start * d, sourceStride: n * d,
-                                                                  destinationStride: count * d))
+        // Every chunk multiplies by b̂, which no step changes: packed once per use, not per chunk.
+        try withUnchangedOperand(normalizedB) {
+            for start in stride(from: 0, to: n, by: chunkRows) {
+                let count = min(chunkRows, n - start)
+                if !single {
+                    try copyBlocks(normalizedA, to: aChunk, BlockCopy(blocks: g, blockLength: count * d, sourceOffset: start * d, sourceStride: n * d,
+                                                                      destinationStride: count * d))
+                }
+                try gemm(GEMMDescriptor(batch: g, m: count, n: m, k: d, transposeB: true, isBatched: true), a: aChunk, b: normalizedB, c: scores)
+                try body(InfoNCEScoreChunk(start: start, count: count, scores: scores, labelsA: inputs.labelsA, labelsB: inputs.labelsB,
+                                           softTargets: inputs.softTargets, rowWeights: weights?.rows, columnWeights: weights?.columns), aChunk)
             }
-            try gemm(GEMMDescriptor(batch: g, m: count, n: m, k: d, transposeB: true, isBatched: true), a: aChunk, b: normalizedB, c: scores)
-            try body(InfoNCEScoreChunk(start: start, count: count, scores: scores, labelsA: inputs.labelsA, labelsB: inputs.labelsB,
-                                       softTargets: inputs.softTargets, rowWeights: weights?.rows, columnWeights: weights?.columns), aChunk)
         }
     }
 

@@ -32,11 +32,20 @@ extension OpenCLBackend {
             let paddedM = roundUp(descriptor.m, mr), paddedN = roundUp(descriptor.n, nr)
             let readsAInPlace = !descriptor.transposeA && descriptor.n <= tuning.gemmDirectMaximumN
             let packedA = readsAInPlace ? nil : try makeBuffer(count: batch * paddedM * descriptor.k)
-            let packedB = try makeBuffer(count: batch * paddedN * descriptor.k)
             try locked("gemm") {
                 let kernels = try gemmKernels()
-                try kernels.packB.bind(.buffer(b.deviceMemory), .buffer(packedB.deviceMemory), .int32(k), .int32(n), .int32(transposeB))
-                try queue.enqueue(kernels.packB, global: [paddedN / nr, descriptor.k, batch])
+                // B promised unchanged is packed once per way it is used (transposed or not).
+                let key = PackedOperandKey(transposed: descriptor.transposeB, k: descriptor.k, n: descriptor.n, batch: batch)
+                let reusable = unchangedOperand?.buffer === b
+                let packedB: Buffer
+                if reusable, let cached = unchangedOperand?.packed[key] {
+                    packedB = cached
+                } else {
+                    packedB = try makeBuffer(count: batch * paddedN * descriptor.k)
+                    try kernels.packB.bind(.buffer(b.deviceMemory), .buffer(packedB.deviceMemory), .int32(k), .int32(n), .int32(transposeB))
+                    try queue.enqueue(kernels.packB, global: [paddedN / nr, descriptor.k, batch])
+                    if reusable { unchangedOperand?.packed[key] = packedB }
+                }
                 // Each work-item computes tilesPerItemM × tilesPerItemN micro-tiles; (1,1,1) groups
                 // keep PoCL from fusing work-items into loops that would spill the accumulators.
                 let grid = [ceilDiv(paddedN / nr, tuning.gemmTilesPerItemN), ceilDiv(paddedM / mr, tuning.gemmTilesPerItemM), batch]

@@ -25,6 +25,12 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     private var infoNCEChunks: InfoNCEChunkKernels?
     private var training: TrainingKernels?
     private var elementwise: ElementwiseKernels?
+    /// The operand promised unchanged (`withUnchangedOperand`) and its packed forms so far.
+    var unchangedOperand: (buffer: Buffer, packed: [PackedOperandKey: Buffer])?
+
+    struct PackedOperandKey: Hashable {
+        let transposed: Bool, k: Int, n: Int, batch: Int
+    }
 
     /// - Parameters:
     ///   - tuning: kernel variant and parameters; by default the ones suited to the device kind.
@@ -60,6 +66,13 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let program = try CLProgram(context: context, source: which.source, options: which.buildOptions(tuning), cache: programCache)
         programs[which] = program
         return program
+    }
+
+    public func withUnchangedOperand<R>(_ operand: Buffer, _ body: () throws -> R) throws -> R {
+        let previous = lock.withLock { unchangedOperand }
+        lock.withLock { unchangedOperand = (operand, [:]) }
+        defer { lock.withLock { unchangedOperand = previous } }
+        return try body()
     }
 
     /// Call with `lock` held (inside `locked`).
