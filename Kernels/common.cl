@@ -56,6 +56,24 @@ static inline float hsum16(const float16 v)
     return c.x + c.y;
 }
 
+/* Up to 16 consecutive floats (a row's tail): lanes from n on get `pad` (-INFINITY drops out
+ * of a max, 0 out of a sum). store_part16 writes lanes below n only. */
+static inline float16 load_part16(__global const float* p, const int n, const float pad)
+{
+    if (n >= 16) return vload16(0, p);
+    float v[16];
+    for (int l = 0; l < 16; ++l) v[l] = l < n ? p[l] : pad;
+    return vload16(0, v);
+}
+
+static inline void store_part16(const float16 x, __global float* p, const int n)
+{
+    if (n >= 16) { vstore16(x, 0, p); return; }
+    float v[16];
+    vstore16(x, 0, v);
+    for (int l = 0; l < n; ++l) p[l] = v[l];
+}
+
 /* Transposes up to 16 rows into lanes: dst[c*16 + r] = src[r*ld + c] for r < nr (0 for
  * nr <= r < 16), c < ncol. The CPU-style kernels keep 16 rows in the lanes of a float16. */
 static inline void load_transposed16(__private float* dst, __global const float* src,

@@ -39,23 +39,6 @@
  * max(scale * P) = scale * max(P) exactly, as rounding is monotonic and scale > 0.
  */
 
-/* Up to 16 consecutive floats; lanes from n on get `pad`. */
-static inline float16 load_part16(__global const float* p, const int n, const float pad)
-{
-    if (n >= 16) return vload16(0, p);
-    float v[16];
-    for (int l = 0; l < 16; ++l) v[l] = l < n ? p[l] : pad;
-    return vload16(0, v);
-}
-
-static inline void store_part16(const float16 x, __global float* p, const int n)
-{
-    if (n >= 16) { vstore16(x, 0, p); return; }
-    float v[16];
-    vstore16(x, 0, v);
-    for (int l = 0; l < n; ++l) p[l] = v[l];
-}
-
 __kernel void infonce_label_weights(__global const float* own, __global const float* other,
                                     const int n_own, const int n_other, __global float* weights)
 {

@@ -42,26 +42,11 @@
 #define EW_ITEMS 1024
 #endif
 
-/* The nc (< 16) floats at p in the low lanes, -INFINITY in the others. */
-static inline float16 load_tail16(__global const float* p, const int nc)
-{
-    float buf[16];
-    for (int l = 0; l < 16; ++l) buf[l] = (l < nc) ? p[l] : -INFINITY;
-    return vload16(0, buf);
-}
-
-static inline void store_tail16(const float16 v, __global float* p, const int nc)
-{
-    float buf[16];
-    vstore16(v, 0, buf);
-    for (int l = 0; l < nc; ++l) p[l] = buf[l];
-}
-
 static inline float row_max(__global const float* x, const int vec, const int nc)
 {
     float16 m = (float16)(-INFINITY);
     for (int v = 0; v < vec; ++v) m = fmax(m, vload16(v, x));
-    if (nc) m = fmax(m, load_tail16(x + vec * 16, nc));
+    if (nc) m = fmax(m, load_part16(x + vec * 16, nc, -INFINITY));
     return hmax16(m);
 }
 
@@ -71,7 +56,7 @@ static inline float row_sumexp(__global const float* x, const int vec, const int
 {
     float16 s = (float16)(0.0f);
     for (int v = 0; v < vec; ++v) s += exp_nonpos16((vload16(v, x) - m) * k);
-    if (nc) s += exp_nonpos16((load_tail16(x + vec * 16, nc) - m) * k);
+    if (nc) s += exp_nonpos16((load_part16(x + vec * 16, nc, -INFINITY) - m) * k);
     return hsum16(s);
 }
 
@@ -111,7 +96,7 @@ __kernel void cross_entropy_backward(__global const float* logits, __global cons
     const float s = row_sumexp(x, vec, nc, m, 1.0f);
     const float k = scale / s;
     for (int v = 0; v < vec; ++v) vstore16(exp_nonpos16(vload16(v, x) - m) * k, v, g);
-    if (nc) store_tail16(exp_nonpos16(load_tail16(x + vec * 16, nc) - m) * k, g + vec * 16, nc);
+    if (nc) store_part16(exp_nonpos16(load_part16(x + vec * 16, nc, -INFINITY) - m) * k, g + vec * 16, nc);
     g[t] = scale * (exp(x[t] - m) / s - 1.0f);
 }
 
@@ -139,7 +124,7 @@ __kernel void kl_div_forward(__global const float* student, __global const float
     const float ls = log(row_sumexp(st, vec, nc, ms, k)), lt = log(row_sumexp(te, vec, nc, mt, k));
     float16 acc = (float16)(0.0f);
     for (int v = 0; v < vec; ++v) acc += kl_terms16(vload16(v, st), vload16(v, te), ms, mt, ls, lt, k);
-    if (nc) acc += kl_terms16(load_tail16(st + vec * 16, nc), load_tail16(te + vec * 16, nc), ms, mt, ls, lt, k);
+    if (nc) acc += kl_terms16(load_part16(st + vec * 16, nc, -INFINITY), load_part16(te + vec * 16, nc, -INFINITY), ms, mt, ls, lt, k);
     row_loss[row] = hsum16(acc);
 }
 
@@ -162,9 +147,9 @@ __kernel void kl_div_backward(__global const float* student, __global const floa
         vstore16(scale * (q - p), v, g);
     }
     if (nc) {
-        const float16 p = exp_nonpos16((load_tail16(te + vec * 16, nc) - mt) * k - lt);
-        const float16 q = exp_nonpos16((load_tail16(st + vec * 16, nc) - ms) * k - ls);
-        store_tail16(scale * (q - p), g + vec * 16, nc);
+        const float16 p = exp_nonpos16((load_part16(te + vec * 16, nc, -INFINITY) - mt) * k - lt);
+        const float16 q = exp_nonpos16((load_part16(st + vec * 16, nc, -INFINITY) - ms) * k - ls);
+        store_part16(scale * (q - p), g + vec * 16, nc);
     }
 }
 

@@ -103,9 +103,10 @@ extension Backend {
         let aChunk = single ? normalizedA : try makeBuffer(count: g * chunkRows * d)
         var weights: (rows: Buffer, columns: Buffer)?
         if descriptor.targets == .labels, let labelsA = inputs.labelsA, let labelsB = inputs.labelsB {
-            weights = (try makeBuffer(count: n), try makeBuffer(count: m))
-            try infoNCELabelWeights(own: labelsA, ownCount: n, other: labelsB, otherCount: m, weights: weights!.rows)
-            try infoNCELabelWeights(own: labelsB, ownCount: m, other: labelsA, otherCount: n, weights: weights!.columns)
+            let rows = try makeBuffer(count: n), columns = try makeBuffer(count: m)
+            try infoNCELabelWeights(own: labelsA, ownCount: n, other: labelsB, otherCount: m, weights: rows)
+            try infoNCELabelWeights(own: labelsB, ownCount: m, other: labelsA, otherCount: n, weights: columns)
+            weights = (rows, columns)
         }
         // Every chunk multiplies by b̂, which no step changes: packed once per use, not per chunk.
         try withUnchangedOperand(normalizedB) {

@@ -60,7 +60,7 @@ public final class MPIProcessGroup: ProcessGroup {
             // away: ranks often share cores with each other's compute threads.
             if polls > 2000 { usleep(polls > 20000 ? 1000 : 50) }
             if DispatchTime.now().uptimeNanoseconds > deadline {
-                throw DataParallelError.timeout(label: label, seconds: timeout, rank: rank, size: size)
+                throw DataParallelError.timeout(label: label, seconds: timeout)
             }
         }
     }

@@ -62,7 +62,7 @@ public enum DataParallelError: Error, CustomStringConvertible, Equatable {
     case builtWithoutMPI(ranks: Int)
     case mpi(operation: String, message: String)
     /// The other ranks did not reach an exchange in time.
-    case timeout(label: String, seconds: Double, rank: Int, size: Int)
+    case timeout(label: String, seconds: Double)
     /// Ranks started with different options or data.
     case ranksDisagree(String)
     /// The run cannot be split over this many ranks.
@@ -74,7 +74,7 @@ public enum DataParallelError: Error, CustomStringConvertible, Equatable {
             return "launched as one of \(ranks) MPI ranks, but this aligncl was built without MPI: build it with `swift build -c release --traits MPI` (needs Open MPI, e.g. apt-get install libopenmpi-dev openmpi-bin); each rank would otherwise train alone"
         case .mpi(let operation, let message):
             return "MPI \(operation) failed: \(message)"
-        case .timeout(let label, let seconds, _, _):
+        case .timeout(let label, let seconds):
             return "the other ranks did not reach the exchange (\(label)) within \(Int(seconds)) s; a rank has died or hangs (raise --rank-timeout if evaluation or checkpoints take longer)"
         case .ranksDisagree(let message):
             return "the ranks disagree: \(message)"

@@ -263,8 +263,9 @@ public struct RunConfig: Codable, Sendable {
 }
 
 /// SIGINT, SIGTERM and SIGUSR1 ask the trainer to stop: it finishes the step, saves a checkpoint
-/// and returns an `interrupted` error (the handler only records the signal). SIGUSR1 is the one
-/// Open MPI's mpirun forwards as it is (it turns Ctrl-C into SIGTERM, then SIGKILL soon after).
+/// and returns an `interrupted` error (the handler only records the signal). SIGUSR1 is for
+/// signalling ranks directly (`pkill -USR1`, `scancel --signal=USR1`): mpirun turns Ctrl-C into
+/// SIGTERM with a SIGKILL soon after.
 public enum StopSignal {
     nonisolated(unsafe) public private(set) static var received: Int32 = 0
 

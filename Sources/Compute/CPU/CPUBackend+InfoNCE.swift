@@ -59,32 +59,11 @@ extension CPUBackend {
                 targets.forEachTarget(row: r) { c, t, otherT in targetScore += (ownCoefficient * t + otherCoefficient * otherT) * row[c] }
                 // dS_rc = c_own·(mass_r·exp(S_rc − lse_r) − t_rc) + c_other·(mass'_c·exp(S_rc − lse'_c) − t'_rc),
                 // t' being the other direction's target for the same pair.
-                let (rowLSE, rowWeight) = (ownLSE[index], ownMass[index] * ownCoefficient)
-                let columns = pass.columns, vectorEnd = columns / 16 * 16
-                let otherBase = group * columns
-                var partials16 = Float16Lanes()
-                // Arguments are ≤ 0 up to rounding (each lse bounds its scores): clamp, then the reduced-range exp.
-                for c in stride(from: 0, to: vectorEnd, by: 16) {
-                    let s = row.lanes(at: c)
-                    var gradient = rowWeight * expNonPositive((s - rowLSE).replacing(with: 0, where: s - rowLSE .> 0))
-                    if otherCoefficient != 0, let otherLSE, let otherMass {
-                        let shifted = s - UnsafePointer(otherLSE + otherBase).lanes(at: c)
-                        gradient += otherCoefficient * UnsafePointer(otherMass + otherBase).lanes(at: c)
-                            * expNonPositive(shifted.replacing(with: 0, where: shifted .> 0))
-                    }
-                    partials16 += gradient * s
-                    row.store(gradient, at: c)
-                }
-                var partial = partials16.sum()
-                for c in vectorEnd..<columns {
-                    let s = row[c]
-                    var gradient = rowWeight * expNonPositive(min(s - rowLSE, 0))
-                    if otherCoefficient != 0, let otherLSE, let otherMass {
-                        gradient += otherCoefficient * otherMass[otherBase + c] * expNonPositive(min(s - otherLSE[otherBase + c], 0))
-                    }
-                    partial += gradient * s
-                    row[c] = gradient
-                }
+                let otherBase = group * pass.columns
+                let partial = infoNCESoftmaxTerms(row, count: pass.columns, scale: 1, outputScale: 1, rowLSE: ownLSE[index],
+                                                  rowWeight: ownMass[index] * ownCoefficient, columnCoefficient: otherCoefficient,
+                                                  columnLSE: otherLSE.map { UnsafePointer($0 + otherBase) },
+                                                  columnMass: otherMass.map { UnsafePointer($0 + otherBase) })
                 targets.forEachTarget(row: r) { c, t, otherT in row[c] -= ownCoefficient * t + otherCoefficient * otherT }
                 partials[index] = (partial - targetScore) / scale
             }
@@ -202,4 +181,37 @@ struct InfoNCETargetRows {
             }
         }
     }
+}
+
+/// One row of InfoNCE's dS without its target terms, in place. The row holds x, with scores
+/// S = scale·x; each entry becomes outputScale·(rowWeight·exp(S − rowLSE) + c_col·mass'_c·
+/// exp(S − lse'_c)), the column term only when c_col ≠ 0. Returns Σ (that term)·x, before
+/// outputScale. Exponents are ≤ 0 up to rounding (each lse bounds its scores): clamped at 0,
+/// then the reduced-range exp.
+@inline(__always)
+func infoNCESoftmaxTerms(_ row: UnsafeMutablePointer<Float>, count: Int, scale: Float, outputScale: Float, rowLSE: Float, rowWeight: Float,
+                         columnCoefficient: Float, columnLSE: UnsafePointer<Float>?, columnMass: UnsafePointer<Float>?) -> Float {
+    let columns = columnCoefficient != 0 ? columnLSE.flatMap { lse in columnMass.map { (lse, $0) } } : nil
+    var partials16 = Float16Lanes()
+    let vectorEnd = count / 16 * 16
+    for c in stride(from: 0, to: vectorEnd, by: 16) {
+        let x = row.lanes(at: c), s = scale * x
+        let shifted = s - rowLSE
+        var gradient = rowWeight * expNonPositive(shifted.replacing(with: 0, where: shifted .> 0))
+        if let (lse, mass) = columns {
+            let shifted = s - lse.lanes(at: c)
+            gradient += columnCoefficient * mass.lanes(at: c) * expNonPositive(shifted.replacing(with: 0, where: shifted .> 0))
+        }
+        partials16 += gradient * x
+        row.store(outputScale * gradient, at: c)
+    }
+    var partial = partials16.sum()
+    for c in vectorEnd..<count {
+        let x = row[c], s = scale * x
+        var gradient = rowWeight * expNonPositive(min(s - rowLSE, 0))
+        if let (lse, mass) = columns { gradient += columnCoefficient * mass[c] * expNonPositive(min(s - lse[c], 0)) }
+        partial += gradient * x
+        row[c] = outputScale * gradient
+    }
+    return partial
 }

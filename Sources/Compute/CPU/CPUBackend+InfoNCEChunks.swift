@@ -20,14 +20,7 @@ extension CPUBackend {
                 let r = chunk.start + i, p = chunk.scores.hostPointer + task * m
                 // Max-subtracted (scale > 0, so the largest S is s times the largest P).
                 let top = scale * rowMaximum(p, count: m)
-                var sums = Float16Lanes()
-                let vectorEnd = m / 16 * 16
-                for c in stride(from: 0, to: vectorEnd, by: 16) {
-                    let shifted = scale * p.lanes(at: c) - top
-                    sums += expNonPositive(shifted.replacing(with: 0, where: shifted .> 0))
-                }
-                var sum = sums.sum()
-                for c in vectorEnd..<m { sum += expNonPositive(min(scale * p[c] - top, 0)) }
+                let sum = sumOfExponentials(p, count: m, scale: scale, minus: top, storing: false)
                 var (targetDot, targetMass): (Float, Float) = (0, 0)
                 targets.forEachTarget(row: r, columns: m) { c, t, _ in
                     targetDot += t * (scale * p[c])
@@ -87,37 +80,14 @@ extension CPUBackend {
                 let (g, i) = task.quotientAndRemainder(dividingBy: chunk.count)
                 let r = chunk.start + i, p = chunk.scores.hostPointer + task * m
                 // dS_rc = c_row·(mass_r·exp(S_rc − lse_r) − t_rc) + c_col·(mass'_c·exp(S_rc − lse'_c) − t'_rc);
-                // a zero coefficient's statistics are not read. Exponents clamped at 0 (rounding noise).
-                let useRow = rowCoefficient != 0, useColumn = columnCoefficient != 0
-                let (lseR, weight) = useRow ? (rowLSE[g * n + r], rowCoefficient * rowMass[g * n + r]) : (0, 0)
-                let (cl, cm) = (UnsafePointer(columnLSE + g * m), UnsafePointer(columnMass + g * m))
+                // a zero coefficient's statistics are not read.
                 // Σ_c (c_row·t_rc + c_col·t'_rc)·P_rc, read before the row is overwritten.
                 var targetScore: Float = 0
                 targets.forEachTarget(row: r, columns: m) { c, t, otherT in targetScore += (rowCoefficient * t + columnCoefficient * otherT) * p[c] }
-                var partials16 = Float16Lanes()
-                let vectorEnd = m / 16 * 16
-                for c in stride(from: 0, to: vectorEnd, by: 16) {
-                    let raw = p.lanes(at: c), s = scale * raw
-                    var gradient = Float16Lanes()
-                    if useRow {
-                        let shifted = s - lseR
-                        gradient = weight * expNonPositive(shifted.replacing(with: 0, where: shifted .> 0))
-                    }
-                    if useColumn {
-                        let shifted = s - cl.lanes(at: c)
-                        gradient += columnCoefficient * cm.lanes(at: c) * expNonPositive(shifted.replacing(with: 0, where: shifted .> 0))
-                    }
-                    partials16 += gradient * raw
-                    p.store(scale * gradient, at: c)
-                }
-                var partial = partials16.sum()
-                for c in vectorEnd..<m {
-                    let raw = p[c], s = scale * raw
-                    var gradient: Float = useRow ? weight * expNonPositive(min(s - lseR, 0)) : 0
-                    if useColumn { gradient += columnCoefficient * cm[c] * expNonPositive(min(s - cl[c], 0)) }
-                    partial += gradient * raw
-                    p[c] = scale * gradient
-                }
+                let useRow = rowCoefficient != 0
+                let partial = infoNCESoftmaxTerms(p, count: m, scale: scale, outputScale: scale, rowLSE: useRow ? rowLSE[g * n + r] : 0,
+                                                  rowWeight: useRow ? rowCoefficient * rowMass[g * n + r] : 0, columnCoefficient: columnCoefficient,
+                                                  columnLSE: UnsafePointer(columnLSE + g * m), columnMass: UnsafePointer(columnMass + g * m))
                 targets.forEachTarget(row: r, columns: m) { c, t, otherT in p[c] -= scale * (rowCoefficient * t + columnCoefficient * otherT) }
                 partials[g * n + r] = partial - targetScore
             }

@@ -66,20 +66,20 @@ func rowMaximum(_ row: UnsafeMutablePointer<Float>, count: Int) -> Float {
     return result
 }
 
-/// `Σ_j exp(row[j] − shift)` for `shift ≥ max(row)` (so every argument is ≤ 0); with `storing`,
-/// each exponential also replaces its entry.
+/// `Σ_j exp(scale·row[j] − shift)` for `shift ≥ scale·max(row)` (so every argument is ≤ 0; scale
+/// > 0); with `storing`, each exponential also replaces its entry.
 @inline(__always)
-func sumOfExponentials(_ row: UnsafeMutablePointer<Float>, count: Int, minus shift: Float, storing: Bool) -> Float {
+func sumOfExponentials(_ row: UnsafeMutablePointer<Float>, count: Int, scale: Float = 1, minus shift: Float, storing: Bool) -> Float {
     var sums = Float16Lanes()
     let vectorEnd = count / 16 * 16
     for j in stride(from: 0, to: vectorEnd, by: 16) {
-        let e = expNonPositive(row.lanes(at: j) - shift)
+        let e = expNonPositive(scale * row.lanes(at: j) - shift)
         if storing { row.store(e, at: j) }
         sums += e
     }
     var sum = sums.sum()
     for j in vectorEnd..<count {
-        let e = expNonPositive(row[j] - shift)
+        let e = expNonPositive(scale * row[j] - shift)
         if storing { row[j] = e }
         sum += e
     }

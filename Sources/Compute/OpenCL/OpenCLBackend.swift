@@ -69,8 +69,10 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     }
 
     public func withUnchangedOperand<R>(_ operand: Buffer, _ body: () throws -> R) throws -> R {
-        let previous = lock.withLock { unchangedOperand }
-        lock.withLock { unchangedOperand = (operand, [:]) }
+        let previous = lock.withLock {
+            defer { unchangedOperand = (operand, [:]) }
+            return unchangedOperand
+        }
         defer { lock.withLock { unchangedOperand = previous } }
         return try body()
     }
