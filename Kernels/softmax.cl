@@ -10,7 +10,7 @@
  *   s = sum_j exp(scale*x[j] - m)             (each term in [0,1], one is 1,
  *                                              so 1 <= s <= cols: no overflow)
  *   softmax:     y[j] = exp(scale*x[j] - m) / s   kept,  0         masked
- *   log-softmax: y[j] = scale*x[j] - m - log(s)   kept, -INFINITY  masked
+ *   log-softmax: y[j] = (scale*x[j] - m) - log(s) kept, -INFINITY  masked
  *   A fully masked row gives all 0 (softmax) / all -INFINITY (log) -- never NaN.
  * Backward, from the forward output y and the upstream gradient dy:
  *   softmax:     dx[j] = scale * y[j] * (dy[j] - sum_kept(dy*y))
@@ -133,9 +133,11 @@ __kernel void softmax_forward_rowwise(__global const float* x, __global const fl
 
     /* pass 3: normalise (the row is still in L1/L2 for typical widths) */
     if (log_mode) {
-        const float sub = m + log(s);
-        for (int v = 0; v < nv; ++v) vstore16(SX16(v) - sub, v, yr);
-        for (int j = tail; j < cols; ++j) yr[j] = SX1(j) - sub;
+        /* (z - m) - log(s), not z - (m + log(s)): the shift m + log(s) would be
+         * rounded at the magnitude of the logits (1e4 keeps only ~1e-3). */
+        const float log_s = log(s);
+        for (int v = 0; v < nv; ++v) vstore16((SX16(v) - m) - log_s, v, yr);
+        for (int j = tail; j < cols; ++j) yr[j] = (SX1(j) - m) - log_s;
     } else {
         const float inv = 1.0f / s;
         for (int v = 0; v < nv; ++v) vstore16(vload16(v, yr) * inv, v, yr);
@@ -256,8 +258,8 @@ void softmax_forward_workgroup(__global const float* x, __global const float* ma
         const float fill = log_mode ? -INFINITY : 0.0f;
         for (int j = lid; j < n; j += SOFTMAX_WG) yr[j] = fill;
     } else if (log_mode) {
-        const float sub = m + log(s);
-        for (int j = lid; j < n; j += SOFTMAX_WG) yr[j] = SX1(j) - sub;
+        const float log_s = log(s);  /* (z - m) - log(s): see softmax_forward_rowwise */
+        for (int j = lid; j < n; j += SOFTMAX_WG) yr[j] = (SX1(j) - m) - log_s;
     } else {
         const float inv = 1.0f / s;
         for (int j = lid; j < n; j += SOFTMAX_WG) yr[j] = exp(SX1(j) - m) * inv;

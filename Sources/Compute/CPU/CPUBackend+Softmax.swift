@@ -46,9 +46,11 @@ extension CPUBackend {
                     sum += e
                 }
                 if isLog {
-                    let shift = maximum + Foundation.log(sum)
-                    for j in stride(from: 0, to: vectorEnd, by: 16) { ys.store(logits(j) - shift, at: j) }
-                    for j in vectorEnd..<columns { ys[j] = logit(j) - shift }
+                    // (z − m) − log s, not z − (m + log s): that shift would be rounded at the
+                    // magnitude of the logits (at 1e4 a float keeps only steps of ~1e-3).
+                    let logSum = Foundation.log(sum)
+                    for j in stride(from: 0, to: vectorEnd, by: 16) { ys.store((logits(j) - maximum) - logSum, at: j) }
+                    for j in vectorEnd..<columns { ys[j] = (logit(j) - maximum) - logSum }
                 } else {
                     let inverse = 1 / sum
                     for j in stride(from: 0, to: vectorEnd, by: 16) { ys.store(ys.lanes(at: j) * inverse, at: j) }
