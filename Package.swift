@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "NumPyFiles"),
         .target(name: "Autograd", dependencies: ["Compute", "NumPyFiles"]),
         .target(name: "NeuralNetworks", dependencies: ["Autograd", "Compute"]),
-        .target(name: "Benchmarking", dependencies: ["Compute"]),
+        .target(name: "Benchmarking", dependencies: ["Compute", "COpenBLAS"]),
         .target(name: "CSTBImage"),
         .target(name: "Datasets", dependencies: ["CSTBImage"]),
         .target(name: "Reporting"),
@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Autograd", "CLRuntime", "Compute", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Checkpoints", "Models", "Datasets", "Reporting", "Autograd", "Compute", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
-        .testTarget(name: "CLITests", dependencies: ["aligncl", "Checkpoints", "NumPyFiles", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["aligncl", "Benchmarking", "Checkpoints", "NumPyFiles", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

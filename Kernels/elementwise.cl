@@ -1,6 +1,6 @@
 /*
- * elementwise.cl -- elementwise arithmetic, bias add, column sums (bias gradient) and
- * counter-based dropout over row-major float32 tensors, for AlignCL.
+ * elementwise.cl -- elementwise arithmetic, bias add, column sums (bias gradient)
+ * over row-major float32 tensors, for AlignCL.
  *
  *   ew_add         y = a + b            (y may alias a or b)
  *   ew_mul         y = a * b            (y may alias a or b)
@@ -12,28 +12,6 @@
  *     partial is [ceil(rows, SUM_CHUNK), cols], work-item k sums rows
  *     [k*SUM_CHUNK, min((k+1)*SUM_CHUNK, rows)) in row order; the finish adds the chunks in
  *     order k = 0, 1, ... The result does not depend on the device or the schedule.
- *   dropout        y = keep ? x / (1 - p) : 0  (see below; y may alias x)
- *
- * Dropout mask -- a pure function of (seed, step, element index), reproduced bit for bit by
- * the CPU path (Sources/Compute/Philox.swift):
- *   index   = ((ulong)offset_hi << 32 | offset_lo) + i        (i = 0-based element of this call)
- *   counter = (uint)index, (uint)(index >> 32), step, 0;   key = (seed_lo, seed_hi)
- *   Philox4x32-10 (Random123 philox4x32_10): 10 rounds of
- *     hi0:lo0 = 0xD2511F53 * c0 (32x32 -> 64 bits),  hi1:lo1 = 0xCD9E8D57 * c2
- *     c = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0)
- *   with the key bumped k0 += 0x9E3779B9, k1 += 0xBB67AE85 (mod 2^32) after each of the
- *   first 9 rounds (i.e. before rounds 2..10).
- *   u    = (float)(out0 >> 8) * 0x1.0p-24f       (exact: 24-bit integer, in [0, 1))
- *   keep = u >= p;   y = keep ? x / (1.0f - p) : 0.0f   (1.0f - p rounded in float, then one
- *   IEEE float division per element). p = 0 keeps everything and y == x exactly; the host
- *   guarantees p < 1. The backward is the same kernel on dy with the same arguments.
- *   Known answers (checked by the test harness): counter 0000, key 00 ->
- *   6627e8d5 e169c58d bc57ac4c 9b00dbd8. Example: seed 42, step 7, offset 0 gives
- *   u = 0x67ee6f, 0xe5dde9, 0x24ecfc, 0x945bca (* 2^-24) for i = 0..3.
- *   The kernel runs 16 counters at once in uint16 lanes (scalar Philox for the tail); both
- *   compute exactly the function above. Bit-exact agreement with the CPU needs the IEEE
- *   division PoCL gives (no -cl-fast-relaxed-math / -cl-unsafe-math-optimizations; a GPU
- *   may also need -cl-fp32-correctly-rounded-divide-sqrt).
  *
  * CPU-style (PoCL): a work-item owns a contiguous chunk, float16 loads (vload16, no alignment
  * needed) with a scalar tail; no __local, no barriers. -D build options:
@@ -41,8 +19,7 @@
  *   BIAS_ROWS  rows per work-item of bias_add (default 8)
  *   SUM_CHUNK  rows per work-item of column_sum_partial (default 64)
  * Launches (ceil(a,b) = (a+b-1)/b), all with local (1):
- *   ew_add, ew_mul, ew_scale, ew_accumulate, ew_fill,
- *   dropout                                            global (ceil(n, EW_ITEMS))
+ *   ew_add, ew_mul, ew_scale, ew_accumulate, ew_fill   global (ceil(n, EW_ITEMS))
  *   bias_add                                           global (ceil(rows, BIAS_ROWS))
  *   column_sum_partial                                 global (ceil(rows, SUM_CHUNK))
  *   column_sum_finish                                  global (ceil(cols, 16))
@@ -159,58 +136,5 @@ __kernel void column_sum_finish(__global const float* partial, __global float* o
             for (int k = 0; k < chunks; ++k) s += partial[(size_t)k * cols + c0 + l];
             out[c0 + l] = s;
         }
-    }
-}
-
-/* Random123 philox4x32_10: counter (c0..c3), key (k0, k1) -> the 4 output words. */
-static inline uint4 philox4x32_10(uint4 c, uint2 k)
-{
-    for (int round = 0; round < 10; ++round) {
-        if (round > 0) { k.x += 0x9E3779B9u; k.y += 0xBB67AE85u; }
-        const uint hi0 = mul_hi(0xD2511F53u, c.x), lo0 = 0xD2511F53u * c.x;
-        const uint hi1 = mul_hi(0xCD9E8D57u, c.z), lo1 = 0xCD9E8D57u * c.z;
-        c = (uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
-    }
-    return c;
-}
-
-/* The same function on 16 independent counters (lane l: c0[l], c1[l], c2[l], c3[l]), word 0
- * only: the dropout loop's 16-element body, ~10x faster than 16 scalar calls on PoCL. */
-static inline uint16 philox4x32_10_x16_word0(uint16 c0, uint16 c1, uint16 c2, uint16 c3, uint k0, uint k1)
-{
-    for (int round = 0; round < 10; ++round) {
-        if (round > 0) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }
-        const uint16 hi0 = mul_hi((uint16)(0xD2511F53u), c0), lo0 = (uint16)(0xD2511F53u) * c0;
-        const uint16 hi1 = mul_hi((uint16)(0xCD9E8D57u), c2), lo1 = (uint16)(0xCD9E8D57u) * c2;
-        c0 = hi1 ^ c1 ^ k0; c1 = lo1; c2 = hi0 ^ c3 ^ k1; c3 = lo0;
-    }
-    return c0;
-}
-
-__kernel void dropout(__global const float* x, __global float* y, const int n, const float p,
-                      const uint seed_lo, const uint seed_hi, const uint step,
-                      const uint offset_lo, const uint offset_hi)
-{
-    EW_RANGE(n)
-    const ulong offset = ((ulong)offset_hi << 32) | (ulong)offset_lo;
-    const float keep_div = 1.0f - p;
-    const uint16 lane = (uint16)(0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u, 11u, 12u, 13u, 14u, 15u);
-    size_t i = i0;
-    for (; i < iv; i += 16) {
-        const ulong base = offset + (ulong)i;
-        const uint16 lo = (uint16)((uint)base) + lane;
-        /* 64-bit carry into the high word for lanes whose low word wrapped */
-        const uint16 hi = (uint16)((uint)(base >> 32)) - as_uint16(lo < (uint16)((uint)base));
-        const uint16 w = philox4x32_10_x16_word0(lo, hi, (uint16)(step), (uint16)(0u), seed_lo, seed_hi);
-        const float16 u = convert_float16(w >> 8) * 0x1.0p-24f;
-        const float16 xv = vload16(0, x + i);
-        vstore16(select((float16)(0.0f), xv / keep_div, u >= p), 0, y + i);
-    }
-    for (; i < i1; ++i) {
-        const ulong index = offset + (ulong)i;
-        const uint w = philox4x32_10((uint4)((uint)index, (uint)(index >> 32), step, 0u),
-                                     (uint2)(seed_lo, seed_hi)).x;
-        const float u = (float)(w >> 8) * 0x1.0p-24f;
-        y[i] = (u >= p) ? x[i] / keep_div : 0.0f;
     }
 }

@@ -1,7 +1,7 @@
 import Compute
 import Foundation
 
-/// Differentiable wrappers of the fused kernels: softmax, attention, InfoNCE, dropout,
+/// Differentiable wrappers of the fused kernels: softmax, attention, InfoNCE,
 /// embeddings, and the KL and binary cross-entropy losses.
 extension Tensor {
     /// `softmax(scale·self)` over the last axis (log-softmax when `log`); `mask` (same shape,
@@ -44,21 +44,6 @@ extension Tensor {
             try backend.attentionBackward(descriptor, q: storage, k: keys.storage, v: values.storage, keyMask: mask, out: out,
                                           logSumExp: logSumExp, gradOut: gradient, gradQ: gradQ, gradK: gradK, gradV: gradV)
             return [gradQ, gradK, gradV]
-        }
-    }
-
-    /// Inverted dropout; the mask is a pure function of (seed, step, offset + element index).
-    public func dropout(probability: Float, seed: UInt64, step: UInt32, offset: UInt64 = 0) throws -> Tensor {
-        try requireElementType(.float32, "dropout")
-        let descriptor = try DropoutDescriptor(count: count, probability: probability, seed: seed, step: step, offset: offset)
-        let backend = self.backend
-        let out = try backend.makeBuffer(count: count)
-        try backend.dropout(descriptor, x: storage, y: out)
-        return record(shape: shape, storage: out, inputs: [self]) { gradient in
-            // The same mask and scale applied to the upstream gradient.
-            let gradX = try backend.makeBuffer(count: descriptor.count)
-            try backend.dropout(descriptor, x: gradient, y: gradX)
-            return [gradX]
         }
     }
 

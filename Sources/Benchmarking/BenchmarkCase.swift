@@ -20,12 +20,16 @@ public struct BenchmarkCase: Sendable {
     public let prepare: @Sendable (any Backend) throws -> () throws -> Void
     /// Runs the op once on fresh inputs and returns the output, for the check.
     public let output: @Sendable (any Backend) throws -> [Float]
+    /// The output computed on the host in float64 (see `BenchmarkReference`); nil where there is
+    /// none (the training step), so that only another backend can check it.
+    public let expected: (@Sendable () -> ExpectedOutput)?
 
     public init(name: String, family: String, parameters: [String: Int], variant: String? = nil, unit: String, work: Double, unitScale: Double = 1e9,
-                prepare: @escaping @Sendable (any Backend) throws -> () throws -> Void, output: @escaping @Sendable (any Backend) throws -> [Float]) {
+                prepare: @escaping @Sendable (any Backend) throws -> () throws -> Void, output: @escaping @Sendable (any Backend) throws -> [Float],
+                expected: (@Sendable () -> ExpectedOutput)?) {
         (self.name, self.family, self.parameters, self.variant, self.unit, self.work) = (name, family, parameters, variant, unit, work)
         self.unitScale = unitScale
-        (self.prepare, self.output) = (prepare, output)
+        (self.prepare, self.output, self.expected) = (prepare, output, expected)
     }
 
     public func run(on backend: any Backend) throws -> [Float] { try output(backend) }
@@ -39,7 +43,8 @@ public struct BenchmarkCase: Sendable {
         }
         return BenchmarkCase(name: "gemm \(m)x\(n)x\(k)", family: "gemm", parameters: ["m": m, "n": n, "k": k], unit: "GFLOP/s", work: descriptor.flops,
                          prepare: { try setUp($0).0 },
-                         output: { backend in let (run, c) = try setUp(backend); try run(); return try backend.read(c) })
+                         output: { backend in let (run, c) = try setUp(backend); try run(); return try backend.read(c) },
+                         expected: { BenchmarkReference.gemm(a, b, m: m, n: n, k: k) })
     }
 
     /// A device-to-device copy of `count` floats: the memory bandwidth the other cases are
@@ -52,7 +57,8 @@ public struct BenchmarkCase: Sendable {
         }
         return BenchmarkCase(name: "copy \(count) floats", family: "copy", parameters: ["count": count], unit: "GB/s", work: Double(count) * 8,
                              prepare: { try setUp($0).0 },
-                             output: { backend in let (run, out) = try setUp(backend); try run(); return try backend.read(out) })
+                             output: { backend in let (run, out) = try setUp(backend); try run(); return try backend.read(out) },
+                             expected: { ExpectedOutput(values: values.map(Double.init)) })
     }
 
     /// Self-attention `[B,H,L,D]` (scale 1/√D, no mask): the forward, or forward and backward.
@@ -86,7 +92,9 @@ public struct BenchmarkCase: Sendable {
                                  let (run, outputs) = try setUp(backend)
                                  try run()
                                  return try outputs.flatMap { try backend.read($0) }
-                             })
+                             },
+                             expected: { BenchmarkReference.attention(q: q, k: k, v: v, gradOut: dout, heads: batch * heads, length: length,
+                                                                      dimension: dimension, backward: backward) })
     }
 
     /// The symmetric, diagonal InfoNCE loss of `[N, D]` against `[N, D]` (normalised, τ = 0.07),
@@ -108,7 +116,8 @@ public struct BenchmarkCase: Sendable {
                              parameters: ["rows": rows, "dimension": dimension], variant: backward ? "fwd+bwd" : "fwd", unit: "GFLOP/s",
                              work: descriptor.forwardFlops + (backward ? descriptor.backwardFlops : 0),
                              prepare: { backend in let run = try setUp(backend); return { _ = try run() } },
-                             output: { try setUp($0)() })
+                             output: { try setUp($0)() },
+                             expected: { BenchmarkReference.infoNCE(a, b, rows: rows, dimension: dimension, scale: Double(descriptor.scale), backward: backward) })
     }
 
     public static func softmax(rows: Int, columns: Int, backward: Bool) -> BenchmarkCase {
@@ -129,7 +138,8 @@ public struct BenchmarkCase: Sendable {
                              variant: backward ? "backward" : "forward", unit: "GB/s",
                          work: backward ? descriptor.backwardBytes : descriptor.bytes,
                          prepare: { try setUp($0).0 },
-                         output: { backend in let (run, out) = try setUp(backend); try run(); return try backend.read(out) })
+                         output: { backend in let (run, out) = try setUp(backend); try run(); return try backend.read(out) },
+                         expected: { BenchmarkReference.softmax(x, upstream: upstream, rows: rows, columns: columns, backward: backward) })
     }
 
     /// Layer norm over the last axis of `[rows, columns]` (weight and bias, ε 1e-5): the forward,
@@ -163,7 +173,9 @@ public struct BenchmarkCase: Sendable {
                                  let (run, outputs) = try setUp(backend)
                                  try run()
                                  return try outputs.flatMap { try backend.read($0) }
-                             })
+                             },
+                             expected: { BenchmarkReference.layerNorm(x, weight: weight, bias: bias, upstream: upstream, rows: rows, columns: columns,
+                                                                      epsilon: Double(descriptor.epsilon), backward: backward) })
     }
 
     /// A chain of `kernels` tiny ops (scaling 16 floats in place) with one wait at the end: the
@@ -178,12 +190,13 @@ public struct BenchmarkCase: Sendable {
         }
         return BenchmarkCase(name: "dispatch \(kernels) tiny kernels", family: "dispatch", parameters: ["kernels": kernels], unit: "kernels/s",
                              work: Double(kernels), unitScale: 1, prepare: { try setUp($0).0 },
-                             // The check: 1000 halvings of 1 underflow to 0 on both backends; a
-                             // chain of 20 gives 2⁻²⁰ exactly.
+                             // The check: a fixed chain of 20 halvings gives 2⁻²⁰ exactly, whatever the
+                             // timed count (1000 halvings of 1 would underflow to 0 on any backend).
                              output: { backend in
                                  let x = try backend.makeBuffer([Float](repeating: 1, count: 16))
                                  for _ in 0..<20 { try backend.scale(x, by: 0.5, into: x, count: 16) }
                                  return try backend.read(x)
-                             })
+                             },
+                             expected: { ExpectedOutput(values: [Double](repeating: 0x1p-20, count: 16)) })
     }
 }

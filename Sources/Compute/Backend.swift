@@ -67,7 +67,6 @@ public protocol Backend: AnyObject, Sendable {
     func biasAdd(_ x: Buffer, bias: Buffer, into y: Buffer, rows: Int, columns: Int) throws
     /// `out[c] = Σ_r x[r, c]`: the bias gradient, and sums over leading axes.
     func columnSums(_ x: Buffer, rows: Int, columns: Int, into out: Buffer) throws
-    func dropout(_ descriptor: DropoutDescriptor, x: Buffer, y: Buffer) throws
 
     /// `out[n] = table[ids[n]]` for `count` ids (validated: 0 ≤ id < vocabulary).
     func embeddingForward(table: Buffer, ids: Buffer, out: Buffer, count: Int, dimension: Int) throws

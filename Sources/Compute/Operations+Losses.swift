@@ -43,15 +43,6 @@ extension Operations {
         return (loss, HostArray(shape: logits.shape, values: try backend.read(grad)))
     }
 
-    /// Inverted dropout of `x` (the backward is the same call on the upstream gradient).
-    public func dropout(_ x: HostArray, probability: Float, seed: UInt64, step: UInt32, offset: UInt64 = 0) throws -> HostArray {
-        let descriptor = try DropoutDescriptor(count: x.count, probability: probability, seed: seed, step: step, offset: offset)
-        guard x.count > 0 else { return x }
-        let (input, output) = (try backend.makeBuffer(x.values), try backend.makeBuffer(count: x.count))
-        try backend.dropout(descriptor, x: input, y: output)
-        return HostArray(shape: x.shape, values: try backend.read(output))
-    }
-
     /// Rows of `table [V, D]` for `ids [...]` (exact integers) → `[..., D]`; with `gradOut`,
     /// also the table's gradient.
     public func embedding(table: HostArray, ids: HostArray, gradOut: HostArray? = nil) throws -> (out: HostArray, gradTable: HostArray?) {

@@ -1,7 +1,6 @@
 /// Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011): a
 /// counter-based generator, so a random number is a pure function of (key, counter) — the
-/// same on every backend and however work is split. `Kernels/elementwise.cl` implements the
-/// same function; the dropout tests compare the two bit for bit.
+/// same however work is split: initialisation, data order and ITM negatives draw from it.
 public enum Philox {
     /// The four output words for `counter` under `key`.
     public static func block(counter: SIMD4<UInt32>, key: SIMD2<UInt32>) -> SIMD4<UInt32> {

@@ -73,29 +73,6 @@ private func _pow(_ base: Double, _ exponent: Int) -> Double {
     return result
 }
 
-/// Inverted dropout of `count` floats: each kept with probability 1 − p and scaled by
-/// 1/(1 − p). Element i's fate is `Philox.uniform(seed, step, offset + i) ≥ p`, so it depends
-/// only on (seed, step, global element index); the backward applies the same mask to dy.
-public struct DropoutDescriptor: Sendable, Equatable {
-    public let count: Int
-    public let probability: Float
-    public let seed: UInt64
-    public let step: UInt32
-    /// The global index of this call's first element (sample index × features per sample).
-    public let offset: UInt64
-
-    public init(count: Int, probability: Float, seed: UInt64, step: UInt32, offset: UInt64 = 0) throws(BackendError) {
-        guard probability.isFinite, probability >= 0, probability < 1 else {
-            throw .invalidArgument(op: "dropout", message: "the drop probability must be in [0, 1), got \(probability)")
-        }
-        self.count = count
-        self.probability = probability
-        self.seed = seed
-        self.step = step
-        self.offset = offset
-    }
-}
-
 /// Cross-entropy over `logits [rows, classes]` with integer targets `[rows]` (exact integers
 /// stored as floats); rows whose target is `ignoreIndex` contribute nothing, and the loss is
 /// the mean over the others.

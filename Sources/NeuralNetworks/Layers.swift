@@ -136,24 +136,3 @@ public final class TransformerBlock: Module {
         return try h + mlp(mlpNorm(h))
     }
 }
-
-/// Inverted dropout in training mode, the identity in evaluation mode. The mask is a pure
-/// function of (seed, step, offset + element index): pass the training step, and the global
-/// index of the batch's first element when a batch is split across processes.
-public final class Dropout: Module, ModeDependent {
-    public let probability: Float
-    public let seed: UInt64
-    public var isTraining = true
-
-    public init(probability: Float, seed: UInt64) {
-        self.probability = probability
-        self.seed = seed
-    }
-
-    public var namedParameters: [(name: String, tensor: Tensor)] { [] }
-
-    public func callAsFunction(_ x: Tensor, step: Int, offset: UInt64 = 0) throws -> Tensor {
-        guard isTraining, probability > 0 else { return x }
-        return try x.dropout(probability: probability, seed: seed, step: UInt32(truncatingIfNeeded: step), offset: offset)
-    }
-}

@@ -6,25 +6,14 @@ public protocol Module: AnyObject {
     /// Parameters of this module and its children, named relative to it
     /// (`layers.0.attention.query.weight`).
     var namedParameters: [(name: String, tensor: Tensor)] { get }
-    /// Direct children, for walks such as `train(_:)`.
+    /// Direct children.
     var submodules: [any Module] { get }
-}
-
-/// A module whose behaviour differs between training and evaluation (dropout).
-public protocol ModeDependent: AnyObject {
-    var isTraining: Bool { get set }
 }
 
 extension Module {
     public var parameters: [Tensor] { namedParameters.map(\.tensor) }
 
     public var submodules: [any Module] { [] }
-
-    /// Switches this module and everything below it to training (`true`) or evaluation mode.
-    public func train(_ training: Bool) {
-        (self as? ModeDependent)?.isTraining = training
-        submodules.forEach { $0.train(training) }
-    }
 
     /// Children's parameters under `prefix.`.
     public static func prefixed(_ prefix: String, _ module: some Module) -> [(name: String, tensor: Tensor)] {

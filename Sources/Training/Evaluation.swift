@@ -44,13 +44,11 @@ public struct Evaluation: Codable, Sendable, Equatable {
 }
 
 extension AlignmentModel {
-    /// Evaluates on the first `limit` samples (all when nil) of `split`, in evaluation mode and
-    /// without recording gradients.
+    /// Evaluates on the first `limit` samples (all when nil) of `split`, without recording
+    /// gradients.
     public func evaluate(_ data: TrainingData, split: DatasetSplit, batchSize: Int, limit: Int? = nil, on backend: any Backend) throws -> Evaluation {
         let encoded = try data.split(split)
         let count = min(limit ?? encoded.count, encoded.count)
-        train(false)
-        defer { train(true) }
         var result = Evaluation(split: split.rawValue, samples: count)
         var (predictions, imageEmbeddings, textEmbeddings) = ([Int](), [Float](), [Float]())
         var (predictedTags, predictedTagsTextOnly, goldTags) = ([[String]](), [[String]](), [[String]]())

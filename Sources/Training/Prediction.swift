@@ -33,8 +33,6 @@ extension LoadedRun {
         let words = Tokenizer.words(text)
         let sample = Sample(image: image, text: text, label: 0, tags: words.map { _ in tagNames.first ?? "O" }, imageText: imageText)
         let batch = try batch(sample, on: backend)
-        model.train(false)
-        defer { model.train(true) }
         return try Autograd.withoutGradients {
             var prediction = Prediction()
             func softmax(_ logits: [Float]) -> [Double] {
@@ -87,8 +85,6 @@ extension LoadedRun {
         let encoded = try data.split(split)
         var (images, texts) = ([Float](), [Float]())
         var width = model.config.width
-        model.train(false)
-        defer { model.train(true) }
         try Autograd.withoutGradients {
             for start in stride(from: 0, to: encoded.count, by: batchSize) {
                 let batch = try Batch(encoded, indices: Array(start..<min(start + batchSize, encoded.count)), patchSize: model.config.patchSize,

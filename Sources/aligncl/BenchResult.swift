@@ -10,6 +10,9 @@ struct BenchResult: Codable {
     let variant: String?
     let backend: String
     let unit: String
+    /// What the output was checked against: "float64 reference", "cpu"/"opencl" (the other
+    /// backend), or "none" (no host reference and no other backend).
+    var checkedAgainst = "none"
     var checkError: Double?
     var failure: String?
     var medianSeconds: Double?
@@ -26,6 +29,23 @@ struct BenchResult: Codable {
         self.backend = backend
     }
 
+    /// Checks `output` against the float64 reference when the case has one, else against the
+    /// other backend's output when there is one (the training step, looser: its losses go through
+    /// three steps of float32 rounding on two different paths).
+    mutating func check(_ output: [Float], expected: ExpectedOutput?, other: (backend: String, output: [Float])?) {
+        let tolerance: Double
+        if let expected {
+            (checkedAgainst, checkError, tolerance) = ("float64 reference", expected.error(of: output), 1e-4)
+        } else if let other {
+            (checkedAgainst, checkError, tolerance) = (other.backend, normwiseError(output, other.output), 1e-3)
+        } else {
+            return
+        }
+        if let checkError, !(checkError <= tolerance) {
+            failure = "max-abs error / max-abs value \(checkError) > \(tolerance) against the \(checkedAgainst == "float64 reference" ? checkedAgainst : "\(checkedAgainst) backend")"
+        }
+    }
+
     static func withRatios(_ results: [BenchResult]) -> [BenchResult] {
         results.map { result in
             var result = result
@@ -37,16 +57,17 @@ struct BenchResult: Codable {
         }
     }
 
-    static let headers = ["case", "backend", "median ms", "min ms", "max ms", "kernel ms", "throughput", "unit", "opencl/cpu"]
+    static let headers = ["case", "backend", "median ms", "min ms", "max ms", "kernel ms", "throughput", "unit", "opencl/cpu", "checked against"]
 
     /// The cells of each row (failed cases say so in place of the times).
     static func rows(_ results: [BenchResult]) -> [[String]] {
         withRatios(results).map { r in
-            guard r.failure == nil, let median = r.medianSeconds else { return [r.name, r.backend, "FAILED", "", "", "", "", "", r.failure ?? ""] }
+            guard r.failure == nil, let median = r.medianSeconds else { return [r.name, r.backend, "FAILED", "", "", "", "", "", "", r.failure ?? ""] }
             return [r.name, r.backend, String(format: "%.3f", median * 1e3), String(format: "%.3f", (r.minSeconds ?? 0) * 1e3),
                     String(format: "%.3f", (r.maxSeconds ?? 0) * 1e3), r.kernelSeconds.map { String(format: "%.3f", $0 * 1e3) } ?? "",
                     String(format: "%.1f", r.throughput ?? 0), r.unit,
-                    r.speedupOverCPU.map { String(format: "%.3gx", $0) } ?? ""]
+                    r.speedupOverCPU.map { String(format: "%.3gx", $0) } ?? "",
+                    r.checkError.map { String(format: "%@ (%.1e)", r.checkedAgainst, $0) } ?? r.checkedAgainst]
         }
     }
 

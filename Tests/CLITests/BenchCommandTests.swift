@@ -1,13 +1,15 @@
+import Benchmarking
 import Foundation
 import Testing
 import TestSupport
 
-/// `aligncl bench` checks every case against the CPU path before timing it, and reports
-/// machine-readable results on stdout.
+/// `aligncl bench` checks every case against a float64 reference (the training step against the
+/// other backend) before timing it, and reports machine-readable results on stdout.
 @Suite struct BenchCommandTests {
     struct Row: Decodable {
         let name: String
         let backend: String
+        let checkedAgainst: String
         let checkError: Double?
         let failure: String?
         let medianSeconds: Double?
@@ -23,7 +25,10 @@ import TestSupport
         let expectedBackends: Set = TestBackends.openCLShouldRun ? ["opencl", "cpu"] : ["cpu"]
         #expect(Set(rows.map(\.backend)) == expectedBackends)
         for row in rows {
-            #expect(row.failure == nil && (row.checkError ?? 1) <= 1e-4, "\(row.name) \(row.backend)")
+            // The training step alone has nothing to be checked against, and says so.
+            let other = rows.first { $0.backend != row.backend }?.backend ?? "none"
+            #expect(row.checkedAgainst == (family == "train-step" ? other : "float64 reference"), "\(row.name) \(row.backend)")
+            #expect(row.failure == nil && (row.checkError ?? 1) <= 1e-4 || row.checkedAgainst == "none" && row.checkError == nil, "\(row.name) \(row.backend)")
             #expect((row.medianSeconds ?? 0) > 0 && (row.throughput ?? 0) > 0, "\(row.name) \(row.backend)")
         }
     }
@@ -44,7 +49,28 @@ import TestSupport
         let chart = try String(contentsOfFile: svg, encoding: .utf8)
         #expect(chart.contains("<svg") && chart.contains("GFLOP/s") && chart.contains("samples/s"))
         let csv = try AlignCLBinary.run(["bench", "copy", "--sizes", "64", "--repetitions", "1", "--format", "csv", "--backends", "cpu"])
-        #expect(csv.stdout.split(separator: "\n").first == "case,backend,median ms,min ms,max ms,kernel ms,throughput,unit,opencl/cpu", "\(csv.stdout)")
+        #expect(csv.stdout.split(separator: "\n").first == "case,backend,median ms,min ms,max ms,kernel ms,throughput,unit,opencl/cpu,checked against",
+                "\(csv.stdout)")
+    }
+
+    /// The float64 references agree with the CPU path, and a result off by 0.1 % in one checked
+    /// entry fails: the check can fail for every family that has a reference.
+    @Test func referencesCatchAWrongEntry() throws {
+        let cases: [BenchmarkCase] = [.gemm(m: 7, n: 13, k: 5), .softmax(rows: 3, columns: 17, backward: false), .softmax(rows: 3, columns: 17, backward: true),
+                                      .attention(batch: 1, heads: 2, length: 17, dimension: 8, backward: false),
+                                      .attention(batch: 1, heads: 2, length: 17, dimension: 8, backward: true),
+                                      .infoNCE(rows: 9, dimension: 5, backward: false), .infoNCE(rows: 9, dimension: 5, backward: true),
+                                      .layerNorm(rows: 5, columns: 19, backward: false), .layerNorm(rows: 5, columns: 19, backward: true),
+                                      .dispatch(kernels: 50), .copy(count: 1000)]
+        for benchCase in cases {
+            let expected = try #require(benchCase.expected?(), "\(benchCase.name) has a reference")
+            var output = try benchCase.run(on: TestBackends.cpu)
+            #expect(expected.error(of: output) <= 1e-5, "\(benchCase.name)")
+            let checked = expected.indices ?? Array(output.indices)
+            let largest = checked.max { abs(output[$0]) < abs(output[$1]) }!
+            output[largest] *= 1.001
+            #expect(expected.error(of: output) > 1e-4, "\(benchCase.name): a wrong entry passes")
+        }
     }
 
     @Test func sizesNeedOneFamily() throws {

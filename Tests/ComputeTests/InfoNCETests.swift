@@ -57,10 +57,12 @@ import TestSupport
 
     /// The largest case: N = M = 4096, against the reference loss and gradients, with tiles and
     /// with the chunks the automatic choice takes at this size.
-    @Test(arguments: [false, true], [InfoNCEScoreStrategy.tiles, .automatic])
-    func largeBatch(openCL: Bool, strategy: InfoNCEScoreStrategy) throws {
-        guard !openCL || TestBackends.openCLShouldRun else { return }
-        let backend: any Backend = openCL ? try TestBackends.openCL(.cpu) : TestBackends.cpu
+    @Test(arguments: [InfoNCEScoreStrategy.tiles, .automatic])
+    func largeBatchOnCPU(strategy: InfoNCEScoreStrategy) throws { try largeBatch(backend: "cpu", strategy: strategy) }
+    @Test(.enabled(if: TestBackends.openCLShouldRun), arguments: [InfoNCEScoreStrategy.tiles, .automatic])
+    func largeBatchOnOpenCL(strategy: InfoNCEScoreStrategy) throws { try largeBatch(backend: "opencl", strategy: strategy) }
+    func largeBatch(backend name: String, strategy: InfoNCEScoreStrategy) throws {
+        let backend = try TestBackends.named(name)
         try check(Case(n: 4096, m: 4096, d: 4), on: backend, seed: 99, strategy: strategy)
     }
 
@@ -112,10 +114,12 @@ import TestSupport
 
     /// N = M = 4096 forward and backward without the logits: the pool never holds an N×N matrix,
     /// with tiles or with the automatic choice (chunks of 512 rows).
-    @Test(arguments: [false, true], [InfoNCEScoreStrategy.tiles, .automatic])
-    func largeBatchNeedsNoSquareMatrix(openCL: Bool, strategy: InfoNCEScoreStrategy) throws {
-        guard !openCL || TestBackends.openCLShouldRun else { return }
-        let backend: any Backend = openCL ? try TestBackends.freshOpenCL(.cpu) : CPUBackend()
+    @Test(arguments: [InfoNCEScoreStrategy.tiles, .automatic])
+    func largeBatchNeedsNoSquareMatrixOnCPU(strategy: InfoNCEScoreStrategy) throws { try largeBatchNeedsNoSquareMatrix(backend: "cpu", strategy: strategy) }
+    @Test(.enabled(if: TestBackends.openCLShouldRun), arguments: [InfoNCEScoreStrategy.tiles, .automatic])
+    func largeBatchNeedsNoSquareMatrixOnOpenCL(strategy: InfoNCEScoreStrategy) throws { try largeBatchNeedsNoSquareMatrix(backend: "opencl", strategy: strategy) }
+    func largeBatchNeedsNoSquareMatrix(backend name: String, strategy: InfoNCEScoreStrategy) throws {
+        let backend = try TestBackends.named(name, fresh: true)
         let (n, d) = (4096, 256)
         var descriptor = InfoNCEDescriptor(rows: n, columns: n, dimension: d, scale: 1 / 0.07)
         descriptor.strategy = strategy

@@ -22,6 +22,14 @@ public enum TestBackends {
     /// The condition of `.enabled(if:)` on every OpenCL test.
     public static let openCLShouldRun = openCLAvailable || openCLRequired
 
+    /// The backend "cpu" or "opencl" (an OpenCL test is `.enabled(if: openCLShouldRun)`, so that
+    /// without a device it shows as skipped): new ones of their own when `fresh`, else the
+    /// process-wide `cpu` and `openCL(variant)`.
+    public static func named(_ name: String, variant: OpenCLTuning.Variant = .cpu, fresh: Bool = false) throws -> any Backend {
+        if name == "cpu" { return fresh ? CPUBackend() : cpu }
+        return fresh ? try freshOpenCL(variant) : try openCL(variant)
+    }
+
     /// Program binaries for this test process, in a fresh directory (so a run never depends on a
     /// previous one's cache).
     public static let programCacheDirectory: URL = {

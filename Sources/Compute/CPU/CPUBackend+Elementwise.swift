@@ -1,6 +1,6 @@
 import Foundation
 
-/// Elementwise ops, column sums, dropout and embeddings on the CPU path.
+/// Elementwise ops, column sums and embeddings on the CPU path.
 extension CPUBackend {
     /// Runs `body` over `0..<count` in chunks of at least 16k elements per thread.
     private func elementwise(_ count: Int, _ body: (Range<Int>) -> Void) {
@@ -76,17 +76,6 @@ extension CPUBackend {
             var sum: Float = 0
             for chunk in 0..<chunks { sum += partials[chunk * columns + c] }
             result[c] = sum
-        }
-    }
-
-    public func dropout(_ descriptor: DropoutDescriptor, x: Buffer, y: Buffer) throws {
-        let (input, out) = (x.hostPointer, y.hostPointer)
-        let keep = 1 - descriptor.probability
-        elementwise(descriptor.count) { range in
-            for i in range {
-                let u = Philox.uniform(seed: descriptor.seed, step: descriptor.step, index: descriptor.offset &+ UInt64(i))
-                out[i] = u >= descriptor.probability ? input[i] / keep : 0
-            }
         }
     }
 

@@ -2,7 +2,7 @@ import CLRuntime
 
 /// The entry points of `Kernels/elementwise.cl`, `embedding.cl` and `losses.cl`.
 struct ElementwiseKernels {
-    let add, multiply, scale, accumulate, biasAdd, columnSumPartial, columnSumFinish, dropout: CLKernel
+    let add, multiply, scale, accumulate, biasAdd, columnSumPartial, columnSumFinish: CLKernel
     let embeddingForward, embeddingBackward: CLKernel
     let crossEntropyForward, crossEntropyBackward, klForward, klBackward, bceForward, bceBackward: CLKernel
     let swapAxes12, copyBlocks, fill: CLKernel
@@ -18,7 +18,6 @@ struct ElementwiseKernels {
         biasAdd = try elementwise.kernel("bias_add")
         columnSumPartial = try elementwise.kernel("column_sum_partial")
         columnSumFinish = try elementwise.kernel("column_sum_finish")
-        dropout = try elementwise.kernel("dropout")
         embeddingForward = try embedding.kernel("embedding_forward")
         embeddingBackward = try embedding.kernel("embedding_backward")
         crossEntropyForward = try losses.kernel("cross_entropy_forward")
@@ -102,14 +101,6 @@ extension OpenCLBackend {
                    global: [chunks], local: [1])
         try launch("column sums", \.columnSumFinish, [.buffer(partial.deviceMemory), .buffer(out.deviceMemory), .int32(Int32(chunks)), .int32(Int32(columns))],
                    global: [ceilDiv(columns, 16)], local: [1])
-    }
-
-    public func dropout(_ descriptor: DropoutDescriptor, x: Buffer, y: Buffer) throws {
-        try launch("dropout", \.dropout, [.buffer(x.deviceMemory), .buffer(y.deviceMemory), .int32(Int32(descriptor.count)), .float(descriptor.probability),
-                                          .uint32(UInt32(truncatingIfNeeded: descriptor.seed)), .uint32(UInt32(truncatingIfNeeded: descriptor.seed >> 32)),
-                                          .uint32(descriptor.step), .uint32(UInt32(truncatingIfNeeded: descriptor.offset)),
-                                          .uint32(UInt32(truncatingIfNeeded: descriptor.offset >> 32))],
-                   global: elementwiseLaunch(descriptor.count), local: [1])
     }
 
     public func embeddingForward(table: Buffer, ids: Buffer, out: Buffer, count: Int, dimension: Int) throws {
