@@ -40,7 +40,7 @@ let package = Package(
         ),
         .target(name: "NumPyFiles"),
         .target(name: "Autograd", dependencies: ["Compute", "NumPyFiles"]),
-        .target(name: "NeuralNetworks", dependencies: ["Autograd", "Compute"]),
+        .target(name: "NeuralNetworks", dependencies: ["Autograd", "CLRuntime", "Compute"]),
         .target(name: "Benchmarking", dependencies: ["Compute", "COpenBLAS"]),
         .target(name: "CSTBImage"),
         .target(name: "Datasets", dependencies: ["CSTBImage"]),
@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "Checkpoints"),
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
         .target(name: "DataParallel", dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
-        .target(name: "Training", dependencies: ["Autograd", "Benchmarking", "Checkpoints", "Compute", "DataParallel", "Datasets", "Models", "NeuralNetworks", "Reporting"]),
+        .target(name: "Training", dependencies: ["Autograd", "Benchmarking", "Checkpoints", "CLRuntime", "Compute", "DataParallel", "Datasets", "Models", "NeuralNetworks", "Reporting"]),
         .executableTarget(
             name: "aligncl",
             dependencies: [

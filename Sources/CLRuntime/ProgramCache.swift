@@ -38,11 +38,11 @@ public final class ProgramCache: @unchecked Sendable {
         public let text: String
 
         public init(source: String, device: CLDevice, options: String) {
-            let sourceHash = fnv1a64(Array(source.utf8))
+            let sourceHash = FNV1a.hash(Array(source.utf8))
             text = "source=\(String(sourceHash, radix: 16)):\(source.utf8.count)|device=\(device.name)|driver=\(device.driverVersion)|options=\(options)"
         }
 
-        var fileName: String { String(fnv1a64(Array(text.utf8)), radix: 16) + ".clbin" }
+        var fileName: String { String(FNV1a.hash(Array(text.utf8)), radix: 16) + ".clbin" }
     }
 
     private static let magic = Array("ALIGNCL-PROGRAM-1\n".utf8)
@@ -84,7 +84,7 @@ public final class ProgramCache: @unchecked Sendable {
         entry += keyBytes
         append(UInt64(binary.count), to: &entry)
         entry += binary
-        append(fnv1a64(keyBytes + binary), to: &entry)
+        append(FNV1a.hash(keyBytes + binary), to: &entry)
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let final = directory.appendingPathComponent(key.fileName)
@@ -124,7 +124,7 @@ public final class ProgramCache: @unchecked Sendable {
               let binaryLength = takeUInt64(), binaryLength <= UInt64(bytes.count),
               let binary = take(Int(binaryLength)),
               let checksum = takeUInt64(), cursor == bytes.count,
-              checksum == fnv1a64(Array(keyBytes) + Array(binary))
+              checksum == FNV1a.hash(Array(keyBytes) + Array(binary))
         else { return nil }
         return Array(binary)
     }
@@ -132,15 +132,4 @@ public final class ProgramCache: @unchecked Sendable {
 
 private func append(_ value: UInt64, to bytes: inout [UInt8]) {
     for shift in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * UInt64(shift)))) }
-}
-
-/// FNV-1a, 64 bits: a fast, dependency-free hash for cache keys and entry checksums (not for
-/// security: the full key is compared on load, so a collision only costs a rebuild).
-func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in bytes {
-        hash ^= UInt64(byte)
-        hash = hash &* 0x0000_0100_0000_01b3
-    }
-    return hash
 }

@@ -1,4 +1,5 @@
 import Autograd
+import CLRuntime
 import Compute
 
 /// A layer: parameters under stable dotted names, called with `callAsFunction`.
@@ -34,7 +35,7 @@ public struct Initializer: Sendable {
 
     /// Uniform in [−bound, bound) (PyTorch's default for linear layers uses 1/√fan_in).
     public func uniform(_ shape: [Int], bound: Float, name: String) throws -> Tensor {
-        let stream = UInt32(truncatingIfNeeded: name.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01b3 })
+        let stream = UInt32(truncatingIfNeeded: FNV1a.hash(name.utf8))
         let values = (0..<shape.reduce(1, *)).map { bound * (2 * Philox.uniform(seed: seed, step: stream, index: UInt64($0)) - 1) }
         return try Tensor(values, shape: shape, on: backend, requiresGradient: true)
     }

@@ -1,4 +1,5 @@
 import Autograd
+import CLRuntime
 import DataParallel
 import Foundation
 import NeuralNetworks
@@ -18,9 +19,7 @@ extension Trainer {
             .filter { !$0.hasSuffix("{") && !$0.hasSuffix("}") }
         lines.append("training samples: \(train.count)")
         lines.append("training data hash: \(String(Self.fingerprint(train), radix: 16))")
-        var tokenizer = FNV1a()
-        try data.tokenizer.jsonData().forEach { tokenizer.mix(UInt32($0)) }
-        lines.append("tokenizer hash: \(String(tokenizer.hash, radix: 16))")
+        lines.append("tokenizer hash: \(String(FNV1a.hash(try data.tokenizer.jsonData()), radix: 16))")
         lines.append("classes: \(data.classNames.joined(separator: ","))")
         let all = try group.allGather(text: lines.joined(separator: "\n"), label: "the check that all ranks run the same options and data")
         let root = all[0].split(separator: "\n")
@@ -39,9 +38,9 @@ extension Trainer {
     static func fingerprint(_ split: EncodedSplit) -> UInt64 {
         var fnv = FNV1a()
         for (index, sample) in split.samples.enumerated() {
-            (split.ids[index] + split.crossIds[index] + split.tagTargets[index]).forEach { fnv.mix(UInt32(bitPattern: $0)) }
-            fnv.mix(UInt32(truncatingIfNeeded: sample.label))
-            sample.image.forEach { fnv.mix($0.bitPattern) }
+            (split.ids[index] + split.crossIds[index] + split.tagTargets[index]).forEach { fnv.mix(word: UInt32(bitPattern: $0)) }
+            fnv.mix(word: UInt32(truncatingIfNeeded: sample.label))
+            sample.image.forEach { fnv.mix(word: $0.bitPattern) }
         }
         return fnv.hash
     }
@@ -101,10 +100,4 @@ extension Trainer {
         let stop = buffer[buffer.count - 1] > 0 ? (StopSignal.received != 0 ? StopSignal.received : SIGTERM) : 0
         return (Double(buffer[offset] * scale), parts, stop)
     }
-}
-
-/// The 64-bit FNV-1a hash, one 32-bit word at a time (a fingerprint to compare, not to store).
-struct FNV1a {
-    private(set) var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-    mutating func mix(_ word: UInt32) { hash = (hash ^ UInt64(word)) &* 0x100_0000_01B3 }
 }

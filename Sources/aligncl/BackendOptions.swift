@@ -4,6 +4,7 @@ import Compute
 import Foundation
 
 extension BackendChoice: ExpressibleByArgument {}
+extension OpenCLTuning.Variant: ExpressibleByArgument {}
 
 /// `--backend`, `--device` and `--verbose`, shared by every command, merged with the
 /// environment (read once, here).
@@ -13,6 +14,9 @@ struct BackendOptions: ParsableArguments {
 
     @Option(help: "OpenCL device index, as `aligncl devices` lists them. Default: $ALIGNCL_DEVICE, else the best device.")
     var device: Int?
+
+    @Option(help: "OpenCL kernel variant: cpu (shaped for CPU devices such as PoCL) or gpu (work-group tiles and reductions). Default: $ALIGNCL_KERNELS, else chosen from the device type.")
+    var kernels: OpenCLTuning.Variant?
 
     @Flag(help: "Report on stderr the backend, program builds and cache hits, and buffer-pool counters.")
     var verbose = false
@@ -39,9 +43,19 @@ struct BackendOptions: ParsableArguments {
         if device != nil, choice == .cpu {
             throw CLIError("--device selects an OpenCL device; it does not apply to --backend cpu")
         }
+        var variant = kernels
+        if variant == nil, let value = environment["ALIGNCL_KERNELS"], !value.isEmpty {
+            guard let parsed = OpenCLTuning.Variant(rawValue: value) else {
+                throw CLIError("ALIGNCL_KERNELS must be cpu or gpu, got '\(value)'")
+            }
+            variant = parsed
+        }
+        if kernels != nil, choice == .cpu {
+            throw CLIError("--kernels selects OpenCL kernels; it does not apply to --backend cpu")
+        }
         return BackendRequest(choice: choice, deviceIndex: deviceIndex,
                               openCLLibraryPath: Self.openCLLibraryPath(environment),
-                              programCacheDirectory: Self.programCacheDirectory(environment))
+                              programCacheDirectory: Self.programCacheDirectory(environment), tuning: variant)
     }
 
     static func openCLLibraryPath(_ environment: [String: String]) -> String {

@@ -75,6 +75,22 @@ import TestSupport
         #expect(missing.status != 0 && missing.stderr.contains("no OpenCL device 7: found 0: "), "\(missing.stderr)")
     }
 
+    /// `--kernels` (or ALIGNCL_KERNELS) picks the OpenCL kernel variant, and says so; it is refused
+    /// with the CPU path, and a bad value names what it takes.
+    @Test(.enabled(if: TestBackends.openCLShouldRun))
+    func kernelsPicksTheOpenCLVariant() throws {
+        let arguments = ["op", "softmax", "--backend", "opencl", "--verbose", "--input", "x=\(try input())"]
+        let gpu = try AlignCLBinary.run(arguments + ["--kernels", "gpu", "--output-dir", directory.appendingPathComponent("gpu").path])
+        #expect(gpu.status == 0 && gpu.stderr.contains("gpu-style kernels"), "\(gpu.stderr)")
+        let fromEnvironment = try AlignCLBinary.run(arguments + ["--output-dir", directory.appendingPathComponent("env").path], environment: ["ALIGNCL_KERNELS": "gpu"])
+        #expect(fromEnvironment.status == 0 && fromEnvironment.stderr.contains("gpu-style kernels"), "\(fromEnvironment.stderr)")
+        let bad = try AlignCLBinary.run(arguments + ["--output-dir", directory.appendingPathComponent("bad").path], environment: ["ALIGNCL_KERNELS": "fast"])
+        #expect(bad.status != 0 && bad.stderr.contains("ALIGNCL_KERNELS must be cpu or gpu, got 'fast'"), "\(bad.stderr)")
+        let cpu = try AlignCLBinary.run(["op", "softmax", "--backend", "cpu", "--kernels", "gpu", "--input", "x=\(try input())",
+                                         "--output-dir", directory.appendingPathComponent("cpu").path])
+        #expect(cpu.status != 0 && cpu.stderr.contains("--kernels selects OpenCL kernels"), "\(cpu.stderr)")
+    }
+
     /// Cold start builds and stores the programs; a warm start (PoCL's own cache off, so only
     /// ours can help) loads them with no build.
     @Test(.enabled(if: TestBackends.openCLShouldRun))
