@@ -6,7 +6,7 @@ import PackageDescription
 //   Compute also uses COpenBLAS for the CPU path's GEMM; NumPyFiles reads and writes `.npy`.
 let package = Package(
     name: "AlignCL",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "aligncl", targets: ["aligncl"]),
         .library(name: "Compute", targets: ["Compute"]),
@@ -67,5 +67,5 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
         .testTarget(name: "CLITests", dependencies: ["aligncl", "Benchmarking", "Checkpoints", "NumPyFiles", "TestSupport"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

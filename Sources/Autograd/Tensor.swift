@@ -2,7 +2,7 @@ import Compute
 
 /// A float32 (or int32: token ids, labels) array on a backend, and — while recording — the op
 /// that produced it, so `backward()` can walk the tape in reverse.
-public final class Tensor: @unchecked Sendable {
+public final class Tensor {
     public enum ElementType: String, Sendable { case float32, int32 }
 
     public let shape: [Int]

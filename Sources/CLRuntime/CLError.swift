@@ -86,7 +86,7 @@ func checked<T>(_ call: StaticString, _ body: (UnsafeMutablePointer<cl_int>) -> 
 /// How many OpenCL objects AlignCL holds right now, by kind: incremented when an owner is
 /// created, decremented in its `deinit`. Kept for the whole process (shown by `--verbose`) and
 /// per context (so a test can prove one backend leaks nothing while other tests run).
-public final class CLLiveObjects: @unchecked Sendable {
+public final class CLLiveObjects: @unchecked Sendable {  // `counts` only under `lock`
     public enum Kind: Int, CaseIterable, Sendable { case context, queue, memory, program, kernel, event }
 
     /// Every object of the process.

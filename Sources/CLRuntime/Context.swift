@@ -1,6 +1,12 @@
 import COpenCL
+import Foundation
 
 /// An OpenCL context on one device. Released in `deinit`.
+///
+/// `@unchecked Sendable` here and on the other OpenCL wrappers (queue, memory, event, platform,
+/// device, program): their fields never change after `init`, and the handles are C pointers,
+/// which Swift cannot check, to objects that OpenCL lets any thread use (OpenCL 1.2,
+/// appendix A.2). The exception is setting a kernel's arguments, so `CLKernel` is not Sendable.
 public final class CLContext: @unchecked Sendable {
     public let device: CLDevice
     let handle: cl_context
@@ -24,26 +30,28 @@ public final class CLContext: @unchecked Sendable {
 }
 
 /// An in-order command queue with profiling enabled (kernel times come from its events).
-public final class CLCommandQueue: @unchecked Sendable {
+public final class CLCommandQueue: @unchecked Sendable {  // the handle: see `CLContext`; the recording: under `profilingLock`
     public let context: CLContext
     let handle: cl_command_queue
     var api: AlignCLOpenCLAPI { context.api }
+    private let profilingLock = NSLock()
     /// While profiling: the kernel name and event of every kernel enqueued since `startProfiling()`.
     private var profiledEvents: [(kernel: String, event: CLEvent)]?
 
-    /// Records the device time of every kernel enqueued from now on (callers serialise use of
-    /// the queue, as for any enqueue).
-    public func startProfiling() { profiledEvents = [] }
+    /// Records the device time of every kernel enqueued from now on.
+    public func startProfiling() { profilingLock.withLock { profiledEvents = [] } }
 
     /// Waits for the recorded kernels and returns their device time in seconds, summed per
     /// kernel name.
     public func stopProfiling() throws(CLError) -> [String: Double] {
-        defer { profiledEvents = nil }
         try finish()
+        let events = profilingLock.withLock { defer { profiledEvents = nil }; return profiledEvents ?? [] }
         var seconds: [String: Double] = [:]
-        for (kernel, event) in profiledEvents ?? [] { seconds[kernel, default: 0] += try event.elapsedSeconds() }
+        for (kernel, event) in events { seconds[kernel, default: 0] += try event.elapsedSeconds() }
         return seconds
     }
+
+    private var isProfiling: Bool { profilingLock.withLock { profiledEvents != nil } }
 
     public init(context: CLContext) throws(CLError) {
         self.context = context
@@ -74,7 +82,8 @@ public final class CLCommandQueue: @unchecked Sendable {
         let globalSizes = global.map { size_t($0) }
         let localSizes = local?.map { size_t($0) }
         var event: cl_event?
-        let wantsEvent = profiled || profiledEvents != nil
+        let recording = isProfiling
+        let wantsEvent = profiled || recording
         let status = withUnsafeMutablePointer(to: &event) { eventPointer in
             globalSizes.withUnsafeBufferPointer { globalPointer in
                 let launch = { (localPointer: UnsafePointer<size_t>?) in
@@ -87,7 +96,7 @@ public final class CLCommandQueue: @unchecked Sendable {
         }
         try check(status, "clEnqueueNDRangeKernel")
         let recorded = event.map { CLEvent(handle: $0, context: context) }
-        if let recorded, profiledEvents != nil { profiledEvents?.append((kernel.name, recorded)) }
+        if let recorded, recording { profilingLock.withLock { profiledEvents?.append((kernel.name, recorded)) } }
         return profiled ? recorded : nil
     }
 
@@ -112,7 +121,7 @@ public final class CLCommandQueue: @unchecked Sendable {
 }
 
 /// A device buffer. Released in `deinit`.
-public final class CLMemory: @unchecked Sendable {
+public final class CLMemory: @unchecked Sendable {  // see `CLContext`
     public let byteCount: Int
     let handle: cl_mem
     private let context: CLContext
@@ -136,7 +145,7 @@ public final class CLMemory: @unchecked Sendable {
 }
 
 /// A profiling event. Released in `deinit`.
-public final class CLEvent: @unchecked Sendable {
+public final class CLEvent: @unchecked Sendable {  // see `CLContext`
     let handle: cl_event
     private let context: CLContext
     private var api: AlignCLOpenCLAPI { context.api }

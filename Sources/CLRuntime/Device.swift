@@ -8,7 +8,7 @@ public enum CLDeviceKind: String, Sendable {
 
 /// An OpenCL platform (one installed driver, as the ICD loader lists it). Platform handles
 /// are owned by the loader and need no release.
-public final class CLPlatform: @unchecked Sendable {
+public final class CLPlatform: @unchecked Sendable {  // see `CLContext`
     let id: cl_platform_id
     public let name: String
     public let vendor: String
@@ -21,7 +21,7 @@ public final class CLPlatform: @unchecked Sendable {
             guard api.GetPlatformInfo(id, cl_platform_info(param), 0, nil, &size) == CL_SUCCESS else { return "unknown" }
             var bytes = [CChar](repeating: 0, count: size + 1)
             guard api.GetPlatformInfo(id, cl_platform_info(param), size, &bytes, nil) == CL_SUCCESS else { return "unknown" }
-            return String(cString: bytes)
+            return decodedNulTerminated(bytes)
         }
         name = text(CL_PLATFORM_NAME)
         vendor = text(CL_PLATFORM_VENDOR)
@@ -31,7 +31,7 @@ public final class CLPlatform: @unchecked Sendable {
 
 /// An OpenCL device and the facts about it that AlignCL reports and keys caches on.
 /// Root devices need no release.
-public final class CLDevice: @unchecked Sendable {
+public final class CLDevice: @unchecked Sendable {  // see `CLContext`
     public let library: OpenCLLibrary
     let id: cl_device_id
     /// Position in the order `aligncl devices` lists devices: platforms in loader order, then
@@ -76,7 +76,7 @@ public final class CLDevice: @unchecked Sendable {
         try check(api.GetDeviceInfo(id, param, 0, nil, &size), "clGetDeviceInfo")
         var bytes = [CChar](repeating: 0, count: size + 1)
         try check(api.GetDeviceInfo(id, param, size, &bytes, nil), "clGetDeviceInfo")
-        return String(cString: bytes).trimmingCharacters(in: .whitespaces)
+        return decodedNulTerminated(bytes).trimmingCharacters(in: .whitespaces)
     }
 
     private static func scalar<T: FixedWidthInteger>(_ api: AlignCLOpenCLAPI, _ id: cl_device_id, _ param: cl_device_info) throws(CLError) -> T {
@@ -130,4 +130,9 @@ public enum CLDiscovery: Sendable {
         }
         return devices.isEmpty ? .noDevice(platforms: platformNames) : .devices(devices)
     }
+}
+
+/// The UTF-8 text of an OpenCL info string, up to its terminating NUL.
+func decodedNulTerminated(_ bytes: [CChar]) -> String {
+    String(decoding: bytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -3,7 +3,7 @@ import Foundation
 
 /// The ICD loader, opened at run time. Nothing in AlignCL links OpenCL directly, so the binary
 /// starts on machines without it and can say why OpenCL is unavailable.
-public final class OpenCLLibrary: @unchecked Sendable {
+public final class OpenCLLibrary: @unchecked Sendable {  // the loader handle and C function pointers, set once in init
     /// Where the loader is looked for when no path is configured.
     public static let defaultPath = "libOpenCL.so.1"
 
@@ -27,7 +27,7 @@ public final class OpenCLLibrary: @unchecked Sendable {
         if let library = opened[path] { return library }
         var message = [CChar](repeating: 0, count: 512)
         guard let table = aligncl_opencl_load(path, &message, message.count) else {
-            throw LoadError(path: path, reason: String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            throw LoadError(path: path, reason: decodedNulTerminated(message))
         }
         let library = OpenCLLibrary(path: path, api: table.pointee)
         opened[path] = library

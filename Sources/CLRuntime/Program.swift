@@ -2,7 +2,7 @@ import COpenCL
 
 /// A built OpenCL program. Built from source or, when the on-disk cache holds a binary for the
 /// same source, device, driver and options, from that binary. Released in `deinit`.
-public final class CLProgram: @unchecked Sendable {
+public final class CLProgram: @unchecked Sendable {  // see `CLContext`
     public let context: CLContext
     let handle: cl_program
     /// How this program came to be: compiled now, or loaded from the cache.
@@ -118,8 +118,9 @@ public final class CLProgram: @unchecked Sendable {
     }
 }
 
-/// A kernel with its arguments bound by position, in declaration order.
-public final class CLKernel: @unchecked Sendable {
+/// A kernel with its arguments bound by position, in declaration order. Not Sendable: binding
+/// arguments and enqueueing must not interleave between threads (the owner serialises them).
+public final class CLKernel {
     let handle: cl_kernel
     public let name: String
     private let program: CLProgram

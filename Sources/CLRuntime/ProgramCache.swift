@@ -6,7 +6,7 @@ import Foundation
 /// the full key is stored inside the entry and compared on load, and a checksum covers the
 /// binary, so a stale, truncated or corrupt entry is never trusted: it is counted, deleted and
 /// rebuilt. Writes go through a temporary file and a rename, so readers never see half a file.
-public final class ProgramCache: @unchecked Sendable {
+public final class ProgramCache: @unchecked Sendable {  // `statistics` only under `lock`; the rest never changes
     public let directory: URL
 
     /// What happened to lookups in this process.

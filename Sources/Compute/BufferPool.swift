@@ -3,7 +3,7 @@ import Foundation
 
 /// Memory that a backend's ops read and write: `count` floats on the host or on a device.
 /// Returns its storage to the pool it came from when released.
-public final class Buffer: @unchecked Sendable {
+public final class Buffer: @unchecked Sendable {  // immutable; the memory it names is ordered by its backend (in-order queue, or the calling thread)
     public let count: Int
     let storage: Storage
     private let pool: BufferPool
@@ -42,7 +42,7 @@ public final class Buffer: @unchecked Sendable {
 
 /// A caching allocator: released buffers are kept by size and handed out again, so ops in a
 /// steady state (same shapes every step) allocate nothing. Its counters are what tests assert.
-public final class BufferPool: @unchecked Sendable {
+public final class BufferPool: @unchecked Sendable {  // mutable state only under `lock`
     public struct Statistics: Sendable, Equatable {
         /// Fresh allocations from the host or device.
         public var allocations = 0

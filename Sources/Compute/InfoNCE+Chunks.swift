@@ -13,7 +13,7 @@ public enum InfoNCEScoreStrategy: Sendable, Equatable {
 
 /// The unscaled scores `â_r·b̂_c` of rows `start..<start + count` of a (every group) against all
 /// of b, `[G, count, M]`, with the targets the chunk kernels read.
-public struct InfoNCEScoreChunk: @unchecked Sendable {
+public struct InfoNCEScoreChunk: Sendable {
     public let start: Int
     public let count: Int
     public let scores: Buffer

@@ -1,6 +1,6 @@
 /// One direction of an InfoNCE loss as the backends see it: the rows of `x` against the rows of
 /// `y`, with the targets oriented for that direction.
-public struct InfoNCEPass: @unchecked Sendable {
+public struct InfoNCEPass: Sendable {
     public let x: Buffer
     public let y: Buffer
     /// Rows and columns of this direction's score matrix (per group).
@@ -15,14 +15,14 @@ public struct InfoNCEPass: @unchecked Sendable {
 }
 
 /// Per-row statistics of one direction, `[G, rows]` each.
-public struct InfoNCEStatistics: @unchecked Sendable {
+public struct InfoNCEStatistics: Sendable {
     public let logSumExp: Buffer
     public let targetDot: Buffer
     public let targetMass: Buffer
 }
 
 /// The inputs of an InfoNCE loss on a backend.
-public struct InfoNCEInputs: @unchecked Sendable {
+public struct InfoNCEInputs: Sendable {
     public let a: Buffer
     public let b: Buffer
     public let labelsA: Buffer?
@@ -40,7 +40,7 @@ public struct InfoNCEInputs: @unchecked Sendable {
 
 /// What the forward keeps for the backward: normalised rows, norms and each direction's
 /// statistics — O((N + M)·D) memory, never the score matrix.
-public struct InfoNCEState: @unchecked Sendable {
+public struct InfoNCEState: Sendable {
     public let normalizedA: Buffer
     public let normalizedB: Buffer
     let normsA: Buffer

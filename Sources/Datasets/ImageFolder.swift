@@ -338,28 +338,25 @@ private struct Loader {
     /// Decodes and resizes every record's image, in parallel; failures are reported in line
     /// order, so the error thrown (or the skip list) does not depend on thread timing.
     mutating func decode(_ records: [Record], split: DatasetSplit) throws -> [LoadedRecord] {
-        var results = [Result<[Float], MessageError>?](repeating: nil, count: records.count)
+        let results = Locked([Result<[Float], MessageError>?](repeating: nil, count: records.count))
         // Without skipping, the first failure (by line) is all that is reported: stop starting
         // images after it, but finish those before it so the reported one really is the first.
-        let firstFailure = LockedMinimum(records.count)
+        let firstFailure = Locked(records.count)
         let (size, limits, skipping) = (imageSize, self.limits, skipBadSamples)
         // A few images in flight at once bounds peak memory (each may be up to
         // `maxPixels` × 3 bytes plus a float copy) while still using several cores.
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8, records.count))
-        results.withUnsafeMutableBufferPointer { slots in
-            let slots = UncheckedSendable(slots)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                for index in Swift.stride(from: worker, to: records.count, by: workers) {
-                    if !skipping, index > firstFailure.value { break }
-                    let result = Self.loadImage(records[index], size: size, limits: limits)
-                    if case .failure = result, !skipping { firstFailure.lower(to: index) }
-                    slots.value[index] = result
-                }
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for index in Swift.stride(from: worker, to: records.count, by: workers) {
+                if !skipping, index > firstFailure.withLock({ $0 }) { break }
+                let result = Self.loadImage(records[index], size: size, limits: limits)
+                if case .failure = result, !skipping { firstFailure.withLock { $0 = Swift.min($0, index) } }
+                results.withLock { $0[index] = result }
             }
         }
         var loaded: [LoadedRecord] = []
         loaded.reserveCapacity(records.count)
-        for (record, result) in zip(records, results) {
+        for (record, result) in zip(records, results.withLock { $0 }) {
             switch result {
             case .success(let image)?: loaded.append(LoadedRecord(record: record, image: image))
             case .failure(let message)?: try report(split, line: record.line, message.message)
@@ -553,24 +550,12 @@ private func isInside(_ path: String, _ root: String) -> Bool {
     root == "/" || path == root || path.hasPrefix(root + "/")
 }
 
-/// The lowest index that has failed so far, shared by the decoding threads.
-private final class LockedMinimum: @unchecked Sendable {
+/// A value the decoding threads share, read and written only under its lock.
+private final class Locked<Value: Sendable>: @unchecked Sendable {  // `value` only under `lock`
     private let lock = NSLock()
-    private var minimum: Int
+    private var value: Value
 
-    init(_ initial: Int) { minimum = initial }
-
-    var value: Int { lock.lock(); defer { lock.unlock() }; return minimum }
-
-    func lower(to candidate: Int) {
-        lock.lock()
-        minimum = Swift.min(minimum, candidate)
-        lock.unlock()
-    }
-}
-
-/// Hands the result slots to the decoding threads; each thread writes only its own indices.
-private struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
     init(_ value: Value) { self.value = value }
+
+    func withLock<R>(_ body: (inout Value) -> R) -> R { lock.withLock { body(&value) } }
 }

@@ -6,6 +6,7 @@ import Foundation
 import Models
 import NeuralNetworks
 import Reporting
+import Synchronization
 
 /// What `aligncl train` was asked to do.
 public struct TrainingOptions: Codable, Sendable {
@@ -267,12 +268,17 @@ public struct RunConfig: Codable, Sendable {
 /// signalling ranks directly (`pkill -USR1`, `scancel --signal=USR1`): mpirun turns Ctrl-C into
 /// SIGTERM with a SIGKILL soon after.
 public enum StopSignal {
-    nonisolated(unsafe) public private(set) static var received: Int32 = 0
+    /// Written by the signal handler, read by the training loop: a lock-free atomic, which is
+    /// safe in a handler (a lock is not) and needs no other synchronisation.
+    private static let flag = Atomic<Int32>(0)
+
+    /// The last stop signal received, or 0.
+    public static var received: Int32 { flag.load(ordering: .relaxed) }
 
     static func install() {
-        signal(SIGINT) { StopSignal.received = $0 }
-        signal(SIGTERM) { StopSignal.received = $0 }
-        signal(SIGUSR1) { StopSignal.received = $0 }
+        signal(SIGINT) { StopSignal.flag.store($0, ordering: .relaxed) }
+        signal(SIGTERM) { StopSignal.flag.store($0, ordering: .relaxed) }
+        signal(SIGUSR1) { StopSignal.flag.store($0, ordering: .relaxed) }
         // A parent (a test runner, a job system) may have left them blocked, and a blocked
         // signal would wait forever instead of stopping the run.
         var signals = sigset_t()

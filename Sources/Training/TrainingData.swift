@@ -20,7 +20,7 @@ public struct EncodedSplit: Sendable {
 
 /// The data of a run: the splits, the tokenizer built from the training split, and the names of
 /// the classes and tags.
-public final class TrainingData: @unchecked Sendable {
+public final class TrainingData: Sendable {
     public static let ignoreIndex: Int32 = -100
 
     public let tokenizer: Tokenizer

@@ -10,7 +10,7 @@ import TestSupport
 @Suite struct TransformerClassifierTests {
     static let (length, vocabulary, width) = (8, 6, 32)
 
-    final class Classifier: Module, @unchecked Sendable {
+    final class Classifier: Module {
         let tokens, positions: Embedding
         let blocks: [TransformerBlock]
         let norm: LayerNorm

@@ -38,7 +38,7 @@ public enum AlignCLBinary {
 }
 
 /// A started command whose output is collected until `finish()`.
-public final class RunningCommand: @unchecked Sendable {
+public final class RunningCommand: @unchecked Sendable {  // `errorData`: written by the reader, read after `errorsRead` is done
     public let process = Process()
     private let output = Pipe(), errors = Pipe()
     private let errorsRead = DispatchGroup()

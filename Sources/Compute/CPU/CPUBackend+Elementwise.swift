@@ -65,7 +65,7 @@ extension CPUBackend {
         let partials = UnsafeMutablePointer<Float>.allocate(capacity: chunks * columns)
         partials.update(repeating: 0, count: chunks * columns)
         defer { partials.deallocate() }
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+        concurrently(chunks) { chunk in
             let partial = partials + chunk * columns
             for r in (rows * chunk / chunks)..<(rows * (chunk + 1) / chunks) {
                 for c in 0..<columns { partial[c] += input[r * columns + c] }

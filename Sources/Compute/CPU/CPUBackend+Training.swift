@@ -32,7 +32,7 @@ extension CPUBackend {
         let partials = UnsafeMutablePointer<Float>.allocate(capacity: 2 * chunks * c)
         partials.update(repeating: 0, count: 2 * chunks * c)
         defer { partials.deallocate() }
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+        concurrently(chunks) { chunk in
             let (dw, db) = (partials + 2 * chunk * c, partials + (2 * chunk + 1) * c)
             for r in (descriptor.rows * chunk / chunks)..<(descriptor.rows * (chunk + 1) / chunks) {
                 let (row, dy, dx, mu, rstd) = (xs + r * c, dys + r * c, dxs + r * c, means[r], rstds[r])

@@ -4,7 +4,7 @@ import Foundation
 
 /// The CPU path: OpenBLAS for GEMM, multithreaded loops elsewhere. A real fallback, and the
 /// backend CI exercises next to OpenCL on PoCL.
-public final class CPUBackend: Backend, @unchecked Sendable {
+public final class CPUBackend: Backend, Sendable {
     public let pool: BufferPool
     /// Threads used for the loops (OpenBLAS keeps its own pool).
     public let threadCount: Int
@@ -53,9 +53,18 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     func parallelFor(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
         let chunks = min(threadCount, max(1, count / max(1, minimumChunk)))
         if chunks == 1 { return body(0..<count) }
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            body(count * chunk / chunks ..< count * (chunk + 1) / chunks)
-        }
+        concurrently(chunks) { chunk in body(count * chunk / chunks ..< count * (chunk + 1) / chunks) }
+    }
+}
+
+/// Runs `body(0)`, …, `body(iterations − 1)` on the threads of the system's pool and returns
+/// when all have. The CPU kernels pass bodies that capture raw buffer pointers, which are not
+/// `Sendable`: they are safe to share because every iteration writes its own disjoint part of
+/// the output (the contract of each caller), and nothing outlives this call.
+func concurrently(_ iterations: Int, _ body: (Int) -> Void) {
+    withoutActuallyEscaping(body) { body in
+        nonisolated(unsafe) let body = body
+        DispatchQueue.concurrentPerform(iterations: iterations) { body($0) }
     }
 }
 

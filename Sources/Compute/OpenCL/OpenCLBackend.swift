@@ -4,7 +4,7 @@ import Foundation
 /// Ops on one OpenCL device: one context, one in-order queue, a buffer pool, and the programs,
 /// each built on its first use (from the on-disk cache when it has them) and kept for the
 /// life of the backend — so a command builds only the kernel files it runs.
-public final class OpenCLBackend: Backend, @unchecked Sendable {
+public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable state and every enqueue only under `lock`
     public let device: CLDevice
     public let tuning: OpenCLTuning
     public let pool: BufferPool
