@@ -1,7 +1,7 @@
 import CLRuntime
 
 /// The entry points of `Kernels/attention.cl` and, for GPUs, `Kernels/attention_gpu.cl`.
-struct AttentionKernels {
+struct AttentionKernels: KernelFamily {
     let forward: CLKernel
     let delta: CLKernel
     let gradFused: CLKernel
@@ -9,7 +9,8 @@ struct AttentionKernels {
     /// The GPU-style kernels, built only for the GPU variant.
     let gpu: (forward: CLKernel, gradQ: CLKernel, gradKV: CLKernel)?
 
-    init(program: CLProgram, gpuProgram: CLProgram?) throws(CLError) {
+    init(tuning: OpenCLTuning, program make: (KernelProgram) throws(CLError) -> CLProgram) throws(CLError) {
+        let program = try make(.attention), gpuProgram = tuning.variant == .gpu ? try make(.attentionGPU) : nil
         forward = try program.kernel("attention_forward")
         delta = try program.kernel("attention_backward_delta")
         gradFused = try program.kernel("attention_backward_fused")
@@ -55,7 +56,7 @@ extension OpenCLBackend {
         let maskBuffer = try keyMask ?? makeBuffer(count: 1)
         let launch = attentionGlobalSize(rows: descriptor.queryLength, descriptor)
         try locked("attention") {
-            let kernels = try attentionKernels()
+            let kernels = try kernels(AttentionKernels.self)
             let kernel = kernels.gpu?.forward ?? kernels.forward
             try kernel.bind([.buffer(q.deviceMemory), .buffer(k.deviceMemory), .buffer(v.deviceMemory), .buffer(maskBuffer.deviceMemory),
                              .buffer(out.deviceMemory), .buffer(logSumExp.deviceMemory)] + attentionShapeArguments(descriptor))
@@ -81,7 +82,7 @@ extension OpenCLBackend {
         let partialGradQ = try tuning.variant == .cpu && chunks > 1
             ? makeBuffer(count: chunks * heads * descriptor.queryLength * descriptor.headDimension) : maskBuffer
         try locked("attention backward") {
-            let kernels = try attentionKernels()
+            let kernels = try kernels(AttentionKernels.self)
             let group = tuning.attentionDeltaWorkGroup
             try kernels.delta.bind(.buffer(out.deviceMemory), .buffer(gradOut.deviceMemory), .buffer(delta.deviceMemory),
                                    .int32(Int32(descriptor.batch)), .int32(Int32(descriptor.heads)), .int32(Int32(descriptor.queryLength)),

@@ -1,13 +1,14 @@
 import CLRuntime
 
 /// The entry points of `Kernels/elementwise.cl`, `embedding.cl` and `losses.cl`.
-struct ElementwiseKernels {
+struct ElementwiseKernels: KernelFamily {
     let add, multiply, scale, accumulate, biasAdd, columnSumPartial, columnSumFinish: CLKernel
     let embeddingForward, embeddingBackward: CLKernel
     let crossEntropyForward, crossEntropyBackward, klForward, klBackward, bceForward, bceBackward: CLKernel
     let swapAxes12, copyBlocks, fill: CLKernel
 
-    init(elementwise: CLProgram, embedding: CLProgram, losses: CLProgram, layout: CLProgram) throws(CLError) {
+    init(tuning: OpenCLTuning, program make: (KernelProgram) throws(CLError) -> CLProgram) throws(CLError) {
+        let (elementwise, embedding, losses, layout) = (try make(.elementwise), try make(.embedding), try make(.losses), try make(.layout))
         swapAxes12 = try layout.kernel("swap_axes12")
         copyBlocks = try layout.kernel("copy_blocks")
         fill = try elementwise.kernel("ew_fill")
@@ -34,7 +35,7 @@ extension OpenCLBackend {
     private func launch(_ op: String, _ pick: (ElementwiseKernels) -> CLKernel, _ arguments: [CLKernel.Argument],
                         global: [Int], local: [Int]) throws {
         try locked(op) {
-            let kernel = pick(try elementwiseKernels())
+            let kernel = pick(try kernels(ElementwiseKernels.self))
             try kernel.bind(arguments)
             try queue.enqueue(kernel, global: global, local: local)
         }

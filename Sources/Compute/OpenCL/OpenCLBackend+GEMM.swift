@@ -1,7 +1,7 @@
 import CLRuntime
 
 /// The entry points of `Kernels/gemm.cl`.
-struct GEMMKernels {
+struct GEMMKernels: KernelFamily {
     let packA: CLKernel
     let packATransposed: CLKernel
     let packB: CLKernel
@@ -9,7 +9,8 @@ struct GEMMKernels {
     let direct: CLKernel
     let tiled: CLKernel
 
-    init(program: CLProgram) throws(CLError) {
+    init(tuning: OpenCLTuning, program make: (KernelProgram) throws(CLError) -> CLProgram) throws(CLError) {
+        let program = try make(.gemm)
         packA = try program.kernel("gemm_pack_a")
         packATransposed = try program.kernel("gemm_pack_a_transposed")
         packB = try program.kernel("gemm_pack_b")
@@ -33,7 +34,7 @@ extension OpenCLBackend {
             let readsAInPlace = !descriptor.transposeA && descriptor.n <= tuning.gemmDirectMaximumN
             let packedA = readsAInPlace ? nil : try makeBuffer(count: batch * paddedM * descriptor.k)
             try locked("gemm") {
-                let kernels = try gemmKernels()
+                let kernels = try kernels(GEMMKernels.self)
                 // B promised unchanged is packed once per way it is used (transposed or not).
                 let key = PackedOperandKey(transposed: descriptor.transposeB, k: descriptor.k, n: descriptor.n, batch: batch)
                 let reusable = unchangedOperand?.buffer === b
@@ -70,7 +71,7 @@ extension OpenCLBackend {
         case .gpu:
             let tile = tuning.gemmTile
             try locked("gemm") {
-                let tiled = try gemmKernels().tiled
+                let tiled = try kernels(GEMMKernels.self).tiled
                 try tiled.bind(.buffer(a.deviceMemory), .buffer(b.deviceMemory), .buffer(c.deviceMemory),
                                            .int32(m), .int32(n), .int32(k), .int32(transposeA), .int32(transposeB))
                 try queue.enqueue(tiled, global: [roundUp(descriptor.n, tile), roundUp(descriptor.m, tile), batch],

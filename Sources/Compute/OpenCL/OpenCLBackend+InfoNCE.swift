@@ -1,7 +1,7 @@
 import CLRuntime
 
 /// The entry points of `Kernels/infonce.cl`.
-struct InfoNCEKernels {
+struct InfoNCEKernels: KernelFamily {
     let normalize: CLKernel
     let normalizeBackward: CLKernel
     let rowStatistics: CLKernel
@@ -12,7 +12,8 @@ struct InfoNCEKernels {
     let mutualInformationForward: CLKernel
     let mutualInformationBackward: CLKernel
 
-    init(program: CLProgram) throws(CLError) {
+    init(tuning: OpenCLTuning, program make: (KernelProgram) throws(CLError) -> CLProgram) throws(CLError) {
+        let program = try make(.infoNCE)
         normalize = try program.kernel("infonce_normalize")
         normalizeBackward = try program.kernel("infonce_normalize_backward")
         rowStatistics = try program.kernel("infonce_row_stats")
@@ -52,7 +53,7 @@ extension OpenCLBackend {
     public func infoNCENormalize(_ descriptor: InfoNCEDescriptor, x: Buffer, rows: Int, normalized: Buffer, norms: Buffer) throws {
         try checkDimension(descriptor)
         try locked("infonce") {
-            let kernel = try infoNCEKernels().normalize, group = tuning.infoNCEElementGroup
+            let kernel = try kernels(InfoNCEKernels.self).normalize, group = tuning.infoNCEElementGroup
             try kernel.bind(.buffer(x.deviceMemory), .buffer(normalized.deviceMemory), .buffer(norms.deviceMemory), .int32(Int32(rows)),
                             .int32(Int32(descriptor.dimension)), .float(descriptor.epsilon), .int32(descriptor.normalizes ? 1 : 0))
             try queue.enqueue(kernel, global: [roundUp(rows, group)], local: [group])
@@ -63,7 +64,7 @@ extension OpenCLBackend {
         let placeholder = try makeBuffer(count: 1)
         let launch = infoNCERowLaunch(rows: pass.rows, groups: descriptor.groups)
         try locked("infonce") {
-            let kernels = try infoNCEKernels()
+            let kernels = try kernels(InfoNCEKernels.self)
             let kernel = tuning.variant == .cpu ? kernels.rowStatistics : kernels.rowStatisticsGPU
             try kernel.bind([.buffer(pass.x.deviceMemory), .buffer(pass.y.deviceMemory)] + targetArguments(pass, placeholder: placeholder)
                 + [.buffer(statistics.logSumExp.deviceMemory), .buffer(statistics.targetDot.deviceMemory), .buffer(statistics.targetMass.deviceMemory),
@@ -80,7 +81,7 @@ extension OpenCLBackend {
         // A zero coefficient switches a direction off; its statistics are then not read.
         let otherStatistics = other ?? own
         try locked("infonce backward") {
-            let kernels = try infoNCEKernels()
+            let kernels = try kernels(InfoNCEKernels.self)
             let kernel = tuning.variant == .cpu ? kernels.backwardRows : kernels.backwardRowsGPU
             try kernel.bind([.buffer(pass.x.deviceMemory), .buffer(pass.y.deviceMemory)] + targetArguments(pass, placeholder: placeholder)
                 + [.buffer(own.logSumExp.deviceMemory), .buffer(own.targetMass.deviceMemory),
@@ -95,7 +96,7 @@ extension OpenCLBackend {
 
     public func infoNCENormalizeBackward(_ descriptor: InfoNCEDescriptor, x: Buffer, rows: Int, norms: Buffer, gradNormalized: Buffer, gradX: Buffer) throws {
         try locked("infonce backward") {
-            let kernel = try infoNCEKernels().normalizeBackward, group = tuning.infoNCEElementGroup
+            let kernel = try kernels(InfoNCEKernels.self).normalizeBackward, group = tuning.infoNCEElementGroup
             try kernel.bind(.buffer(x.deviceMemory), .buffer(norms.deviceMemory), .buffer(gradNormalized.deviceMemory), .buffer(gradX.deviceMemory),
                             .int32(Int32(rows)), .int32(Int32(descriptor.dimension)), .float(descriptor.epsilon), .int32(descriptor.normalizes ? 1 : 0))
             try queue.enqueue(kernel, global: [roundUp(rows, group)], local: [group])
@@ -104,7 +105,7 @@ extension OpenCLBackend {
 
     public func infoNCELogits(_ descriptor: InfoNCEDescriptor, normalizedA: Buffer, normalizedB: Buffer, logits: Buffer) throws {
         try locked("infonce") {
-            let kernel = try infoNCEKernels().logits
+            let kernel = try kernels(InfoNCEKernels.self).logits
             try kernel.bind(.buffer(normalizedA.deviceMemory), .buffer(normalizedB.deviceMemory), .buffer(logits.deviceMemory),
                             .int32(Int32(descriptor.groups)), .int32(Int32(descriptor.rows)), .int32(Int32(descriptor.columns)),
                             .int32(Int32(descriptor.dimension)), .float(descriptor.scale))
@@ -114,7 +115,7 @@ extension OpenCLBackend {
 
     public func mutualInformationForward(_ descriptor: MutualInformationDescriptor, scores: Buffer, bounds: Buffer, statistics: Buffer) throws {
         try locked("mutual-information") {
-            let kernel = try infoNCEKernels().mutualInformationForward
+            let kernel = try kernels(InfoNCEKernels.self).mutualInformationForward
             try kernel.bind(.buffer(scores.deviceMemory), .buffer(bounds.deviceMemory), .buffer(statistics.deviceMemory),
                             .int32(Int32(descriptor.groups)), .int32(Int32(descriptor.size)), .int32(descriptor.estimator.rawValue))
             try queue.enqueue(kernel, global: [descriptor.groups], local: [1])
@@ -124,7 +125,7 @@ extension OpenCLBackend {
     public func mutualInformationBackward(_ descriptor: MutualInformationDescriptor, scores: Buffer, statistics: Buffer, gradBounds: Buffer,
                                           gradScores: Buffer) throws {
         try locked("mutual-information backward") {
-            let kernel = try infoNCEKernels().mutualInformationBackward, group = tuning.infoNCEElementGroup
+            let kernel = try kernels(InfoNCEKernels.self).mutualInformationBackward, group = tuning.infoNCEElementGroup
             try kernel.bind(.buffer(scores.deviceMemory), .buffer(statistics.deviceMemory), .buffer(gradBounds.deviceMemory),
                             .buffer(gradScores.deviceMemory), .int32(Int32(descriptor.groups)), .int32(Int32(descriptor.size)),
                             .int32(descriptor.estimator.rawValue))

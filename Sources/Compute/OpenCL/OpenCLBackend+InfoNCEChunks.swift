@@ -1,13 +1,14 @@
 import CLRuntime
 
 /// The entry points of `Kernels/infonce_chunks.cl`.
-struct InfoNCEChunkKernels {
+struct InfoNCEChunkKernels: KernelFamily {
     let labelWeights: CLKernel
     let rowStatistics: CLKernel
     let columnStatistics: CLKernel
     let gradient: CLKernel
 
-    init(program: CLProgram) throws(CLError) {
+    init(tuning: OpenCLTuning, program make: (KernelProgram) throws(CLError) -> CLProgram) throws(CLError) {
+        let program = try make(.infoNCEChunks)
         labelWeights = try program.kernel("infonce_label_weights")
         rowStatistics = try program.kernel("infonce_chunk_row_stats")
         columnStatistics = try program.kernel("infonce_chunk_column_stats")
@@ -18,7 +19,7 @@ struct InfoNCEChunkKernels {
 extension OpenCLBackend {
     public func infoNCELabelWeights(own: Buffer, ownCount: Int, other: Buffer, otherCount: Int, weights: Buffer) throws {
         try locked("infonce") {
-            let kernel = try infoNCEChunkKernels().labelWeights
+            let kernel = try kernels(InfoNCEChunkKernels.self).labelWeights
             try kernel.bind(.buffer(own.deviceMemory), .buffer(other.deviceMemory), .int32(Int32(ownCount)), .int32(Int32(otherCount)),
                             .buffer(weights.deviceMemory))
             try queue.enqueue(kernel, global: [roundUp(ownCount, 8)], local: [8])
@@ -28,7 +29,7 @@ extension OpenCLBackend {
     public func infoNCEChunkRowStatistics(_ descriptor: InfoNCEDescriptor, _ chunk: InfoNCEScoreChunk, statistics: InfoNCEStatistics) throws {
         let placeholder = try makeBuffer(count: 1)
         try locked("infonce") {
-            let kernel = try infoNCEChunkKernels().rowStatistics
+            let kernel = try kernels(InfoNCEChunkKernels.self).rowStatistics
             try kernel.bind([.buffer(chunk.scores.deviceMemory)] + targetArguments(chunk, placeholder: placeholder, columnWeights: false)
                 + [.buffer(statistics.logSumExp.deviceMemory), .buffer(statistics.targetDot.deviceMemory),
                    .buffer(statistics.targetMass.deviceMemory)] + shapeArguments(descriptor, chunk))
@@ -40,7 +41,7 @@ extension OpenCLBackend {
                                              statistics: InfoNCEStatistics) throws {
         let placeholder = try makeBuffer(count: 1)
         try locked("infonce") {
-            let kernel = try infoNCEChunkKernels().columnStatistics
+            let kernel = try kernels(InfoNCEChunkKernels.self).columnStatistics
             let arguments: [CLKernel.Argument] = [.buffer(chunk.scores.deviceMemory)]
                 + targetArguments(chunk, placeholder: placeholder, rowWeights: false)
                 + [.buffer(runningMaximum.deviceMemory), .buffer(runningSum.deviceMemory), .buffer(statistics.logSumExp.deviceMemory),
@@ -54,7 +55,7 @@ extension OpenCLBackend {
                                      rowCoefficient: Float, columnCoefficient: Float, gradScalePartial: Buffer) throws {
         let placeholder = try makeBuffer(count: 1)
         try locked("infonce backward") {
-            let kernel = try infoNCEChunkKernels().gradient
+            let kernel = try kernels(InfoNCEChunkKernels.self).gradient
             let arguments: [CLKernel.Argument] = [.buffer(chunk.scores.deviceMemory)] + targetArguments(chunk, placeholder: placeholder)
                 + [.buffer(rows.logSumExp.deviceMemory), .buffer(rows.targetMass.deviceMemory), .buffer(columns.logSumExp.deviceMemory),
                    .buffer(columns.targetMass.deviceMemory), .buffer(gradScalePartial.deviceMemory)]

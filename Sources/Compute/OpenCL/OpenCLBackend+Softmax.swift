@@ -1,13 +1,14 @@
 import CLRuntime
 
 /// The entry points of `Kernels/softmax.cl`.
-struct SoftmaxKernels {
+struct SoftmaxKernels: KernelFamily {
     let forwardRowwise: CLKernel
     let backwardRowwise: CLKernel
     let forwardWorkGroup: CLKernel
     let backwardWorkGroup: CLKernel
 
-    init(program: CLProgram) throws(CLError) {
+    init(tuning: OpenCLTuning, program make: (KernelProgram) throws(CLError) -> CLProgram) throws(CLError) {
+        let program = try make(.softmax)
         forwardRowwise = try program.kernel("softmax_forward_rowwise")
         backwardRowwise = try program.kernel("softmax_backward_rowwise")
         forwardWorkGroup = try program.kernel("softmax_forward_workgroup")
@@ -31,7 +32,7 @@ extension OpenCLBackend {
         let placeholder = mask == nil ? try makeBuffer(count: 1) : nil
         let maskMemory = (mask ?? placeholder!).deviceMemory
         try locked(upstream == nil ? "softmax" : "softmax backward") {
-            let kernel = pick(tuning, try softmaxKernels())
+            let kernel = pick(tuning, try kernels(SoftmaxKernels.self))
             var arguments: [CLKernel.Argument] = [.buffer(input.deviceMemory)]
             if let upstream { arguments.append(.buffer(upstream.deviceMemory)) }
             arguments += [.buffer(maskMemory), .buffer(output.deviceMemory), .int32(Int32(descriptor.rows)),

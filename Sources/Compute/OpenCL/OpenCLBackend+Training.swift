@@ -1,7 +1,7 @@
 import CLRuntime
 
 /// The entry points of `Kernels/layernorm.cl`, `activation.cl` and `optimizer.cl`.
-struct TrainingKernels {
+struct TrainingKernels: KernelFamily {
     let layerNormForward: CLKernel
     let layerNormBackward: CLKernel
     let layerNormReduce: CLKernel
@@ -9,7 +9,8 @@ struct TrainingKernels {
     let geluBackward: CLKernel
     let adamW: CLKernel
 
-    init(layerNorm: CLProgram, activation: CLProgram, optimizer: CLProgram) throws(CLError) {
+    init(tuning: OpenCLTuning, program make: (KernelProgram) throws(CLError) -> CLProgram) throws(CLError) {
+        let (layerNorm, activation, optimizer) = (try make(.layerNorm), try make(.activation), try make(.optimizer))
         layerNormForward = try layerNorm.kernel("layernorm_forward")
         layerNormBackward = try layerNorm.kernel("layernorm_backward")
         layerNormReduce = try layerNorm.kernel("layernorm_backward_reduce")
@@ -23,7 +24,7 @@ extension OpenCLBackend {
     public func layerNormForward(_ descriptor: LayerNormDescriptor, x: Buffer, weight: Buffer, bias: Buffer, y: Buffer,
                                  mean: Buffer, reciprocalStd: Buffer) throws {
         try locked("layernorm") {
-            let kernel = try trainingKernels().layerNormForward
+            let kernel = try kernels(TrainingKernels.self).layerNormForward
             try kernel.bind(.buffer(x.deviceMemory), .buffer(weight.deviceMemory), .buffer(bias.deviceMemory), .buffer(y.deviceMemory),
                             .buffer(mean.deviceMemory), .buffer(reciprocalStd.deviceMemory), .int32(Int32(descriptor.rows)),
                             .int32(Int32(descriptor.columns)), .float(descriptor.epsilon))
@@ -37,7 +38,7 @@ extension OpenCLBackend {
         let chunks = ceilDiv(descriptor.rows, tuning.layerNormRowChunk)
         let partialWeight = try makeBuffer(count: chunks * descriptor.columns), partialBias = try makeBuffer(count: chunks * descriptor.columns)
         try locked("layernorm backward") {
-            let kernels = try trainingKernels()
+            let kernels = try kernels(TrainingKernels.self)
             try kernels.layerNormBackward.bind(.buffer(x.deviceMemory), .buffer(weight.deviceMemory), .buffer(mean.deviceMemory),
                                                .buffer(reciprocalStd.deviceMemory), .buffer(gradY.deviceMemory), .buffer(gradX.deviceMemory),
                                                .buffer(partialWeight.deviceMemory), .buffer(partialBias.deviceMemory),
@@ -52,7 +53,7 @@ extension OpenCLBackend {
 
     public func geluForward(_ descriptor: GELUDescriptor, x: Buffer, y: Buffer) throws {
         try locked("gelu") {
-            let kernel = try trainingKernels().geluForward
+            let kernel = try kernels(TrainingKernels.self).geluForward
             try kernel.bind(.buffer(x.deviceMemory), .buffer(y.deviceMemory), .int32(Int32(descriptor.count)),
                             .int32(descriptor.approximation == .tanh ? 1 : 0))
             try queue.enqueue(kernel, global: [ceilDiv(descriptor.count, tuning.elementsPerItem)], local: [1])
@@ -61,7 +62,7 @@ extension OpenCLBackend {
 
     public func geluBackward(_ descriptor: GELUDescriptor, x: Buffer, gradY: Buffer, gradX: Buffer) throws {
         try locked("gelu backward") {
-            let kernel = try trainingKernels().geluBackward
+            let kernel = try kernels(TrainingKernels.self).geluBackward
             try kernel.bind(.buffer(x.deviceMemory), .buffer(gradY.deviceMemory), .buffer(gradX.deviceMemory), .int32(Int32(descriptor.count)),
                             .int32(descriptor.approximation == .tanh ? 1 : 0))
             try queue.enqueue(kernel, global: [ceilDiv(descriptor.count, tuning.elementsPerItem)], local: [1])
@@ -71,7 +72,7 @@ extension OpenCLBackend {
     public func adamWStep(_ descriptor: AdamWDescriptor, parameters: Buffer, gradients: Buffer, firstMoment: Buffer, secondMoment: Buffer) throws {
         let (c1, c2) = descriptor.corrections
         try locked("adamw") {
-            let kernel = try trainingKernels().adamW
+            let kernel = try kernels(TrainingKernels.self).adamW
             try kernel.bind(.buffer(parameters.deviceMemory), .buffer(gradients.deviceMemory), .buffer(firstMoment.deviceMemory),
                             .buffer(secondMoment.deviceMemory), .int32(Int32(descriptor.count)), .float(descriptor.learningRate),
                             .float(descriptor.beta1), .float(descriptor.beta2), .float(descriptor.epsilon), .float(descriptor.weightDecay),

@@ -18,13 +18,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
     /// bound arguments).
     let lock = NSLock()
     private var programs: [KernelProgram: CLProgram] = [:]
-    private var gemm: GEMMKernels?
-    private var softmax: SoftmaxKernels?
-    private var attention: AttentionKernels?
-    private var infoNCE: InfoNCEKernels?
-    private var infoNCEChunks: InfoNCEChunkKernels?
-    private var training: TrainingKernels?
-    private var elementwise: ElementwiseKernels?
+    /// The kernel families made so far, by type (see `kernels(_:)`).
+    private var families: [ObjectIdentifier: any KernelFamily] = [:]
     /// The operand promised unchanged (`withUnchangedOperand`) and its packed forms so far.
     var unchangedOperand: (buffer: Buffer, packed: [PackedOperandKey: Buffer])?
 
@@ -77,61 +72,13 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
         return try body()
     }
 
-    /// Call with `lock` held (inside `locked`).
-    func gemmKernels() throws(CLError) -> GEMMKernels {
-        if let gemm { return gemm }
-        let kernels = try GEMMKernels(program: program(.gemm))
-        gemm = kernels
-        return kernels
-    }
-
-    /// Call with `lock` held (inside `locked`).
-    func attentionKernels() throws(CLError) -> AttentionKernels {
-        if let attention { return attention }
-        let kernels = try AttentionKernels(program: program(.attention), gpuProgram: tuning.variant == .gpu ? program(.attentionGPU) : nil)
-        attention = kernels
-        return kernels
-    }
-
-    /// Call with `lock` held (inside `locked`).
-    func infoNCEKernels() throws(CLError) -> InfoNCEKernels {
-        if let infoNCE { return infoNCE }
-        let kernels = try InfoNCEKernels(program: program(.infoNCE))
-        infoNCE = kernels
-        return kernels
-    }
-
-    /// Call with `lock` held (inside `locked`).
-    func infoNCEChunkKernels() throws(CLError) -> InfoNCEChunkKernels {
-        if let infoNCEChunks { return infoNCEChunks }
-        let kernels = try InfoNCEChunkKernels(program: program(.infoNCEChunks))
-        infoNCEChunks = kernels
-        return kernels
-    }
-
-    /// Call with `lock` held (inside `locked`).
-    func trainingKernels() throws(CLError) -> TrainingKernels {
-        if let training { return training }
-        let kernels = try TrainingKernels(layerNorm: program(.layerNorm), activation: program(.activation), optimizer: program(.optimizer))
-        training = kernels
-        return kernels
-    }
-
-    /// Call with `lock` held (inside `locked`).
-    func elementwiseKernels() throws(CLError) -> ElementwiseKernels {
-        if let elementwise { return elementwise }
-        let kernels = try ElementwiseKernels(elementwise: program(.elementwise), embedding: program(.embedding), losses: program(.losses),
-                                             layout: program(.layout))
-        elementwise = kernels
-        return kernels
-    }
-
-    /// Call with `lock` held (inside `locked`).
-    func softmaxKernels() throws(CLError) -> SoftmaxKernels {
-        if let softmax { return softmax }
-        let kernels = try SoftmaxKernels(program: program(.softmax))
-        softmax = kernels
-        return kernels
+    /// The kernels of `Family`, made from their programs on first use and kept. Call with `lock`
+    /// held (inside `locked`).
+    func kernels<Family: KernelFamily>(_ family: Family.Type) throws(CLError) -> Family {
+        if let made = families[ObjectIdentifier(family)] as? Family { return made }
+        let made = try Family(tuning: tuning) { (which: KernelProgram) throws(CLError) in try self.program(which) }
+        families[ObjectIdentifier(family)] = made
+        return made
     }
 
     /// Runs `body` and returns the device time of the kernels it enqueued (from OpenCL
@@ -190,6 +137,12 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
             throw BackendError.openCL(op: op, error)
         }
     }
+}
+
+/// The entry points of one or more kernel files, looked up once per backend.
+protocol KernelFamily {
+    /// Looks the kernels up in the programs `program` builds (or loads from the cache).
+    init(tuning: OpenCLTuning, program: (KernelProgram) throws(CLError) -> CLProgram) throws(CLError)
 }
 
 /// `n` rounded up to a multiple of `multiple`.
