@@ -18,7 +18,7 @@
  *           dq_i = scale sum_j ds_ij k_j,  dk_j = scale sum_i ds_ij q_i,
  *           dv_j = sum_i p_ij dout_i.
  *           Masked keys, and keys nobody sees, get exactly 0 dk/dv; empty rows 0 dq.
- * Order: attention_forward -> attention_backward_delta -> attention_backward_fused
+ * Order: attention_forward -> attention_backward_delta -> attention_backward
  * (-> attention_backward_dq_reduce when it runs with more than one key chunk).
  * The fused backward forms S and dP once per tile: 5 matrix passes (an earlier
  * pair of kernels, one owning query rows and one key rows, needed 7). lse and
@@ -51,7 +51,7 @@
  *
  * Tuning constants (-D build options, defaults tuned on PoCL 3.1, AVX2 EPYC):
  *   ATTN_BK        keys per block in attention_forward                   (48)
- *   ATTN_BQK       queries per block in attention_backward_fused         (48)
+ *   ATTN_BQK       queries per block in attention_backward         (48)
  *   ATTN_KR        outputs per register micro-tile, 1..8                 (6)
  *   ATTN_DMAX      largest D / Dv supported (sizes private/local arrays) (256)
  *   ATTN_DELTA_WG  work-group size of attention_backward_delta           (64)
@@ -67,7 +67,7 @@
  *   attention_forward        global (ceil(Lq,16), B*H),  local (1, 1)
  *   attention_backward_delta global (ceil(B*H*Lq, ATTN_DELTA_WG) * ATTN_DELTA_WG),
  *                            local (ATTN_DELTA_WG)   -- 1-D; shared by both variants
- *   attention_backward_fused global (C, B*H), local (1, 1), C = key chunks per
+ *   attention_backward global (C, B*H), local (1, 1), C = key chunks per
  *                            head, 1 <= C <= ceil(Lk,16). C = 1 when B*H >= 8 x
  *                            (compute units), else C = min(ceil(Lk,16),
  *                            ceil(4 x units / (B*H))) so both cores get work.
@@ -315,7 +315,7 @@ void attn_mk_dq(__global float* dQ, const int nout, const int D,
     }
 }
 
-__kernel void attention_backward_fused(__global const float* q, __global const float* k,
+__kernel void attention_backward(__global const float* q, __global const float* k,
                                        __global const float* v, __global const float* key_mask,
                                        __global const float* lse, __global const float* delta,
                                        __global const float* dout, __global float* dq,

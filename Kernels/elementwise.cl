@@ -2,12 +2,12 @@
  * elementwise.cl -- elementwise arithmetic, bias add, column sums (bias gradient)
  * over row-major float32 tensors, for AlignCL.
  *
- *   ew_add         y = a + b            (y may alias a or b)
- *   ew_mul         y = a * b            (y may alias a or b)
- *   ew_scale       y = alpha * x        (y may alias x)
- *   ew_accumulate  dst += src
- *   ew_fill        y = value
- *   bias_add       y[r,c] = x[r,c] + bias[c]          (y may alias x)
+ *   elementwise_add         y = a + b            (y may alias a or b)
+ *   elementwise_multiply    y = a * b            (y may alias a or b)
+ *   elementwise_scale       y = alpha * x        (y may alias x)
+ *   elementwise_accumulate  dst += src
+ *   elementwise_fill        y = value
+ *   bias_add                y[r,c] = x[r,c] + bias[c]   (y may alias x)
  *   column_sum_partial / column_sum_finish: out[c] = sum_r x[r,c] in two deterministic steps;
  *     partial is [ceil(rows, SUM_CHUNK), cols], work-item k sums rows
  *     [k*SUM_CHUNK, min((k+1)*SUM_CHUNK, rows)) in row order; the finish adds the chunks in
@@ -19,7 +19,7 @@
  *   BIAS_ROWS  rows per work-item of bias_add (default 8)
  *   SUM_CHUNK  rows per work-item of column_sum_partial (default 64)
  * Launches (ceil(a,b) = (a+b-1)/b), all with local (1):
- *   ew_add, ew_mul, ew_scale, ew_accumulate, ew_fill   global (ceil(n, EW_ITEMS))
+ *   elementwise_add, _multiply, _scale, _accumulate, _fill   global (ceil(n, EW_ITEMS))
  *   bias_add                                           global (ceil(rows, BIAS_ROWS))
  *   column_sum_partial                                 global (ceil(rows, SUM_CHUNK))
  *   column_sum_finish                                  global (ceil(cols, 16))
@@ -43,7 +43,7 @@
     const size_t i1 = min(i0 + (size_t)EW_ITEMS, (size_t)(n));  \
     const size_t iv = i0 + ((i1 - i0) & ~(size_t)15);
 
-__kernel void ew_add(__global const float* a, __global const float* b, __global float* y, const int n)
+__kernel void elementwise_add(__global const float* a, __global const float* b, __global float* y, const int n)
 {
     EW_RANGE(n)
     size_t i = i0;
@@ -51,7 +51,7 @@ __kernel void ew_add(__global const float* a, __global const float* b, __global 
     for (; i < i1; ++i) y[i] = a[i] + b[i];
 }
 
-__kernel void ew_mul(__global const float* a, __global const float* b, __global float* y, const int n)
+__kernel void elementwise_multiply(__global const float* a, __global const float* b, __global float* y, const int n)
 {
     EW_RANGE(n)
     size_t i = i0;
@@ -59,7 +59,7 @@ __kernel void ew_mul(__global const float* a, __global const float* b, __global 
     for (; i < i1; ++i) y[i] = a[i] * b[i];
 }
 
-__kernel void ew_scale(__global const float* x, __global float* y, const int n, const float alpha)
+__kernel void elementwise_scale(__global const float* x, __global float* y, const int n, const float alpha)
 {
     EW_RANGE(n)
     size_t i = i0;
@@ -67,7 +67,7 @@ __kernel void ew_scale(__global const float* x, __global float* y, const int n, 
     for (; i < i1; ++i) y[i] = alpha * x[i];
 }
 
-__kernel void ew_accumulate(__global float* dst, __global const float* src, const int n)
+__kernel void elementwise_accumulate(__global float* dst, __global const float* src, const int n)
 {
     EW_RANGE(n)
     size_t i = i0;
@@ -75,7 +75,7 @@ __kernel void ew_accumulate(__global float* dst, __global const float* src, cons
     for (; i < i1; ++i) dst[i] += src[i];
 }
 
-__kernel void ew_fill(__global float* y, const int n, const float value)
+__kernel void elementwise_fill(__global float* y, const int n, const float value)
 {
     EW_RANGE(n)
     size_t i = i0;

@@ -81,8 +81,8 @@
  * Element-wise / small (shared by both variants), 1-D:
  *   infonce_normalize, infonce_normalize_backward
  *                    global (ceil(rows, NCE_NWG) * NCE_NWG), local (NCE_NWG)
- *   mi_bound_forward global (G), local (1)
- *   mi_bound_backward global (ceil(G*N, NCE_NWG) * NCE_NWG), local (NCE_NWG)
+ *   mutual_information_forward global (G), local (1)
+ *   mutual_information_backward global (ceil(G*N, NCE_NWG) * NCE_NWG), local (NCE_NWG)
  *
  * Variant 1 -- CPU style (fast on PoCL): a work-item owns NCE_RB panels of 16
  *   rows of x held as float16 lanes (xhat^T in private memory), walks y in
@@ -784,7 +784,7 @@ static inline float nce_sigmoid(const float x)
     return x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
 }
 
-__kernel void mi_bound_forward(__global const float* F, __global float* bound,
+__kernel void mutual_information_forward(__global const float* F, __global float* bound,
                                __global float* stats, const int G, const int N,
                                const int estimator)
 {
@@ -833,7 +833,7 @@ __kernel void mi_bound_forward(__global const float* F, __global float* bound,
     stats[2 * (size_t)g + 1] = s1;
 }
 
-__kernel void mi_bound_backward(__global const float* F, __global const float* stats,
+__kernel void mutual_information_backward(__global const float* F, __global const float* stats,
                                 __global const float* grad_bound, __global float* grad_F,
                                 const int G, const int N, const int estimator)
 {

@@ -32,9 +32,9 @@
  *   EW_ITEMS  elements per work-item of the BCE kernels (default 1024)
  * Launches (ceil(a,b) = (a+b-1)/b):
  *   cross_entropy_forward, cross_entropy_backward,
- *   kl_div_forward, kl_div_backward        global (ceil(rows, 8) * 8), local (8)
- *   bce_with_logits_forward,
- *   bce_with_logits_backward               global (ceil(n, EW_ITEMS)), local (1)
+ *   kl_divergence_forward, kl_divergence_backward        global (ceil(rows, 8) * 8), local (8)
+ *   binary_cross_entropy_forward,
+ *   binary_cross_entropy_backward               global (ceil(n, EW_ITEMS)), local (1)
  * Work-items past the end return. OpenCL C 1.2; offsets in size_t.
  */
 
@@ -110,7 +110,7 @@ static inline float16 kl_terms16(const float16 st, const float16 te, const float
     return select(p * (lp - lq), (float16)(0.0f), p <= (float16)(0.0f));
 }
 
-__kernel void kl_div_forward(__global const float* student, __global const float* teacher,
+__kernel void kl_divergence_forward(__global const float* student, __global const float* teacher,
                              __global float* row_loss, const int rows, const int classes,
                              const float temperature)
 {
@@ -128,7 +128,7 @@ __kernel void kl_div_forward(__global const float* student, __global const float
     row_loss[row] = hsum16(acc);
 }
 
-__kernel void kl_div_backward(__global const float* student, __global const float* teacher,
+__kernel void kl_divergence_backward(__global const float* student, __global const float* teacher,
                               __global float* grad_student, const int rows, const int classes,
                               const float temperature, const float scale)
 {
@@ -153,7 +153,7 @@ __kernel void kl_div_backward(__global const float* student, __global const floa
     }
 }
 
-__kernel void bce_with_logits_forward(__global const float* logits, __global const float* targets,
+__kernel void binary_cross_entropy_forward(__global const float* logits, __global const float* targets,
                                       __global float* loss, const int n)
 {
     const size_t i0 = (size_t)get_global_id(0) * EW_ITEMS;
@@ -171,7 +171,7 @@ __kernel void bce_with_logits_forward(__global const float* logits, __global con
     }
 }
 
-__kernel void bce_with_logits_backward(__global const float* logits, __global const float* targets,
+__kernel void binary_cross_entropy_backward(__global const float* logits, __global const float* targets,
                                        __global float* grad, const int n, const float scale)
 {
     const size_t i0 = (size_t)get_global_id(0) * EW_ITEMS;

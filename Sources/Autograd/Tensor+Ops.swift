@@ -77,7 +77,7 @@ extension Tensor {
 
     public func gelu(approximation: GELUDescriptor.Approximation = .none) throws -> Tensor {
         try requireElementType(.float32, "gelu")
-        let (backend, descriptor) = (self.backend, GELUDescriptor(count: count, approximation: approximation))
+        let (backend, descriptor) = (self.backend, try GELUDescriptor(count: count, approximation: approximation))
         let out = try backend.makeBuffer(count: count)
         try backend.geluForward(descriptor, x: storage, y: out)
         return record(shape: shape, storage: out, inputs: [self]) { [storage] gradient in

@@ -34,8 +34,8 @@ public struct BenchmarkCase: Sendable {
 
     public func run(on backend: any Backend) throws -> [Float] { try output(backend) }
 
-    public static func gemm(m: Int, n: Int, k: Int) -> BenchmarkCase {
-        let descriptor = GEMMDescriptor(m: m, n: n, k: k)
+    public static func gemm(m: Int, n: Int, k: Int) throws -> BenchmarkCase {
+        let descriptor = try GEMMDescriptor(m: m, n: n, k: k)
         let a = SeededValues.values(m * k, seed: 1), b = SeededValues.values(k * n, seed: 2)
         @Sendable func setUp(_ backend: any Backend) throws -> (() throws -> Void, Buffer) {
             let (left, right, c) = (try backend.makeBuffer(a), try backend.makeBuffer(b), try backend.makeBuffer(count: m * n))
@@ -62,8 +62,8 @@ public struct BenchmarkCase: Sendable {
     }
 
     /// Self-attention `[B,H,L,D]` (scale 1/√D, no mask): the forward, or forward and backward.
-    public static func attention(batch: Int, heads: Int, length: Int, dimension: Int, backward: Bool) -> BenchmarkCase {
-        let descriptor = AttentionDescriptor(batch: batch, heads: heads, queryLength: length, keyLength: length,
+    public static func attention(batch: Int, heads: Int, length: Int, dimension: Int, backward: Bool) throws -> BenchmarkCase {
+        let descriptor = try AttentionDescriptor(batch: batch, heads: heads, queryLength: length, keyLength: length,
                                              headDimension: dimension, valueDimension: dimension)
         let count = batch * heads * length * dimension
         let (q, k, v, dout) = (SeededValues.values(count, seed: 6), SeededValues.values(count, seed: 7),
@@ -99,8 +99,8 @@ public struct BenchmarkCase: Sendable {
 
     /// The symmetric, diagonal InfoNCE loss of `[N, D]` against `[N, D]` (normalised, τ = 0.07),
     /// without the logits output: the forward, or forward and backward.
-    public static func infoNCE(rows: Int, dimension: Int, backward: Bool) -> BenchmarkCase {
-        let descriptor = InfoNCEDescriptor(rows: rows, columns: rows, dimension: dimension, scale: 1 / 0.07)
+    public static func infoNCE(rows: Int, dimension: Int, backward: Bool) throws -> BenchmarkCase {
+        let descriptor = try InfoNCEDescriptor(rows: rows, columns: rows, dimension: dimension, scale: 1 / 0.07)
         let (a, b) = (SeededValues.values(rows * dimension, seed: 10), SeededValues.values(rows * dimension, seed: 11))
         @Sendable func setUp(_ backend: any Backend) throws -> (() throws -> [Float]) {
             let inputs = InfoNCEInputs(a: try backend.makeBuffer(a), b: try backend.makeBuffer(b))
@@ -120,8 +120,8 @@ public struct BenchmarkCase: Sendable {
                              expected: { BenchmarkReference.infoNCE(a, b, rows: rows, dimension: dimension, scale: Double(descriptor.scale), backward: backward) })
     }
 
-    public static func softmax(rows: Int, columns: Int, backward: Bool) -> BenchmarkCase {
-        let descriptor = SoftmaxDescriptor(rows: rows, columns: columns)
+    public static func softmax(rows: Int, columns: Int, backward: Bool) throws -> BenchmarkCase {
+        let descriptor = try SoftmaxDescriptor(rows: rows, columns: columns)
         // Logits spread over ±10 so the exponentials span a realistic range.
         let x = SeededValues.values(rows * columns, seed: 3, scale: 10)
         let upstream = SeededValues.values(rows * columns, seed: 4)
@@ -145,8 +145,8 @@ public struct BenchmarkCase: Sendable {
     /// Layer norm over the last axis of `[rows, columns]` (weight and bias, ε 1e-5): the forward,
     /// or forward and backward. Bytes: the forward reads x and writes y; the backward reads x and
     /// dy and writes dx (the per-row statistics and the [C] vectors are negligible).
-    public static func layerNorm(rows: Int, columns: Int, backward: Bool) -> BenchmarkCase {
-        let descriptor = LayerNormDescriptor(rows: rows, columns: columns)
+    public static func layerNorm(rows: Int, columns: Int, backward: Bool) throws -> BenchmarkCase {
+        let descriptor = try LayerNormDescriptor(rows: rows, columns: columns)
         let x = SeededValues.values(rows * columns, seed: 12), upstream = SeededValues.values(rows * columns, seed: 13)
         let (weight, bias) = (SeededValues.values(columns, seed: 14), SeededValues.values(columns, seed: 15))
         @Sendable func setUp(_ backend: any Backend) throws -> (() throws -> Void, [Buffer]) {

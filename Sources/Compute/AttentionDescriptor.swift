@@ -1,7 +1,8 @@
 /// Scaled dot-product attention over heads: `q [B,H,Lq,D]`, `k [B,H,Lk,D]`, `v [B,H,Lk,Dv]` →
 /// `out [B,H,Lq,Dv]`, with an optional key-padding mask `[B,Lk]` (nonzero keeps) and optional
 /// causal masking (query i sees key j when `j ≤ i + Lk − Lq`). The shapes checked once, here.
-public struct AttentionDescriptor: Sendable, Equatable {
+public struct AttentionDescriptor: OpDescriptor {
+    public static let op = "attention"
     public let batch: Int
     public let heads: Int
     public let queryLength: Int
@@ -13,17 +14,20 @@ public struct AttentionDescriptor: Sendable, Equatable {
     public let hasKeyMask: Bool
 
     public init(batch: Int, heads: Int, queryLength: Int, keyLength: Int, headDimension: Int, valueDimension: Int,
-                scale: Float? = nil, isCausal: Bool = false, hasKeyMask: Bool = false) {
-        self.batch = batch
-        self.heads = heads
-        self.queryLength = queryLength
-        self.keyLength = keyLength
-        self.headDimension = headDimension
-        self.valueDimension = valueDimension
+                scale: Float? = nil, isCausal: Bool = false, hasKeyMask: Bool = false) throws(BackendError) {
+        (self.batch, self.heads, self.queryLength, self.keyLength) = (batch, heads, queryLength, keyLength)
+        (self.headDimension, self.valueDimension) = (headDimension, valueDimension)
         // 1/√D keeps the logits' variance near 1 for unit-variance q and k.
-        self.scale = scale ?? 1 / Float(headDimension).squareRoot()
-        self.isCausal = isCausal
-        self.hasKeyMask = hasKeyMask
+        self.scale = scale ?? 1 / Float(max(headDimension, 1)).squareRoot()
+        (self.isCausal, self.hasKeyMask) = (isCausal, hasKeyMask)
+        try validate()
+    }
+
+    public func validate() throws(BackendError) {
+        try require(["B": batch, "H": heads, "Lq": queryLength, "Lk": keyLength, "D": headDimension, "Dv": valueDimension])
+        guard scale.isFinite else { throw fail("scale must be finite, got \(scale)") }
+        let (bh, lq, lk) = (batch * heads, queryLength, keyLength)
+        try requireIndexable(["q": bh * lq * headDimension, "k": bh * lk * headDimension, "v": bh * lk * valueDimension, "out": bh * lq * valueDimension])
     }
 
     public init(qShape: [Int], kShape: [Int], vShape: [Int], keyMaskShape: [Int]?, scale: Float?, isCausal: Bool) throws(BackendError) {
@@ -41,15 +45,7 @@ public struct AttentionDescriptor: Sendable, Equatable {
         if let keyMaskShape, keyMaskShape != [b, lk] {
             throw fail("key_mask must be [B, Lk] = [\(b), \(lk)], got \(shapeText(keyMaskShape))")
         }
-        for (name, value) in [("B", b), ("H", h), ("Lq", lq), ("Lk", lk), ("D", d), ("Dv", dv)] where value < 1 {
-            throw fail("\(name) must be at least 1, got \(value)")
-        }
-        if let scale, !scale.isFinite { throw fail("scale must be finite, got \(scale)") }
-        for (name, count) in [("q", b * h * lq * d), ("k", b * h * lk * d), ("v", b * h * lk * dv), ("out", b * h * lq * dv)]
-        where count > Int(Int32.max) {
-            throw fail("\(name) has \(count) elements, more than the supported \(Int32.max)")
-        }
-        self.init(batch: b, heads: h, queryLength: lq, keyLength: lk, headDimension: d, valueDimension: dv,
+        try self.init(batch: b, heads: h, queryLength: lq, keyLength: lk, headDimension: d, valueDimension: dv,
                   scale: scale, isCausal: isCausal, hasKeyMask: keyMaskShape != nil)
     }
 
@@ -63,6 +59,13 @@ public struct AttentionDescriptor: Sendable, Equatable {
     var pairs: Double { Double(batch * heads) * Double(queryLength) * Double(keyLength) }
     /// `q·kᵀ` and `p·v` (nominal: causal masking skips about half).
     public var forwardFlops: Double { 2 * pairs * Double(headDimension + valueDimension) }
+    public var flops: Double { forwardFlops }
+    /// Read q, k, v (and the mask), write out and the log-sum-exp.
+    public var bytes: Double {
+        let (bh, lq, lk) = (Double(batch * heads), Double(queryLength), Double(keyLength))
+        return 4 * (bh * (lq * Double(headDimension) + lk * Double(headDimension + valueDimension) + lq * Double(valueDimension) + lq)
+                    + (hasKeyMask ? Double(batch) * lk : 0))
+    }
     /// Recomputing `q·kᵀ`, then `dv`, `dp`, `dq` and `dk`.
     public var backwardFlops: Double { 2 * pairs * Double(3 * headDimension + 2 * valueDimension) }
 

@@ -8,6 +8,10 @@ public protocol Backend: AnyObject, Sendable {
     var summary: BackendSummary { get }
     /// The allocator every buffer of this backend comes from.
     var pool: BufferPool { get }
+    /// Why this backend cannot run the op `descriptor` describes, or nil when it can: so that
+    /// `auto` and the layers can route the op elsewhere before running it, instead of failing
+    /// in the middle of a run with `BackendError.unsupported`.
+    func unsupportedReason(_ descriptor: any OpDescriptor) -> String?
 
     /// Copies `values` into `buffer` (which holds at least `values.count` floats).
     func upload(_ values: UnsafeBufferPointer<Float>, to buffer: Buffer) throws
@@ -137,6 +141,10 @@ public struct BackendSummary: Sendable, CustomStringConvertible {
 }
 
 extension Backend {
+    public func unsupportedReason(_ descriptor: any OpDescriptor) -> String? { nil }
+
+    public func supports(_ descriptor: any OpDescriptor) -> Bool { unsupportedReason(descriptor) == nil }
+
     public func withUnchangedOperand<R>(_ operand: Buffer, _ body: () throws -> R) throws -> R {
         try body()
     }

@@ -9,6 +9,10 @@ public enum BackendError: Error, CustomStringConvertible, Sendable {
     case openCLUnavailable(reason: String)
     /// `--device N` names no device.
     case noSuchDevice(index: Int, found: [String])
+    /// The backend cannot run `op` at these sizes (`Backend.supports` says so beforehand).
+    case unsupported(op: String, message: String)
+    /// Memory for `op` could not be had: what was asked for, and the limit where known.
+    case outOfMemory(op: String, message: String)
     /// An OpenCL call failed while running `op`.
     case openCL(op: String, CLError)
 
@@ -18,6 +22,8 @@ public enum BackendError: Error, CustomStringConvertible, Sendable {
         case .openCLUnavailable(let reason): "OpenCL is not usable: \(reason)"
         case .noSuchDevice(let index, let found):
             "no OpenCL device \(index): found \(found.isEmpty ? "none" : found.enumerated().map { "\($0.offset): \($0.element)" }.joined(separator: ", "))"
+        case .unsupported(let op, let message): "[\(op)] not supported here: \(message)"
+        case .outOfMemory(let op, let message): "[\(op)] out of memory: \(message)"
         case .openCL(let op, let error): "[\(op)] \(error)"
         }
     }

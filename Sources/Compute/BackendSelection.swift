@@ -42,14 +42,24 @@ public struct BackendSelection: Sendable {
     /// Set when the choice was `auto`: which backend runs and why, for stderr.
     public let announcement: String?
 
-    /// Resolves `request`: never falls back silently.
-    public static func resolve(_ request: BackendRequest) throws -> BackendSelection {
+    /// Resolves `request`: never falls back silently. `requirements` are ops at the sizes the
+    /// work will run (a model's attention heads): `auto` takes the CPU path, saying why, when
+    /// the OpenCL device cannot run one; `opencl` fails up front instead of in the middle.
+    public static func resolve(_ request: BackendRequest, requirements: [any OpDescriptor] = []) throws -> BackendSelection {
+        func unsupported(on backend: any Backend) -> (op: String, reason: String)? {
+            for requirement in requirements {
+                if let reason = backend.unsupportedReason(requirement) { return (type(of: requirement).op, reason) }
+            }
+            return nil
+        }
         switch request.choice {
         case .cpu:
             return BackendSelection(backend: CPUBackend(), announcement: nil)
         case .opencl:
             let (device, _) = try pickDevice(request)
-            return BackendSelection(backend: try makeOpenCL(device, request), announcement: nil)
+            let backend = try makeOpenCL(device, request)
+            if let (op, reason) = unsupported(on: backend) { throw BackendError.unsupported(op: op, message: "\(reason); use --backend cpu or auto") }
+            return BackendSelection(backend: backend, announcement: nil)
         case .auto:
             let cpu = CPUBackend()
             let device: CLDevice, reason: String
@@ -60,6 +70,9 @@ public struct BackendSelection: Sendable {
             }
             do {
                 let backend = try makeOpenCL(device, request)
+                if let (_, limitation) = unsupported(on: backend) {
+                    return BackendSelection(backend: cpu, announcement: "backend auto → cpu: \(limitation)")
+                }
                 return BackendSelection(backend: backend, announcement: "backend auto → opencl: \(backend.summary.device) (\(reason))")
             } catch {
                 return BackendSelection(backend: cpu, announcement: "backend auto → cpu: OpenCL device \(device.index) (\(device.name)) failed to set up: \(error)")

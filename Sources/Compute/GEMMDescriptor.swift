@@ -2,7 +2,8 @@
 ///
 /// `A` is stored `[M, K]` (`[K, M]` when `transposeA`), `B` `[K, N]` (`[N, K]` when
 /// `transposeB`), `C` `[M, N]`; with a leading batch dimension on all three when batched.
-public struct GEMMDescriptor: Sendable, Equatable {
+public struct GEMMDescriptor: OpDescriptor {
+    public static let op = "gemm"
     public let batch: Int
     public let m: Int
     public let n: Int
@@ -12,14 +13,20 @@ public struct GEMMDescriptor: Sendable, Equatable {
     /// Whether the arrays carry the leading batch dimension (even if it is 1).
     public let isBatched: Bool
 
-    public init(batch: Int = 1, m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false, isBatched: Bool = false) {
-        self.batch = batch
-        self.m = m
-        self.n = n
-        self.k = k
-        self.transposeA = transposeA
-        self.transposeB = transposeB
-        self.isBatched = isBatched
+    public init(batch: Int = 1, m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false, isBatched: Bool = false) throws(BackendError) {
+        self.init(unchecked: (batch, m, n, k), transposeA, transposeB, isBatched)
+        try validate()
+    }
+
+    /// For descriptors derived from a valid one (the gradients' GEMMs).
+    private init(unchecked sizes: (batch: Int, m: Int, n: Int, k: Int), _ transposeA: Bool, _ transposeB: Bool, _ isBatched: Bool) {
+        (batch, m, n, k) = sizes
+        (self.transposeA, self.transposeB, self.isBatched) = (transposeA, transposeB, isBatched)
+    }
+
+    public func validate() throws(BackendError) {
+        try require(["batch": batch, "M": m, "N": n, "K": k], atLeast: 0)  // an empty product is legal (all zeros)
+        try requireIndexable(["a": batch * m * k, "b": batch * k * n, "c": batch * m * n])
     }
 
     /// Checks the stored shapes of `a` and `b` against each other and the transposes.
@@ -43,13 +50,7 @@ public struct GEMMDescriptor: Sendable, Equatable {
             let aLayout = transposeA ? "[K, M]" : "[M, K]", bLayout = transposeB ? "[N, K]" : "[K, N]"
             throw fail("inner dimensions differ: a \(aLayout) = \(shapeText(aShape)) has K = \(ka), b \(bLayout) = \(shapeText(bShape)) has K = \(kb)")
         }
-        for (name, value) in [("M", m), ("N", n), ("K", ka), ("batch", batch)] where value > Int(Int32.max) {
-            throw fail("\(name) = \(value) exceeds the largest supported dimension \(Int32.max)")
-        }
-        for (name, count) in [("a", batch * m * ka), ("b", batch * ka * n), ("c", batch * m * n)] where count > Int(Int32.max) {
-            throw fail("\(name) has \(count) elements, more than the supported \(Int32.max)")
-        }
-        self.init(batch: batch, m: m, n: n, k: ka, transposeA: transposeA, transposeB: transposeB, isBatched: batched)
+        try self.init(batch: batch, m: m, n: n, k: ka, transposeA: transposeA, transposeB: transposeB, isBatched: batched)
     }
 
     public var aShape: [Int] { (isBatched ? [batch] : []) + (transposeA ? [k, m] : [m, k]) }
@@ -84,6 +85,6 @@ public struct GEMMDescriptor: Sendable, Equatable {
     }
 
     private func with(m: Int, n: Int, k: Int, _ transposeA: Bool, _ transposeB: Bool) -> GEMMDescriptor {
-        GEMMDescriptor(batch: batch, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, isBatched: isBatched)
+        GEMMDescriptor(unchecked: (batch, m, n, k), transposeA, transposeB, isBatched)
     }
 }

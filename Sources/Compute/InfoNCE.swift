@@ -53,6 +53,7 @@ extension Backend {
     /// The loss (in float64, from per-row statistics) and the state its backward needs; with
     /// `logits`, also the score matrix `[G, N, M]`.
     public func infoNCEForward(_ descriptor: InfoNCEDescriptor, _ inputs: InfoNCEInputs, logits: Buffer? = nil) throws -> (loss: Double, state: InfoNCEState) {
+        let descriptor = runnable(descriptor)
         let (g, n, m, d) = (descriptor.groups, descriptor.rows, descriptor.columns, descriptor.dimension)
         let normalizedA = try makeBuffer(count: g * n * d), normalizedB = try makeBuffer(count: g * m * d)
         let normsA = try makeBuffer(count: g * n), normsB = try makeBuffer(count: g * m)
@@ -90,6 +91,7 @@ extension Backend {
     /// with respect to the logit scale.
     public func infoNCEBackward(_ descriptor: InfoNCEDescriptor, _ inputs: InfoNCEInputs, state: InfoNCEState, gradLoss: Float = 1,
                                 gradA: Buffer, gradB: Buffer) throws -> Double {
+        let descriptor = runnable(descriptor)
         let (g, n, m, d) = (descriptor.groups, descriptor.rows, descriptor.columns, descriptor.dimension)
         // dL/dS_rc = c_row·(mass_r·p_rc − t_rc) + c_col·(mass'_c·q_rc − t_rc): each direction's
         // loss is a mean over G·rows, and symmetric halves both.
@@ -124,6 +126,17 @@ extension Backend {
         try infoNCENormalizeBackward(descriptor, x: inputs.b, rows: g * m, norms: state.normsB, gradNormalized: gradNormalizedB, gradX: gradB)
         // Σ_rc dS_rc·S_rc / s, summed over a's rows.
         return try read(scalePartialA).reduce(0.0) { $0 + Double($1) }
+    }
+
+    /// `descriptor`, or — when this backend cannot run its tiles (D past the OpenCL tile
+    /// kernels') — the same loss with GEMM-formed score chunks, which take any D; said once.
+    func runnable(_ descriptor: InfoNCEDescriptor) -> InfoNCEDescriptor {
+        guard let reason = unsupportedReason(descriptor) else { return descriptor }
+        var chunked = descriptor
+        chunked.strategy = .chunks(rows: max(16, InfoNCEDescriptor.automaticChunkScores / (descriptor.groups * descriptor.columns)))
+        guard supports(chunked) else { return descriptor }
+        Notice.once("infonce: \(reason); forming the scores by GEMM in chunks instead")
+        return chunked
     }
 
     private func passes(_ descriptor: InfoNCEDescriptor, _ inputs: InfoNCEInputs, _ normalizedA: Buffer, _ normalizedB: Buffer) -> (InfoNCEPass, InfoNCEPass) {

@@ -23,7 +23,8 @@ public enum InfoNCEDirection: String, Sendable, CaseIterable {
 /// An InfoNCE loss over `a [G?, N, D]` and `b [G?, M, D]`: scores `S = s·âb̂ᵀ` per group, with
 /// rows L2-normalised (`x / max(‖x‖, ε)`) unless turned off; cross-entropy against the targets,
 /// averaged over rows, then groups (and directions). The shapes checked once, here.
-public struct InfoNCEDescriptor: Sendable, Equatable {
+public struct InfoNCEDescriptor: OpDescriptor {
+    public static let op = "infonce"
     public let groups: Int
     public let rows: Int
     public let columns: Int
@@ -40,17 +41,19 @@ public struct InfoNCEDescriptor: Sendable, Equatable {
     public var strategy: InfoNCEScoreStrategy = .automatic
 
     public init(groups: Int = 1, rows: Int, columns: Int, dimension: Int, isGrouped: Bool = false, scale: Float,
-                normalizes: Bool = true, epsilon: Float = 1e-12, targets: InfoNCETargets = .diagonal, direction: InfoNCEDirection = .symmetric) {
-        self.groups = groups
-        self.rows = rows
-        self.columns = columns
-        self.dimension = dimension
-        self.isGrouped = isGrouped
-        self.scale = scale
-        self.normalizes = normalizes
-        self.epsilon = epsilon
-        self.targets = targets
-        self.direction = direction
+                normalizes: Bool = true, epsilon: Float = 1e-12, targets: InfoNCETargets = .diagonal, direction: InfoNCEDirection = .symmetric)
+        throws(BackendError) {
+        (self.groups, self.rows, self.columns, self.dimension, self.isGrouped) = (groups, rows, columns, dimension, isGrouped)
+        (self.scale, self.normalizes, self.epsilon, self.targets, self.direction) = (scale, normalizes, epsilon, targets, direction)
+        try validate()
+    }
+
+    public func validate() throws(BackendError) {
+        try require(["G": groups, "N": rows, "M": columns, "D": dimension])
+        guard scale.isFinite, scale > 0 else { throw fail("the logit scale must be positive and finite, got \(scale)") }
+        guard epsilon.isFinite, epsilon > 0 else { throw fail("epsilon must be positive, got \(epsilon)") }
+        if targets == .diagonal, rows != columns { throw fail("diagonal targets need N = M, got N = \(rows), M = \(columns)") }
+        try requireIndexable(["a": groups * rows * dimension, "b": groups * columns * dimension, "the score matrix": groups * rows * columns])
     }
 
     /// Checks `a`, `b` and the target arrays against each other.
@@ -68,11 +71,6 @@ public struct InfoNCEDescriptor: Sendable, Equatable {
             throw fail("b must be \(expectedB) like a \(shapeText(aShape)), got \(shapeText(bShape))")
         }
         let m = bShape[bShape.count - 2]
-        for (name, value) in [("G", g), ("N", n), ("M", m), ("D", d)] where value < 1 {
-            throw fail("\(name) must be at least 1, got \(value)")
-        }
-        guard scale.isFinite, scale > 0 else { throw fail("the logit scale must be positive and finite, got \(scale)") }
-        guard epsilon.isFinite, epsilon > 0 else { throw fail("epsilon must be positive, got \(epsilon)") }
         switch targets {
         case .diagonal:
             guard n == m else { throw fail("diagonal targets need N = M, got a \(shapeText(aShape)) and b \(shapeText(bShape))") }
@@ -82,10 +80,7 @@ public struct InfoNCEDescriptor: Sendable, Equatable {
         case .soft:
             guard softTargetsShape == [n, m] else { throw fail("targets must be [N, M] = [\(n), \(m)], got \(softTargetsShape.map(shapeText) ?? "none")") }
         }
-        for (name, count) in [("a", g * n * d), ("b", g * m * d), ("the score matrix", g * n * m)] where count > Int(Int32.max) {
-            throw fail("\(name) has \(count) elements, more than the supported \(Int32.max)")
-        }
-        self.init(groups: g, rows: n, columns: m, dimension: d, isGrouped: grouped, scale: scale, normalizes: normalizes,
+        try self.init(groups: g, rows: n, columns: m, dimension: d, isGrouped: grouped, scale: scale, normalizes: normalizes,
                   epsilon: epsilon, targets: targets, direction: direction)
     }
 
@@ -100,11 +95,15 @@ public struct InfoNCEDescriptor: Sendable, Equatable {
     /// Chunks form the scores again and both gradients; tiles run two passes that each form
     /// the scores and one gradient.
     public var backwardFlops: Double { (chunkRows == nil ? 8 : 6) * pairs * Double(dimension) }
+    public var flops: Double { forwardFlops }
+    /// Read a and b once (the statistics and norms are O(N + M)).
+    public var bytes: Double { 4 * Double(groups * (rows + columns) * dimension) }
 }
 
 /// Mutual-information lower bounds from per-group score matrices `F [G, N, N]` whose diagonal
 /// holds the positive pairs (local MI maximisation, one group per image location).
-public struct MutualInformationDescriptor: Sendable, Equatable {
+public struct MutualInformationDescriptor: OpDescriptor {
+    public static let op = "mutual-information"
     public enum Estimator: Int32, Sendable, CaseIterable {
         /// `mean_i F_ii − mean_i logsumexp_k F_ik + log N`
         case infoNCE = 0
@@ -118,20 +117,29 @@ public struct MutualInformationDescriptor: Sendable, Equatable {
     public let size: Int
     public let estimator: Estimator
 
-    public init(groups: Int, size: Int, estimator: Estimator) {
-        self.groups = groups
-        self.size = size
-        self.estimator = estimator
+    public init(groups: Int, size: Int, estimator: Estimator) throws(BackendError) {
+        (self.groups, self.size, self.estimator) = (groups, size, estimator)
+        try validate()
     }
+
+    public func validate() throws(BackendError) {
+        try require(["G": groups, "N": size])
+        if estimator != .infoNCE, size < 2 {
+            throw fail("the \(estimator) bound averages over pairs i ≠ k and needs N ≥ 2, got N = \(size)")
+        }
+        try requireIndexable(["scores": groups * size * size])
+    }
+
+    /// An exponential or softplus and a sum per score: about four per score.
+    public var flops: Double { 4 * Double(groups * size * size) }
+    /// Read the scores, write the bounds.
+    public var bytes: Double { 4 * Double(groups * size * size + groups) }
 
     public init(scoresShape: [Int], estimator: Estimator) throws(BackendError) {
         func fail(_ message: String) -> BackendError { .invalidArgument(op: "mutual-information", message: message) }
         guard scoresShape.count == 3, scoresShape[1] == scoresShape[2], scoresShape[0] >= 1, scoresShape[1] >= 1 else {
             throw fail("scores must be [G, N, N] with G, N ≥ 1, got \(shapeText(scoresShape))")
         }
-        if estimator != .infoNCE, scoresShape[1] < 2 {
-            throw fail("the \(estimator) bound averages over pairs i ≠ k and needs N ≥ 2, got N = \(scoresShape[1])")
-        }
-        self.init(groups: scoresShape[0], size: scoresShape[1], estimator: estimator)
+        try self.init(groups: scoresShape[0], size: scoresShape[1], estimator: estimator)
     }
 }

@@ -26,7 +26,7 @@ extension Operations {
         if let gradY, gradY.shape != x.shape {
             throw BackendError.invalidArgument(op: "gelu", message: "grad_output must have the shape of y \(shapeText(x.shape)), got \(shapeText(gradY.shape))")
         }
-        let descriptor = GELUDescriptor(count: x.count, approximation: approximation)
+        let descriptor = try GELUDescriptor(count: x.count, approximation: approximation)
         guard x.count > 0 else { return (x, gradY) }
         let input = try backend.makeBuffer(x.values), y = try backend.makeBuffer(count: x.count)
         try backend.geluForward(descriptor, x: input, y: y)

@@ -1,6 +1,7 @@
 /// `y = softmax(scale·x)` (or log-softmax) over the last axis of `x [..., N]`, with an optional
 /// keep-mask of the same shape; the shapes checked once, here.
-public struct SoftmaxDescriptor: Sendable, Equatable {
+public struct SoftmaxDescriptor: OpDescriptor {
+    public static let op = "softmax"
     /// The product of all leading dimensions.
     public let rows: Int
     /// The softmax axis length N.
@@ -9,12 +10,15 @@ public struct SoftmaxDescriptor: Sendable, Equatable {
     public let isLog: Bool
     public let hasMask: Bool
 
-    public init(rows: Int, columns: Int, scale: Float = 1, isLog: Bool = false, hasMask: Bool = false) {
-        self.rows = rows
-        self.columns = columns
-        self.scale = scale
-        self.isLog = isLog
-        self.hasMask = hasMask
+    public init(rows: Int, columns: Int, scale: Float = 1, isLog: Bool = false, hasMask: Bool = false) throws(BackendError) {
+        (self.rows, self.columns, self.scale, self.isLog, self.hasMask) = (rows, columns, scale, isLog, hasMask)
+        try validate()
+    }
+
+    public func validate() throws(BackendError) {
+        try require(["rows": rows, "columns": columns], atLeast: 0)
+        guard scale.isFinite else { throw fail("scale must be finite, got \(scale)") }
+        try requireIndexable(["x": rows * columns])
     }
 
     public init(xShape: [Int], maskShape: [Int]?, scale: Float, isLog: Bool) throws(BackendError) {
@@ -23,15 +27,12 @@ public struct SoftmaxDescriptor: Sendable, Equatable {
         if let maskShape, maskShape != xShape {
             throw fail("mask must have the shape of x \(shapeText(xShape)), got \(shapeText(maskShape))")
         }
-        guard scale.isFinite else { throw fail("scale must be finite, got \(scale)") }
-        let rows = xShape.dropLast().reduce(1, *)
-        guard rows * columns <= Int(Int32.max) else {
-            throw fail("x has \(rows * columns) elements, more than the supported \(Int32.max)")
-        }
-        self.init(rows: rows, columns: columns, scale: scale, isLog: isLog, hasMask: maskShape != nil)
+        try self.init(rows: xShape.dropLast().reduce(1, *), columns: columns, scale: scale, isLog: isLog, hasMask: maskShape != nil)
     }
 
     public var count: Int { rows * columns }
+    /// Max, subtract, exponentiate, sum and scale: about five per element.
+    public var flops: Double { 5 * Double(count) }
     /// Read x (and the mask), write y.
     public var bytes: Double { Double(count) * 4 * (hasMask ? 3 : 2) }
     /// Read y, dy (and the mask), write dx.

@@ -44,6 +44,15 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         guard imageSize % patchSize == 0 else { throw fail("image size \(imageSize) must be a multiple of the patch size \(patchSize)") }
     }
 
+    /// Ops whose support depends on this model's sizes, for `Backend.supports`: attention at
+    /// this head width (the OpenCL kernels hold a head row in private memory).
+    public var sizeDependentOps: [any OpDescriptor] {
+        guard heads >= 1, width % heads == 0,
+              let attention = try? AttentionDescriptor(batch: 1, heads: heads, queryLength: 1, keyLength: 1, headDimension: width / heads,
+                                                       valueDimension: width / heads) else { return [] }
+        return [attention]
+    }
+
     public func jsonData() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

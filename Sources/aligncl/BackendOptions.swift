@@ -73,8 +73,9 @@ struct BackendOptions: ParsableArguments {
     }
 
     /// Resolves the backend, printing the `auto` announcement (and, verbose, the backend) on stderr.
-    func resolve(_ request: BackendRequest? = nil, announce: Bool = true) throws -> any Backend {
-        let selection = try BackendSelection.resolve(request ?? self.request())
+    /// `requirements`: ops at the sizes the work runs (see `BackendSelection.resolve`).
+    func resolve(_ request: BackendRequest? = nil, requirements: [any OpDescriptor] = [], announce: Bool = true) throws -> any Backend {
+        let selection = try BackendSelection.resolve(request ?? self.request(), requirements: requirements)
         if announce, let announcement = selection.announcement { printError("aligncl: \(announcement)") }
         if verbose { printError("aligncl: backend \(selection.backend.summary)") }
         return selection.backend

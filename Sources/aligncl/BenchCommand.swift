@@ -213,19 +213,19 @@ enum BenchSizes {
             switch family {
             case .gemm:
                 guard parts.count == 1 || parts.count == 3 else { throw fail("N or MxNxK") }
-                return [parts.count == 1 ? .gemm(m: parts[0], n: parts[0], k: parts[0]) : .gemm(m: parts[0], n: parts[1], k: parts[2])]
+                return [try parts.count == 1 ? .gemm(m: parts[0], n: parts[0], k: parts[0]) : .gemm(m: parts[0], n: parts[1], k: parts[2])]
             case .softmax:
                 guard parts.count == 2 else { throw fail("ROWSxCOLUMNS") }
-                return [false, true].map { BenchmarkCase.softmax(rows: parts[0], columns: parts[1], backward: $0) }
+                return try [false, true].map { try BenchmarkCase.softmax(rows: parts[0], columns: parts[1], backward: $0) }
             case .attention:
                 guard parts.count == 4 else { throw fail("BxHxLxD") }
-                return [false, true].map { BenchmarkCase.attention(batch: parts[0], heads: parts[1], length: parts[2], dimension: parts[3], backward: $0) }
+                return try [false, true].map { try BenchmarkCase.attention(batch: parts[0], heads: parts[1], length: parts[2], dimension: parts[3], backward: $0) }
             case .infonce:
                 guard parts.count == 2 else { throw fail("NxD") }
-                return [false, true].map { BenchmarkCase.infoNCE(rows: parts[0], dimension: parts[1], backward: $0) }
+                return try [false, true].map { try BenchmarkCase.infoNCE(rows: parts[0], dimension: parts[1], backward: $0) }
             case .layernorm:
                 guard parts.count == 2 else { throw fail("ROWSxCOLUMNS") }
-                return [false, true].map { BenchmarkCase.layerNorm(rows: parts[0], columns: parts[1], backward: $0) }
+                return try [false, true].map { try BenchmarkCase.layerNorm(rows: parts[0], columns: parts[1], backward: $0) }
             case .trainStep:
                 guard parts.count == 1 || parts.count == 3, parts.count == 1 || parts[1] % 4 == 0 else { throw fail("BATCH or BATCHxWIDTHxLAYERS (width a multiple of 4)") }
                 return [parts.count == 1 ? TrainStepBenchmark.benchmarkCase(batch: parts[0])

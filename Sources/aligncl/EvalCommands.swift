@@ -23,8 +23,9 @@ struct RunOptions: ParsableArguments {
     @OptionGroup var backendOptions: BackendOptions
 
     func load() throws -> (run: LoadedRun, backend: any Backend) {
-        let backend = try backendOptions.resolve()
-        return (try LoadedRun(run: URL(fileURLWithPath: runDir), checkpoint: checkpoint, backend: backend), backend)
+        let run = URL(fileURLWithPath: runDir)
+        let backend = try backendOptions.resolve(requirements: (try? RunConfig.load(run: run))?.options.model.sizeDependentOps ?? [])
+        return (try LoadedRun(run: run, checkpoint: checkpoint, backend: backend), backend)
     }
 }
 

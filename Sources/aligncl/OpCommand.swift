@@ -93,7 +93,14 @@ struct OpCommand: ParsableCommand {
         try checkFlags()
         let loaded = try loadInputs()
         let upstream = try gradOutput.map { try loadData(key: "grad_output", path: $0) }
-        let backend = try backendOptions.resolve()
+        // Attention's head width decides whether the OpenCL kernels can run it; a bad shape is
+        // reported by the op itself below.
+        let requirements: [any OpDescriptor] = name == .attention
+            ? [loaded["q"].flatMap { q in loaded["k"].flatMap { k in loaded["v"].flatMap { v in
+                try? AttentionDescriptor(qShape: q.shape, kShape: k.shape, vShape: v.shape, keyMaskShape: nil, scale: nil, isCausal: false) } } }]
+                .compactMap { $0 }
+            : []
+        let backend = try backendOptions.resolve(requirements: requirements)
         let operations = Operations(backend: backend)
         var outputs: [(String, HostArray)] = []
         do {

@@ -147,7 +147,10 @@ struct TrainCommand: ParsableCommand {
     private func train(in group: any ProcessGroup) throws {
         var request = try backendOptions.request()
         if group.size > 1 { request.localRank = group.localRank }
-        let backend = try backendOptions.resolve(request, announce: group.isRoot)
+        // The model's sizes decide whether the OpenCL kernels can run it (rank 0 reads a resumed
+        // run's; the others may not see its folder, and follow rank 0's check of the options).
+        let modelConfig = try resume.map { group.isRoot ? try RunConfig.load(run: URL(fileURLWithPath: $0)).options.model : nil } ?? model.config()
+        let backend = try backendOptions.resolve(request, requirements: modelConfig?.sizeDependentOps ?? [], announce: group.isRoot)
         if group.size > 1 {
             let backends = try group.allGather(text: backend.summary.description, label: "the ranks' backends")
             if group.isRoot { printError("aligncl: \(group.size) ranks: " + backends.enumerated().map { "rank \($0.offset) on \($0.element)" }.joined(separator: "; ")) }

@@ -75,6 +75,23 @@ import TestSupport
         #expect(missing.status != 0 && missing.stderr.contains("no OpenCL device 7: found 0: "), "\(missing.stderr)")
     }
 
+    /// Attention heads wider than the OpenCL kernels take: `auto` runs the CPU path and says why;
+    /// `opencl` fails up front in one line, writing nothing.
+    @Test(.enabled(if: TestBackends.openCLShouldRun))
+    func autoRoutesWhatTheDeviceCannotRun() throws {
+        let url = directory.appendingPathComponent("q300.npy")
+        try Data(NPY.encode(shape: [1, 1, 3, 300], values: (0..<900).map { Float($0 % 7) / 7 })).write(to: url)
+        let inputs = ["--input", "q=\(url.path)", "--input", "k=\(url.path)", "--input", "v=\(url.path)"]
+        let auto = try AlignCLBinary.run(["op", "attention"] + inputs + ["--output-dir", directory.appendingPathComponent("wide-auto").path],
+                                         environment: ["ALIGNCL_BACKEND": nil])
+        #expect(auto.status == 0, "\(auto.stderr)")
+        #expect(auto.stderr.contains("backend auto → cpu: the OpenCL attention kernels take head widths D and Dv up to 256, got D = 300"), "\(auto.stderr)")
+        let output = directory.appendingPathComponent("wide-opencl")
+        let openCL = try AlignCLBinary.run(["op", "attention", "--backend", "opencl"] + inputs + ["--output-dir", output.path])
+        #expect(openCL.status != 0 && openCL.stderrLines.count == 1 && openCL.stderr.contains("[attention] not supported here"), "\(openCL.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: output.path))
+    }
+
     /// `--kernels` (or ALIGNCL_KERNELS) picks the OpenCL kernel variant, and says so; it is refused
     /// with the CPU path, and a bad value names what it takes.
     @Test(.enabled(if: TestBackends.openCLShouldRun))

@@ -56,7 +56,7 @@ import TestSupport
     /// The float64 references agree with the CPU path, and a result off by 0.1 % in one checked
     /// entry fails: the check can fail for every family that has a reference.
     @Test func referencesCatchAWrongEntry() throws {
-        let cases: [BenchmarkCase] = [.gemm(m: 7, n: 13, k: 5), .softmax(rows: 3, columns: 17, backward: false), .softmax(rows: 3, columns: 17, backward: true),
+        let cases: [BenchmarkCase] = try [.gemm(m: 7, n: 13, k: 5), .softmax(rows: 3, columns: 17, backward: false), .softmax(rows: 3, columns: 17, backward: true),
                                       .attention(batch: 1, heads: 2, length: 17, dimension: 8, backward: false),
                                       .attention(batch: 1, heads: 2, length: 17, dimension: 8, backward: true),
                                       .infoNCE(rows: 9, dimension: 5, backward: false), .infoNCE(rows: 9, dimension: 5, backward: true),

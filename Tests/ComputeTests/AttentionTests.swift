@@ -71,7 +71,7 @@ import TestSupport
     func longSequenceForwardNeedsNoQuadraticMemory() throws {
         let backend = try TestBackends.freshOpenCL(.cpu)
         let (l, d) = (4096, 64)
-        let descriptor = AttentionDescriptor(batch: 1, heads: 1, queryLength: l, keyLength: l, headDimension: d, valueDimension: d)
+        let descriptor = try AttentionDescriptor(batch: 1, heads: 1, queryLength: l, keyLength: l, headDimension: d, valueDimension: d)
         let q = try backend.makeBuffer(SeededValues.values(l * d, seed: 1)), k = try backend.makeBuffer(SeededValues.values(l * d, seed: 2))
         let v = try backend.makeBuffer(SeededValues.values(l * d, seed: 3))
         let out = try backend.makeBuffer(count: l * d), lse = try backend.makeBuffer(count: l)

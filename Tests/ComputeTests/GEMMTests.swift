@@ -99,7 +99,7 @@ import TestSupport
     private func checkGuardRegion(on backend: any Backend) throws {
         var random = SeededValues(seed: 5)
         for (m, n, k) in [(7, 13, 5), (9, 33, 3), (1, 1, 1)] {
-            let descriptor = GEMMDescriptor(m: m, n: n, k: k)
+            let descriptor = try GEMMDescriptor(m: m, n: n, k: k)
             let guardCount = 64, sentinel: Float = 12345
             let a = try backend.makeBuffer(random.array(m * k)), b = try backend.makeBuffer(random.array(k * n))
             let c = try backend.makeBuffer([Float](repeating: sentinel, count: m * n + guardCount))

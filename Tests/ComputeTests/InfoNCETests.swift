@@ -66,11 +66,28 @@ import TestSupport
         try check(Case(n: 4096, m: 4096, d: 4), on: backend, seed: 99, strategy: strategy)
     }
 
-    @Test func automaticStrategyChunksLargeScoreMatrices() {
-        #expect(InfoNCEDescriptor(rows: 256, columns: 256, dimension: 8, scale: 1).chunkRows == nil)
-        #expect(InfoNCEDescriptor(rows: 4096, columns: 4096, dimension: 8, scale: 1).chunkRows == 512)
-        #expect(InfoNCEDescriptor(groups: 64, rows: 512, columns: 512, dimension: 8, scale: 1).chunkRows == 64)
-        var tiles = InfoNCEDescriptor(rows: 4096, columns: 4096, dimension: 8, scale: 1)
+    /// D past the OpenCL tile kernels' 512: OpenCL says it cannot run the tiles, runs the loss
+    /// with GEMM-formed chunks instead (and the logits by GEMM), says so once, and matches the
+    /// reference whichever strategy was asked for.
+    @Test(.enabled(if: TestBackends.openCLShouldRun), arguments: OpenCLTuning.Variant.allCases)
+    func dimensionPastTheTileKernelsRoutesToChunks(variant: OpenCLTuning.Variant) throws {
+        let backend = try TestBackends.openCL(variant)
+        var tiles = try InfoNCEDescriptor(rows: 9, columns: 9, dimension: 600, scale: 1 / 0.07)
+        tiles.strategy = .tiles
+        #expect(!backend.supports(tiles) && backend.unsupportedReason(tiles)?.contains("D up to 512, got 600") == true)
+        var chunks = tiles
+        chunks.strategy = .chunks(rows: 4)
+        #expect(backend.supports(chunks) && TestBackends.cpu.supports(tiles))
+        for strategy in [InfoNCEScoreStrategy.tiles, .automatic] {
+            try check(Case(n: 9, m: 9, d: 600), on: backend, seed: 17, strategy: strategy)
+        }
+    }
+
+    @Test func automaticStrategyChunksLargeScoreMatrices() throws {
+        #expect(try InfoNCEDescriptor(rows: 256, columns: 256, dimension: 8, scale: 1).chunkRows == nil)
+        #expect(try InfoNCEDescriptor(rows: 4096, columns: 4096, dimension: 8, scale: 1).chunkRows == 512)
+        #expect(try InfoNCEDescriptor(groups: 64, rows: 512, columns: 512, dimension: 8, scale: 1).chunkRows == 64)
+        var tiles = try InfoNCEDescriptor(rows: 4096, columns: 4096, dimension: 8, scale: 1)
         tiles.strategy = .tiles
         #expect(tiles.chunkRows == nil)
     }
@@ -121,7 +138,7 @@ import TestSupport
     func largeBatchNeedsNoSquareMatrix(backend name: String, strategy: InfoNCEScoreStrategy) throws {
         let backend = try TestBackends.named(name, fresh: true)
         let (n, d) = (4096, 256)
-        var descriptor = InfoNCEDescriptor(rows: n, columns: n, dimension: d, scale: 1 / 0.07)
+        var descriptor = try InfoNCEDescriptor(rows: n, columns: n, dimension: d, scale: 1 / 0.07)
         descriptor.strategy = strategy
         let inputs = InfoNCEInputs(a: try backend.makeBuffer(SeededValues.values(n * d, seed: 1)), b: try backend.makeBuffer(SeededValues.values(n * d, seed: 2)))
         let gradA = try backend.makeBuffer(count: n * d), gradB = try backend.makeBuffer(count: n * d)

@@ -16,7 +16,7 @@ public final class CPUBackend: Backend, Sendable {
                 // 64-byte alignment: whole cache lines and AVX-512 vectors.
                 var pointer: UnsafeMutableRawPointer?
                 guard posix_memalign(&pointer, 64, bytes) == 0, let pointer else {
-                    throw BackendError.invalidArgument(op: "allocate", message: "out of host memory allocating \(bytes) bytes")
+                    throw BackendError.outOfMemory(op: "allocate", message: "the host could not give \(bytes) bytes")
                 }
                 return .host(pointer)
             },

@@ -13,7 +13,7 @@ struct AttentionKernels: KernelFamily {
         let program = try make(.attention), gpuProgram = tuning.variant == .gpu ? try make(.attentionGPU) : nil
         forward = try program.kernel("attention_forward")
         delta = try program.kernel("attention_backward_delta")
-        gradFused = try program.kernel("attention_backward_fused")
+        gradFused = try program.kernel("attention_backward")
         gradQReduce = try program.kernel("attention_backward_dq_reduce")
         if let gpuProgram {
             gpu = (try gpuProgram.kernel("attention_forward_gpu"), try gpuProgram.kernel("attention_backward_dq_gpu"),
@@ -42,11 +42,16 @@ extension OpenCLBackend {
          .int32(d.hasKeyMask ? 1 : 0), .int32(d.isCausal ? 1 : 0)]
     }
 
-    private func checkHeadSize(_ descriptor: AttentionDescriptor) throws {
+    /// Why the kernels cannot take these head widths: they hold a row in private memory sized
+    /// at build time.
+    func attentionLimit(_ descriptor: AttentionDescriptor) -> String? {
         let limit = tuning.attentionMaximumHeadDimension
-        guard descriptor.headDimension <= limit, descriptor.valueDimension <= limit else {
-            throw BackendError.invalidArgument(op: "attention", message: "the OpenCL kernels take D and Dv up to \(limit), got D = \(descriptor.headDimension), Dv = \(descriptor.valueDimension)")
-        }
+        return descriptor.headDimension <= limit && descriptor.valueDimension <= limit ? nil
+            : "the OpenCL attention kernels take head widths D and Dv up to \(limit), got D = \(descriptor.headDimension), Dv = \(descriptor.valueDimension)"
+    }
+
+    private func checkHeadSize(_ descriptor: AttentionDescriptor) throws {
+        if let reason = attentionLimit(descriptor) { throw BackendError.unsupported(op: AttentionDescriptor.op, message: reason) }
     }
 
     public func attentionForward(_ descriptor: AttentionDescriptor, q: Buffer, k: Buffer, v: Buffer, keyMask: Buffer?,

@@ -21,8 +21,8 @@ struct InfoNCEKernels: KernelFamily {
         logits = try program.kernel("infonce_logits")
         rowStatisticsGPU = try program.kernel("infonce_row_stats_gpu")
         backwardRowsGPU = try program.kernel("infonce_backward_rows_gpu")
-        mutualInformationForward = try program.kernel("mi_bound_forward")
-        mutualInformationBackward = try program.kernel("mi_bound_backward")
+        mutualInformationForward = try program.kernel("mutual_information_forward")
+        mutualInformationBackward = try program.kernel("mutual_information_backward")
     }
 }
 
@@ -38,10 +38,15 @@ extension OpenCLBackend {
         }
     }
 
-    private func checkDimension(_ descriptor: InfoNCEDescriptor) throws {
-        guard descriptor.dimension <= tuning.infoNCEMaximumDimension else {
-            throw BackendError.invalidArgument(op: "infonce", message: "the OpenCL kernels take D up to \(tuning.infoNCEMaximumDimension), got \(descriptor.dimension)")
-        }
+    /// Why the tile kernels (and the logits kernel) cannot take this D: they hold a row in
+    /// private memory sized at build time. The chunks and the normalisation take any D.
+    func infoNCETileLimit(_ descriptor: InfoNCEDescriptor) -> String? {
+        descriptor.dimension <= tuning.infoNCEMaximumDimension ? nil
+            : "the OpenCL InfoNCE tile kernels take D up to \(tuning.infoNCEMaximumDimension), got \(descriptor.dimension)"
+    }
+
+    private func requireTiles(_ descriptor: InfoNCEDescriptor) throws {
+        if let reason = infoNCETileLimit(descriptor) { throw BackendError.unsupported(op: InfoNCEDescriptor.op, message: reason) }
     }
 
     /// Target arguments of a pass; buffers the target kind does not read get a placeholder.
@@ -51,7 +56,6 @@ extension OpenCLBackend {
     }
 
     public func infoNCENormalize(_ descriptor: InfoNCEDescriptor, x: Buffer, rows: Int, normalized: Buffer, norms: Buffer) throws {
-        try checkDimension(descriptor)
         try locked("infonce") {
             let kernel = try kernels(InfoNCEKernels.self).normalize, group = tuning.infoNCEElementGroup
             try kernel.bind(.buffer(x.deviceMemory), .buffer(normalized.deviceMemory), .buffer(norms.deviceMemory), .int32(Int32(rows)),
@@ -61,6 +65,7 @@ extension OpenCLBackend {
     }
 
     public func infoNCERowStatistics(_ descriptor: InfoNCEDescriptor, _ pass: InfoNCEPass, statistics: InfoNCEStatistics) throws {
+        try requireTiles(descriptor)
         let placeholder = try makeBuffer(count: 1)
         let launch = infoNCERowLaunch(rows: pass.rows, groups: descriptor.groups)
         try locked("infonce") {
@@ -76,6 +81,7 @@ extension OpenCLBackend {
 
     public func infoNCEBackwardRows(_ descriptor: InfoNCEDescriptor, _ pass: InfoNCEPass, own: InfoNCEStatistics, other: InfoNCEStatistics?,
                                     ownCoefficient: Float, otherCoefficient: Float, gradNormalized: Buffer, gradScalePartial: Buffer) throws {
+        try requireTiles(descriptor)
         let placeholder = try makeBuffer(count: 1)
         let launch = infoNCERowLaunch(rows: pass.rows, groups: descriptor.groups)
         // A zero coefficient switches a direction off; its statistics are then not read.
@@ -104,6 +110,12 @@ extension OpenCLBackend {
     }
 
     public func infoNCELogits(_ descriptor: InfoNCEDescriptor, normalizedA: Buffer, normalizedB: Buffer, logits: Buffer) throws {
+        if infoNCETileLimit(descriptor) != nil {
+            // Past the kernel's D: s·âb̂ᵀ per group by GEMM.
+            let (g, n, m, d) = (descriptor.groups, descriptor.rows, descriptor.columns, descriptor.dimension)
+            try gemm(try GEMMDescriptor(batch: g, m: n, n: m, k: d, transposeB: true, isBatched: true), a: normalizedA, b: normalizedB, c: logits)
+            return try scale(logits, by: descriptor.scale, into: logits, count: g * n * m)
+        }
         try locked("infonce") {
             let kernel = try kernels(InfoNCEKernels.self).logits
             try kernel.bind(.buffer(normalizedA.deviceMemory), .buffer(normalizedB.deviceMemory), .buffer(logits.deviceMemory),

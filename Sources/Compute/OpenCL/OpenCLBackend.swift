@@ -40,9 +40,25 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
             throw BackendError.openCL(op: "setup", error)
         }
         let context = context
+        let deviceName = device.name
         pool = BufferPool(
-            allocate: { bytes in .device(try CLMemory(context: context, byteCount: bytes)) },
+            allocate: { bytes in
+                do {
+                    return .device(try CLMemory(context: context, byteCount: bytes))
+                } catch let error as CLError where [-4, -6, -61].contains(error.status) {
+                    // CL_MEM_OBJECT_ALLOCATION_FAILURE, CL_OUT_OF_HOST_MEMORY, CL_INVALID_BUFFER_SIZE
+                    throw BackendError.outOfMemory(op: "allocate", message: "\(deviceName) could not give \(bytes) bytes (\(error.statusName))")
+                }
+            },
             release: { _ in })  // CLMemory releases itself when the last reference goes.
+    }
+
+    public func unsupportedReason(_ descriptor: any OpDescriptor) -> String? {
+        switch descriptor {
+        case let attention as AttentionDescriptor: attentionLimit(attention)
+        case let infoNCE as InfoNCEDescriptor where infoNCE.chunkRows == nil: infoNCETileLimit(infoNCE)
+        default: nil
+        }
     }
 
     /// How each program built so far was obtained (compiled, or loaded from the cache).
