@@ -1,9 +1,10 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Layers, dependencies pointing down only (see docs/architecture.md):
-//   aligncl (CLI) → Compute → CLRuntime → COpenCL (headers; loader opened at run time)
-//   Compute also uses COpenBLAS for the CPU path's GEMM; NumPyFiles reads and writes `.npy`.
+// The layers, what each promises, and the files to touch to add an op or a recipe:
+// docs/architecture.md. Dependencies point down only:
+//   aligncl (CLI) → Training → Models → NeuralNetworks → Autograd → Compute → CLRuntime → COpenCL
+//   (headers; the loader is opened at run time). Compute also uses COpenBLAS for the CPU path.
 let package = Package(
     name: "AlignCL",
     platforms: [.macOS(.v15)],

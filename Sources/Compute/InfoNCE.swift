@@ -53,6 +53,7 @@ extension Backend {
     /// The loss (in float64, from per-row statistics) and the state its backward needs; with
     /// `logits`, also the score matrix `[G, N, M]`.
     public func infoNCEForward(_ descriptor: InfoNCEDescriptor, _ inputs: InfoNCEInputs, logits: Buffer? = nil) throws -> (loss: Double, state: InfoNCEState) {
+        try BufferCounts.infoNCE(descriptor, inputs)
         let descriptor = runnable(descriptor)
         let (g, n, m, d) = (descriptor.groups, descriptor.rows, descriptor.columns, descriptor.dimension)
         let normalizedA = try makeBuffer(count: g * n * d), normalizedB = try makeBuffer(count: g * m * d)
@@ -91,6 +92,7 @@ extension Backend {
     /// with respect to the logit scale.
     public func infoNCEBackward(_ descriptor: InfoNCEDescriptor, _ inputs: InfoNCEInputs, state: InfoNCEState, gradLoss: Float = 1,
                                 gradA: Buffer, gradB: Buffer) throws -> Double {
+        try BufferCounts.infoNCE(descriptor, inputs, gradA: gradA, gradB: gradB)
         let descriptor = runnable(descriptor)
         let (g, n, m, d) = (descriptor.groups, descriptor.rows, descriptor.columns, descriptor.dimension)
         // dL/dS_rc = c_row·(mass_r·p_rc − t_rc) + c_col·(mass'_c·q_rc − t_rc): each direction's

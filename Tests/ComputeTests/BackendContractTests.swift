@@ -78,4 +78,25 @@ import TestSupport
             return op == "attention" && message.contains("up to 256, got D = 300")
         }
     }
+
+    /// A buffer shorter than the op's sizes is refused at the boundary, naming it, on every backend.
+    @Test func shortBuffersAreRefusedByTheCPUPath() throws { try checkShortBuffers(TestBackends.cpu) }
+    @Test(.enabled(if: TestBackends.openCLShouldRun)) func shortBuffersAreRefusedByOpenCL() throws { try checkShortBuffers(TestBackends.openCL(.cpu)) }
+
+    func checkShortBuffers(_ backend: any Backend) throws {
+        func message(_ run: () throws -> Void) -> String? {
+            do { try run(); return nil } catch { return "\(error)" }
+        }
+        let (small, large) = (try backend.makeBuffer(count: 5), try backend.makeBuffer(count: 64))
+        #expect(message { try backend.gemm(try GEMMDescriptor(m: 2, n: 3, k: 4), a: small, b: large, c: large) }
+                == "[gemm] a must hold 8 elements, got a buffer of 5")
+        #expect(message { try backend.add(large, small, into: large, count: 6) } == "[add] input 2 must hold 6 elements, got a buffer of 5")
+        #expect(message { try backend.softmaxForward(try SoftmaxDescriptor(rows: 2, columns: 3), x: large, mask: nil, y: small) }
+                == "[softmax] y must hold 6 elements, got a buffer of 5")
+        #expect(message { try [Float](repeating: 1, count: 6).withUnsafeBufferPointer { try backend.upload($0, to: small) } }
+                == "[upload] the destination must hold 6 elements, got a buffer of 5")
+        #expect(message { try backend.fill(large, with: 0, count: -1) } == "[fill] the buffer needs a count of 0 or more, got -1")
+        #expect(message { _ = try backend.read(small, count: 6) } == "[download] the source must hold 6 elements, got a buffer of 5")
+        #expect(message { try backend.gemm(try GEMMDescriptor(m: 2, n: 3, k: 4), a: large, b: large, c: large) } == nil)
+    }
 }

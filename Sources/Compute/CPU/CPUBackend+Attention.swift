@@ -11,6 +11,7 @@ extension CPUBackend {
 
     public func attentionForward(_ descriptor: AttentionDescriptor, q: Buffer, k: Buffer, v: Buffer, keyMask: Buffer?,
                                  out: Buffer, logSumExp: Buffer) throws {
+        try BufferCounts.attentionForward(descriptor, q: q, k: k, v: v, keyMask: keyMask, out: out, logSumExp: logSumExp)
         let (lq, lk, d, dv) = (descriptor.queryLength, descriptor.keyLength, descriptor.headDimension, descriptor.valueDimension)
         let (bq, bk) = (Self.attentionQueryBlock, Self.attentionKeyBlock)
         let queryBlocks = (lq + bq - 1) / bq
@@ -69,6 +70,7 @@ extension CPUBackend {
 
     public func attentionBackward(_ descriptor: AttentionDescriptor, q: Buffer, k: Buffer, v: Buffer, keyMask: Buffer?,
                                   out: Buffer, logSumExp: Buffer, gradOut: Buffer, gradQ: Buffer, gradK: Buffer, gradV: Buffer) throws {
+        try BufferCounts.attentionBackward(descriptor, q: q, k: k, v: v, keyMask: keyMask, out: out, logSumExp: logSumExp, gradOut: gradOut, gradQ: gradQ, gradK: gradK, gradV: gradV)
         let (lq, lk, d, dv) = (descriptor.queryLength, descriptor.keyLength, descriptor.headDimension, descriptor.valueDimension)
         let (bq, bk) = (Self.attentionQueryBlock, Self.attentionKeyBlock)
         let heads = descriptor.batch * descriptor.heads

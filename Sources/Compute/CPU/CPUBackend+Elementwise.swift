@@ -8,26 +8,31 @@ extension CPUBackend {
     }
 
     public func add(_ a: Buffer, _ b: Buffer, into y: Buffer, count: Int) throws {
+        try BufferCounts.elementwise("add", [a, b], into: y, count: count)
         let (x1, x2, out) = (a.hostPointer, b.hostPointer, y.hostPointer)
         elementwise(count) { for i in $0 { out[i] = x1[i] + x2[i] } }
     }
 
     public func multiply(_ a: Buffer, _ b: Buffer, into y: Buffer, count: Int) throws {
+        try BufferCounts.elementwise("multiply", [a, b], into: y, count: count)
         let (x1, x2, out) = (a.hostPointer, b.hostPointer, y.hostPointer)
         elementwise(count) { for i in $0 { out[i] = x1[i] * x2[i] } }
     }
 
     public func scale(_ x: Buffer, by alpha: Float, into y: Buffer, count: Int) throws {
+        try BufferCounts.elementwise("scale", [x], into: y, count: count)
         let (input, out) = (x.hostPointer, y.hostPointer)
         elementwise(count) { for i in $0 { out[i] = alpha * input[i] } }
     }
 
     public func accumulate(_ source: Buffer, into destination: Buffer, count: Int) throws {
+        try BufferCounts.elementwise("accumulate", [source], into: destination, count: count)
         let (input, out) = (source.hostPointer, destination.hostPointer)
         elementwise(count) { for i in $0 { out[i] += input[i] } }
     }
 
     public func swapAxes12(_ x: Buffer, into y: Buffer, shape: (Int, Int, Int, Int)) throws {
+        try BufferCounts.swapAxes12(x, into: y, shape: shape)
         let (a, b, c, d) = shape
         let (input, out) = (x.hostPointer, y.hostPointer)
         parallelFor(a * b * c, minimumChunk: max(1, 4096 / d)) { rows in
@@ -39,6 +44,7 @@ extension CPUBackend {
     }
 
     public func copyBlocks(_ source: Buffer, to destination: Buffer, _ layout: BlockCopy) throws {
+        try BufferCounts.copyBlocks(source, to: destination, layout)
         let (input, out) = (source.hostPointer, destination.hostPointer)
         parallelFor(layout.blocks, minimumChunk: max(1, 16_384 / max(layout.blockLength, 1))) { blocks in
             for i in blocks {
@@ -49,10 +55,12 @@ extension CPUBackend {
     }
 
     public func fill(_ buffer: Buffer, with value: Float, count: Int) throws {
+        try BufferCounts.fill(buffer, with: value, count: count)
         buffer.hostPointer.update(repeating: value, count: count)
     }
 
     public func biasAdd(_ x: Buffer, bias: Buffer, into y: Buffer, rows: Int, columns: Int) throws {
+        try BufferCounts.biasAdd(x, bias: bias, into: y, rows: rows, columns: columns)
         let (input, b, out) = (x.hostPointer, bias.hostPointer, y.hostPointer)
         parallelFor(rows, minimumChunk: max(1, 16_384 / columns)) { range in
             for r in range { for c in 0..<columns { out[r * columns + c] = input[r * columns + c] + b[c] } }
@@ -60,6 +68,7 @@ extension CPUBackend {
     }
 
     public func columnSums(_ x: Buffer, rows: Int, columns: Int, into out: Buffer) throws {
+        try BufferCounts.columnSums(x, rows: rows, columns: columns, into: out)
         let input = x.hostPointer
         let chunks = max(1, min(threadCount, rows))
         let partials = UnsafeMutablePointer<Float>.allocate(capacity: chunks * columns)
@@ -80,6 +89,7 @@ extension CPUBackend {
     }
 
     public func embeddingForward(table: Buffer, ids: Buffer, out: Buffer, count: Int, dimension: Int) throws {
+        try BufferCounts.embeddingForward(table: table, ids: ids, out: out, count: count, dimension: dimension)
         let (rows, tokens, result) = (table.hostPointer, ids.int32Pointer, out.hostPointer)
         parallelFor(count, minimumChunk: max(1, 4096 / dimension)) { range in
             for n in range { (result + n * dimension).update(from: rows + Int(tokens[n]) * dimension, count: dimension) }
@@ -87,6 +97,7 @@ extension CPUBackend {
     }
 
     public func embeddingBackward(gradOut: Buffer, ids: Buffer, gradTable: Buffer, count: Int, dimension: Int, vocabulary: Int) throws {
+        try BufferCounts.embeddingBackward(gradOut: gradOut, ids: ids, gradTable: gradTable, count: count, dimension: dimension, vocabulary: vocabulary)
         let (gradients, tokens, table) = (gradOut.hostPointer, ids.int32Pointer, gradTable.hostPointer)
         table.update(repeating: 0, count: vocabulary * dimension)
         // Threads own column slices of the whole table and walk the ids in order: no two

@@ -6,6 +6,7 @@ extension CPUBackend {
     /// leaving the split to OpenBLAS would change the summation order from run to run; with a
     /// fixed split every run gives the same bits (same seed, same loss curve).
     public func gemm(_ descriptor: GEMMDescriptor, a: Buffer, b: Buffer, c: Buffer) throws {
+        try BufferCounts.gemm(descriptor, a: a, b: b, c: c)
         let (m, n, k) = (descriptor.m, descriptor.n, descriptor.k)
         // Leading dimensions of the stored (row-major) matrices.
         let lda = descriptor.transposeA ? m : k

@@ -4,6 +4,7 @@ import Foundation
 /// every log-sum-exp max-subtracted.
 extension CPUBackend {
     public func crossEntropyForward(_ descriptor: CrossEntropyDescriptor, logits: Buffer, targets: Buffer, rowLoss: Buffer) throws {
+        try BufferCounts.crossEntropyForward(descriptor, logits: logits, targets: targets, rowLoss: rowLoss)
         let (z, t, out, c) = (logits.hostPointer, targets.int32Pointer, rowLoss.hostPointer, descriptor.classes)
         parallelFor(descriptor.rows, minimumChunk: max(1, 8192 / c)) { rows in
             for r in rows {
@@ -17,6 +18,7 @@ extension CPUBackend {
     }
 
     public func crossEntropyBackward(_ descriptor: CrossEntropyDescriptor, logits: Buffer, targets: Buffer, scale: Float, gradLogits: Buffer) throws {
+        try BufferCounts.crossEntropyBackward(descriptor, logits: logits, targets: targets, scale: scale, gradLogits: gradLogits)
         let (z, t, out, c) = (logits.hostPointer, targets.int32Pointer, gradLogits.hostPointer, descriptor.classes)
         parallelFor(descriptor.rows, minimumChunk: max(1, 8192 / c)) { rows in
             for r in rows {
@@ -32,6 +34,7 @@ extension CPUBackend {
     }
 
     public func klDivergenceForward(_ descriptor: KLDivergenceDescriptor, student: Buffer, teacher: Buffer, rowLoss: Buffer) throws {
+        try BufferCounts.klDivergenceForward(descriptor, student: student, teacher: teacher, rowLoss: rowLoss)
         let (s, t, out, c, temperature) = (student.hostPointer, teacher.hostPointer, rowLoss.hostPointer, descriptor.classes, descriptor.temperature)
         parallelFor(descriptor.rows, minimumChunk: max(1, 8192 / c)) { rows in
             for r in rows {
@@ -49,6 +52,7 @@ extension CPUBackend {
     }
 
     public func klDivergenceBackward(_ descriptor: KLDivergenceDescriptor, student: Buffer, teacher: Buffer, scale: Float, gradStudent: Buffer) throws {
+        try BufferCounts.klDivergenceBackward(descriptor, student: student, teacher: teacher, scale: scale, gradStudent: gradStudent)
         let (s, t, out, c, temperature) = (student.hostPointer, teacher.hostPointer, gradStudent.hostPointer, descriptor.classes, descriptor.temperature)
         parallelFor(descriptor.rows, minimumChunk: max(1, 8192 / c)) { rows in
             for r in rows {
@@ -62,6 +66,7 @@ extension CPUBackend {
     }
 
     public func binaryCrossEntropyForward(logits: Buffer, targets: Buffer, loss: Buffer, count: Int) throws {
+        try BufferCounts.binaryCrossEntropyForward(logits: logits, targets: targets, loss: loss, count: count)
         let (z, t, out) = (logits.hostPointer, targets.hostPointer, loss.hostPointer)
         parallelFor(count, minimumChunk: 16_384) { range in
             for i in range { out[i] = max(z[i], 0) - z[i] * t[i] + Foundation.log1p(Foundation.exp(-abs(z[i]))) }
@@ -69,6 +74,7 @@ extension CPUBackend {
     }
 
     public func binaryCrossEntropyBackward(logits: Buffer, targets: Buffer, scale: Float, grad: Buffer, count: Int) throws {
+        try BufferCounts.binaryCrossEntropyBackward(logits: logits, targets: targets, scale: scale, grad: grad, count: count)
         let (z, t, out) = (logits.hostPointer, targets.hostPointer, grad.hostPointer)
         parallelFor(count, minimumChunk: 16_384) { range in
             for i in range {

@@ -3,6 +3,7 @@ import Foundation
 /// Mutual-information bounds on the CPU path: one group per task, sums in float64.
 extension CPUBackend {
     public func mutualInformationForward(_ descriptor: MutualInformationDescriptor, scores: Buffer, bounds: Buffer, statistics: Buffer) throws {
+        try BufferCounts.mutualInformationForward(descriptor, scores: scores, bounds: bounds, statistics: statistics)
         let n = descriptor.size
         let (fs, out, stats) = (scores.hostPointer, bounds.hostPointer, statistics.hostPointer)
         parallelFor(descriptor.groups) { groups in
@@ -41,6 +42,7 @@ extension CPUBackend {
 
     public func mutualInformationBackward(_ descriptor: MutualInformationDescriptor, scores: Buffer, statistics: Buffer, gradBounds: Buffer,
                                           gradScores: Buffer) throws {
+        try BufferCounts.mutualInformationBackward(descriptor, scores: scores, statistics: statistics, gradBounds: gradBounds, gradScores: gradScores)
         let n = descriptor.size
         let (fs, stats, upstream, out) = (scores.hostPointer, statistics.hostPointer, gradBounds.hostPointer, gradScores.hostPointer)
         parallelFor(descriptor.groups * n) { rows in

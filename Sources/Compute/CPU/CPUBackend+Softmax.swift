@@ -4,6 +4,7 @@ extension CPUBackend {
     /// Rows are split across threads; within a row, 16-lane loops with a scalar tail. Masked
     /// entries become −∞ logits, which the max ignores and `exp` turns into exact zeros.
     public func softmaxForward(_ descriptor: SoftmaxDescriptor, x: Buffer, mask: Buffer?, y: Buffer) throws {
+        try BufferCounts.softmaxForward(descriptor, x: x, mask: mask, y: y)
         let (columns, scale, isLog) = (descriptor.columns, descriptor.scale, descriptor.isLog)
         let input = UnsafePointer(x.hostPointer), output = y.hostPointer, keep = mask.map { UnsafePointer($0.hostPointer) }
         let vectorEnd = columns / 16 * 16
@@ -63,6 +64,7 @@ extension CPUBackend {
     /// softmax: `dx = s·y·(dy − Σ dy·y)`; log-softmax: `dx = s·(dy − exp(y)·Σ dy)`; sums over
     /// kept entries, and masked entries get zero.
     public func softmaxBackward(_ descriptor: SoftmaxDescriptor, y: Buffer, gradY: Buffer, mask: Buffer?, gradX: Buffer) throws {
+        try BufferCounts.softmaxBackward(descriptor, y: y, gradY: gradY, mask: mask, gradX: gradX)
         let (columns, scale, isLog) = (descriptor.columns, descriptor.scale, descriptor.isLog)
         let output = UnsafePointer(y.hostPointer), upstream = UnsafePointer(gradY.hostPointer)
         let result = gradX.hostPointer, keep = mask.map { UnsafePointer($0.hostPointer) }

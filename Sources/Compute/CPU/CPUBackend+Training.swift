@@ -4,6 +4,7 @@ import Foundation
 extension CPUBackend {
     public func layerNormForward(_ descriptor: LayerNormDescriptor, x: Buffer, weight: Buffer, bias: Buffer, y: Buffer,
                                  mean: Buffer, reciprocalStd: Buffer) throws {
+        try BufferCounts.layerNormForward(descriptor, x: x, weight: weight, bias: bias, y: y, mean: mean, reciprocalStd: reciprocalStd)
         let c = descriptor.columns
         let (xs, w, b, ys, means, rstds) = (x.hostPointer, weight.hostPointer, bias.hostPointer, y.hostPointer, mean.hostPointer, reciprocalStd.hostPointer)
         parallelFor(descriptor.rows, minimumChunk: max(1, 8192 / c)) { rows in
@@ -25,6 +26,7 @@ extension CPUBackend {
 
     public func layerNormBackward(_ descriptor: LayerNormDescriptor, x: Buffer, weight: Buffer, mean: Buffer, reciprocalStd: Buffer,
                                   gradY: Buffer, gradX: Buffer, gradWeight: Buffer, gradBias: Buffer) throws {
+        try BufferCounts.layerNormBackward(descriptor, x: x, weight: weight, mean: mean, reciprocalStd: reciprocalStd, gradY: gradY, gradX: gradX, gradWeight: gradWeight, gradBias: gradBias)
         let c = descriptor.columns
         let (xs, w, means, rstds, dys, dxs) = (x.hostPointer, weight.hostPointer, mean.hostPointer, reciprocalStd.hostPointer, gradY.hostPointer, gradX.hostPointer)
         // Column sums for the weight and bias gradients: one partial row per thread, added after.
@@ -62,6 +64,7 @@ extension CPUBackend {
     }
 
     public func geluForward(_ descriptor: GELUDescriptor, x: Buffer, y: Buffer) throws {
+        try BufferCounts.geluForward(descriptor, x: x, y: y)
         let (xs, ys, tanhForm) = (x.hostPointer, y.hostPointer, descriptor.approximation == .tanh)
         parallelFor(descriptor.count, minimumChunk: 4096) { range in
             for i in range { ys[i] = gelu(xs[i], tanhForm: tanhForm).value }
@@ -69,6 +72,7 @@ extension CPUBackend {
     }
 
     public func geluBackward(_ descriptor: GELUDescriptor, x: Buffer, gradY: Buffer, gradX: Buffer) throws {
+        try BufferCounts.geluBackward(descriptor, x: x, gradY: gradY, gradX: gradX)
         let (xs, dys, dxs, tanhForm) = (x.hostPointer, gradY.hostPointer, gradX.hostPointer, descriptor.approximation == .tanh)
         parallelFor(descriptor.count, minimumChunk: 4096) { range in
             for i in range { dxs[i] = dys[i] * gelu(xs[i], tanhForm: tanhForm).derivative }
@@ -76,6 +80,7 @@ extension CPUBackend {
     }
 
     public func adamWStep(_ descriptor: AdamWDescriptor, parameters: Buffer, gradients: Buffer, firstMoment: Buffer, secondMoment: Buffer) throws {
+        try BufferCounts.adamWStep(descriptor, parameters: parameters, gradients: gradients, firstMoment: firstMoment, secondMoment: secondMoment)
         let (p, g, m, v) = (parameters.hostPointer, gradients.hostPointer, firstMoment.hostPointer, secondMoment.hostPointer)
         let (c1, c2) = descriptor.corrections
         let (lr, b1, b2, eps, decay) = (descriptor.learningRate, descriptor.beta1, descriptor.beta2, descriptor.epsilon, descriptor.weightDecay)

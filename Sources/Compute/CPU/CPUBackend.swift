@@ -30,16 +30,19 @@ public final class CPUBackend: Backend, Sendable {
     }
 
     public func upload(_ values: UnsafeBufferPointer<Float>, to buffer: Buffer) throws {
+        try BufferCounts.upload(values, to: buffer)
         guard let base = values.baseAddress else { return }
         buffer.hostPointer.update(from: base, count: values.count)
     }
 
     public func download(_ buffer: Buffer, into values: UnsafeMutableBufferPointer<Float>) throws {
+        try BufferCounts.download(buffer, into: values)
         guard let base = values.baseAddress else { return }
         base.update(from: buffer.hostPointer, count: values.count)
     }
 
     public func copy(_ source: Buffer, to destination: Buffer, count: Int) throws {
+        try BufferCounts.copy(source, to: destination, count: count)
         let (from, to) = (source.hostPointer, destination.hostPointer)
         parallelFor(count, minimumChunk: 1 << 16) { range in
             (to + range.lowerBound).update(from: from + range.lowerBound, count: range.count)

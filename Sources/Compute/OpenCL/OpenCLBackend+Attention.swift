@@ -56,6 +56,7 @@ extension OpenCLBackend {
 
     public func attentionForward(_ descriptor: AttentionDescriptor, q: Buffer, k: Buffer, v: Buffer, keyMask: Buffer?,
                                  out: Buffer, logSumExp: Buffer) throws {
+        try BufferCounts.attentionForward(descriptor, q: q, k: k, v: v, keyMask: keyMask, out: out, logSumExp: logSumExp)
         try checkHeadSize(descriptor)
         // Kernels without a mask still take a buffer argument; a 1-float placeholder serves.
         let maskBuffer = try keyMask ?? makeBuffer(count: 1)
@@ -71,6 +72,7 @@ extension OpenCLBackend {
 
     public func attentionBackward(_ descriptor: AttentionDescriptor, q: Buffer, k: Buffer, v: Buffer, keyMask: Buffer?,
                                   out: Buffer, logSumExp: Buffer, gradOut: Buffer, gradQ: Buffer, gradK: Buffer, gradV: Buffer) throws {
+        try BufferCounts.attentionBackward(descriptor, q: q, k: k, v: v, keyMask: keyMask, out: out, logSumExp: logSumExp, gradOut: gradOut, gradQ: gradQ, gradK: gradK, gradV: gradV)
         try checkHeadSize(descriptor)
         let maskBuffer = try keyMask ?? makeBuffer(count: 1)
         // delta_i = dout_i · out_i, the only extra memory of the backward: [B, H, Lq].

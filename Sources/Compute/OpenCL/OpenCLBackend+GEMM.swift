@@ -22,6 +22,7 @@ struct GEMMKernels: KernelFamily {
 
 extension OpenCLBackend {
     public func gemm(_ descriptor: GEMMDescriptor, a: Buffer, b: Buffer, c: Buffer) throws {
+        try BufferCounts.gemm(descriptor, a: a, b: b, c: c)
         let (m, n, k, batch) = (Int32(descriptor.m), Int32(descriptor.n), Int32(descriptor.k), descriptor.batch)
         let transposeA: Int32 = descriptor.transposeA ? 1 : 0, transposeB: Int32 = descriptor.transposeB ? 1 : 0
         switch tuning.variant {

@@ -126,6 +126,7 @@ extension OpenCLBackend {
     }
 
     public func mutualInformationForward(_ descriptor: MutualInformationDescriptor, scores: Buffer, bounds: Buffer, statistics: Buffer) throws {
+        try BufferCounts.mutualInformationForward(descriptor, scores: scores, bounds: bounds, statistics: statistics)
         try locked("mutual-information") {
             let kernel = try kernels(InfoNCEKernels.self).mutualInformationForward
             try kernel.bind(.buffer(scores.deviceMemory), .buffer(bounds.deviceMemory), .buffer(statistics.deviceMemory),
@@ -136,6 +137,7 @@ extension OpenCLBackend {
 
     public func mutualInformationBackward(_ descriptor: MutualInformationDescriptor, scores: Buffer, statistics: Buffer, gradBounds: Buffer,
                                           gradScores: Buffer) throws {
+        try BufferCounts.mutualInformationBackward(descriptor, scores: scores, statistics: statistics, gradBounds: gradBounds, gradScores: gradScores)
         try locked("mutual-information backward") {
             let kernel = try kernels(InfoNCEKernels.self).mutualInformationBackward, group = tuning.infoNCEElementGroup
             try kernel.bind(.buffer(scores.deviceMemory), .buffer(statistics.deviceMemory), .buffer(gradBounds.deviceMemory),

@@ -18,10 +18,12 @@ struct SoftmaxKernels: KernelFamily {
 
 extension OpenCLBackend {
     public func softmaxForward(_ descriptor: SoftmaxDescriptor, x: Buffer, mask: Buffer?, y: Buffer) throws {
+        try BufferCounts.softmaxForward(descriptor, x: x, mask: mask, y: y)
         try launchSoftmax({ $0.variant == .cpu ? $1.forwardRowwise : $1.forwardWorkGroup }, descriptor, x, mask, nil, y)
     }
 
     public func softmaxBackward(_ descriptor: SoftmaxDescriptor, y: Buffer, gradY: Buffer, mask: Buffer?, gradX: Buffer) throws {
+        try BufferCounts.softmaxBackward(descriptor, y: y, gradY: gradY, mask: mask, gradX: gradX)
         try launchSoftmax({ $0.variant == .cpu ? $1.backwardRowwise : $1.backwardWorkGroup }, descriptor, y, mask, gradY, gradX)
     }
 

@@ -23,6 +23,7 @@ struct TrainingKernels: KernelFamily {
 extension OpenCLBackend {
     public func layerNormForward(_ descriptor: LayerNormDescriptor, x: Buffer, weight: Buffer, bias: Buffer, y: Buffer,
                                  mean: Buffer, reciprocalStd: Buffer) throws {
+        try BufferCounts.layerNormForward(descriptor, x: x, weight: weight, bias: bias, y: y, mean: mean, reciprocalStd: reciprocalStd)
         try locked("layernorm") {
             let kernel = try kernels(TrainingKernels.self).layerNormForward
             try kernel.bind(.buffer(x.deviceMemory), .buffer(weight.deviceMemory), .buffer(bias.deviceMemory), .buffer(y.deviceMemory),
@@ -34,6 +35,7 @@ extension OpenCLBackend {
 
     public func layerNormBackward(_ descriptor: LayerNormDescriptor, x: Buffer, weight: Buffer, mean: Buffer, reciprocalStd: Buffer,
                                   gradY: Buffer, gradX: Buffer, gradWeight: Buffer, gradBias: Buffer) throws {
+        try BufferCounts.layerNormBackward(descriptor, x: x, weight: weight, mean: mean, reciprocalStd: reciprocalStd, gradY: gradY, gradX: gradX, gradWeight: gradWeight, gradBias: gradBias)
         // The weight and bias gradients sum over rows: partial sums per chunk of rows, then added.
         let chunks = ceilDiv(descriptor.rows, tuning.layerNormRowChunk)
         let partialWeight = try makeBuffer(count: chunks * descriptor.columns), partialBias = try makeBuffer(count: chunks * descriptor.columns)
@@ -52,6 +54,7 @@ extension OpenCLBackend {
     }
 
     public func geluForward(_ descriptor: GELUDescriptor, x: Buffer, y: Buffer) throws {
+        try BufferCounts.geluForward(descriptor, x: x, y: y)
         try locked("gelu") {
             let kernel = try kernels(TrainingKernels.self).geluForward
             try kernel.bind(.buffer(x.deviceMemory), .buffer(y.deviceMemory), .int32(Int32(descriptor.count)),
@@ -61,6 +64,7 @@ extension OpenCLBackend {
     }
 
     public func geluBackward(_ descriptor: GELUDescriptor, x: Buffer, gradY: Buffer, gradX: Buffer) throws {
+        try BufferCounts.geluBackward(descriptor, x: x, gradY: gradY, gradX: gradX)
         try locked("gelu backward") {
             let kernel = try kernels(TrainingKernels.self).geluBackward
             try kernel.bind(.buffer(x.deviceMemory), .buffer(gradY.deviceMemory), .buffer(gradX.deviceMemory), .int32(Int32(descriptor.count)),
@@ -70,6 +74,7 @@ extension OpenCLBackend {
     }
 
     public func adamWStep(_ descriptor: AdamWDescriptor, parameters: Buffer, gradients: Buffer, firstMoment: Buffer, secondMoment: Buffer) throws {
+        try BufferCounts.adamWStep(descriptor, parameters: parameters, gradients: gradients, firstMoment: firstMoment, secondMoment: secondMoment)
         let (c1, c2) = descriptor.corrections
         try locked("adamw") {
             let kernel = try kernels(TrainingKernels.self).adamW

@@ -120,6 +120,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
     }
 
     public func upload(_ values: UnsafeBufferPointer<Float>, to buffer: Buffer) throws {
+        try BufferCounts.upload(values, to: buffer)
         try locked("upload") {
             try queue.withMapped(buffer.deviceMemory, writing: true, byteCount: values.count * 4) { raw in
                 if let base = values.baseAddress { raw.baseAddress?.copyMemory(from: base, byteCount: values.count * 4) }
@@ -128,6 +129,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
     }
 
     public func download(_ buffer: Buffer, into values: UnsafeMutableBufferPointer<Float>) throws {
+        try BufferCounts.download(buffer, into: values)
         try locked("download") {
             try queue.withMapped(buffer.deviceMemory, writing: false, byteCount: values.count * 4) { raw in
                 if let base = values.baseAddress, let source = raw.baseAddress { UnsafeMutableRawPointer(base).copyMemory(from: source, byteCount: values.count * 4) }
@@ -136,6 +138,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
     }
 
     public func copy(_ source: Buffer, to destination: Buffer, count: Int) throws {
+        try BufferCounts.copy(source, to: destination, count: count)
         try locked("copy") { try queue.copy(from: source.deviceMemory, to: destination.deviceMemory, byteCount: count * 4) }
     }
 
