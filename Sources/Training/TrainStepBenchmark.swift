@@ -1,12 +1,14 @@
 import Autograd
 import Benchmarking
 import Compute
+import DataParallel
 import Foundation
 import Models
 import NeuralNetworks
 
-/// The training-step benchmark: one CLIP step (forward, backward, AdamW) of a fixed model on
-/// random inputs, the same model the peer comparison builds in PyTorch and tinygrad — text
+/// The training-step benchmark: the trainer's own CLIP step (forward, backward, gradient
+/// clipping, AdamW, the logit-scale clamp; `OptimizationStep`) of a fixed model on random
+/// inputs, the same model the peer comparison builds in PyTorch and tinygrad — text
 /// transformer and ViT of 4 layers, width 256, 4 heads, 32 tokens, vocabulary 1000, 32×32 RGB
 /// images in 4×4 patches, projections 256, symmetric InfoNCE, AdamW.
 public enum TrainStepBenchmark {
@@ -21,21 +23,19 @@ public enum TrainStepBenchmark {
     public static func benchmarkCase(batch: Int, width: Int = 256, layers: Int = 4) -> BenchmarkCase {
         let config = config(width: width, layers: layers)
         @Sendable func setUp(_ backend: any Backend) throws -> () throws -> Float {
-            let model = try AlignmentModel(config: config, recipe: .clip, options: RecipeOptions(), seed: 1, backend: backend)
-            let optimizer = AdamW(parameters: model.parameters, learningRate: 1e-4, weightDecay: 0.01, undecayed: model.undecayedParameters)
+            let options = TrainingOptions()
+            let model = try AlignmentModel(config: config, recipe: .clip, options: options.recipeOptions, seed: 1, backend: backend)
+            let optimizer = AdamW(parameters: model.parameters, learningRate: 1e-4, weightDecay: options.weightDecay, undecayed: model.undecayedParameters)
+            let step = OptimizationStep(model: model, optimizer: optimizer, clipNorm: options.clipNorm, seed: 1)
             let length = config.maxTextLength
             let ids = try Tensor((0..<(batch * length)).map { Int32(($0 * 7919) % config.vocabularySize) }, shape: [batch, length], on: backend)
-            let mask = [Float](repeating: 1, count: batch * length)
             let patches = try Tensor(SeededValues.values(batch * config.patchesPerImage * config.patchFeatures, seed: 21),
                                      shape: [batch, config.patchesPerImage, config.patchFeatures], on: backend)
+            let inputs = Batch(ids: ids, mask: [Float](repeating: 1, count: batch * length), patches: patches)
+            var count = 0
             return {
-                let (_, textCLS) = try model.text(ids: ids, mask: mask)
-                let (_, imageCLS) = try model.image!(patches: patches)
-                let loss = try model.contrastive(model.imageProjection!(imageCLS), model.textProjection!(textCLS))
-                try loss.backward()
-                try optimizer.update()
-                try model.afterOptimizerStep()
-                return try loss.values()[0]
+                defer { count += 1 }
+                return Float(try step(inputs, shard: BatchShard(group: SingleProcess(), globalIndices: Array(0..<batch), step: count)).value)
             }
         }
         let parameters = ["batch": batch, "width": width, "layers": layers]

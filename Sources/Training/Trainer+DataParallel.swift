@@ -77,27 +77,4 @@ extension Trainer {
         }
         return step
     }
-
-    /// The step's loss and its parts, and whether to stop (the signal), the same on every rank.
-    /// With several ranks one allreduce sums the parameter gradients, the losses and the stop
-    /// requests; gradients and losses are then divided by the number of ranks. Each rank's
-    /// loss is its share of the global loss (see `BatchShard`), so the averages are the global
-    /// batch's loss and gradient. A stop request on any rank stops all after the same step.
-    func averageAcrossRanks(_ loss: StepLoss, step: Int) throws -> (value: Double, parts: [(name: String, value: Double)], stopSignal: Int32) {
-        let value = Double(try loss.total.values()[0])
-        guard group.size > 1 else { return (value, loss.parts, StopSignal.received) }
-        let withGradient = model.parameters.filter { $0.gradient != nil }
-        var buffer = try withGradient.flatMap { try $0.gradientValues() }
-        buffer += [Float(value)] + loss.parts.map { Float($0.value) } + [StopSignal.received != 0 ? 1 : 0]
-        try group.allReduceSum(&buffer, label: "gradients of step \(step + 1)")
-        let scale = 1 / Float(group.size)
-        var offset = 0
-        for parameter in withGradient {
-            try parameter.assignGradient(buffer[offset..<(offset + parameter.count)].map { $0 * scale })
-            offset += parameter.count
-        }
-        let parts = loss.parts.enumerated().map { ($0.element.name, Double(buffer[offset + 1 + $0.offset] * scale)) }
-        let stop = buffer[buffer.count - 1] > 0 ? (StopSignal.received != 0 ? StopSignal.received : SIGTERM) : 0
-        return (Double(buffer[offset] * scale), parts, stop)
-    }
 }

@@ -171,6 +171,7 @@ public final class Trainer {
                                         ranks: group.size)
             return try CheckpointStore.save(model: model, optimizer: optimizer, state: state, run: run.url, keep: options.keepCheckpoints)
         }
+        let optimizationStep = OptimizationStep(model: model, optimizer: optimizer, clipNorm: options.clipNorm, group: group, seed: options.seed)
         StopSignal.install()
         for step in firstStep..<totalSteps {
             let epoch = step / stepsPerEpoch
@@ -179,16 +180,8 @@ public final class Trainer {
             let shard = BatchShard(group: group, globalIndices: Array(order[start..<(start + globalBatch)]), step: step)
             let batch = try Batch(train, indices: Array(shard.localIndices), patchSize: model.config.patchSize,
                                   imageSize: model.config.imageSize, on: backend)
-            let loss = try model.loss(batch, shard: shard, seed: options.seed)
-            try loss.total.backward()
-            let agreed = try averageAcrossRanks(loss, step: step)
-            guard agreed.value.isFinite else {
-                throw TrainingError.nonFiniteLoss(step: step + 1, parts: agreed.parts.map { "\($0.name) \($0.value)" }.joined(separator: ", "))
-            }
-            try clipGradients(model.parameters, maxNorm: options.clipNorm)
             optimizer.learningRate = schedule.rate(at: step)
-            try optimizer.update()
-            try model.afterOptimizerStep()
+            let agreed = try optimizationStep(batch, shard: shard)
             losses.append(agreed.value)
             reporter?.update(step: step + 1, loss: agreed.value, samplesPerStep: globalBatch)
             if let run, (step + 1) % options.logEvery == 0 || step == 0 || step + 1 == totalSteps {

@@ -128,6 +128,15 @@ public struct Batch {
     /// `[B·L]`, `TrainingData.ignoreIndex` where a token carries no tag.
     public let tagTargets: [Int32]
 
+    /// A batch of given tensors (the train-step benchmark's random inputs): the cross view is
+    /// the sentence, labels are 0 and no token is tagged.
+    init(ids: Tensor, mask: [Float], patches: Tensor) {
+        (indices, length) = (Array(0..<ids.shape[0]), ids.shape[1])
+        (self.ids, self.mask, crossIds, crossMask, self.patches) = (ids, mask, ids, mask, patches)
+        labels = [Int32](repeating: 0, count: indices.count)
+        tagTargets = [Int32](repeating: TrainingData.ignoreIndex, count: ids.count)
+    }
+
     /// Gathers `indices` of `split` onto `backend`.
     public init(_ split: EncodedSplit, indices: [Int], patchSize: Int, imageSize: Int, on backend: any Backend) throws {
         self.indices = indices

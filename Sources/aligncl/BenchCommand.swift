@@ -165,10 +165,13 @@ struct BenchCommand: ParsableCommand {
         if let openCL = backend as? OpenCLBackend {
             let profile = try openCL.kernelProfile { try prepared() }
             result.kernelSeconds = profile.values.reduce(0, +)
+            let transfers = try openCL.hostTransfers { try prepared() }
+            (result.blockingReads, result.uploads) = (transfers.blockingReads, transfers.uploads)
             if self.profile {
                 let top = profile.sorted { $0.value > $1.value }.prefix(8)
                     .map { String(format: "%@ %.2f ms (%.0f%%)", $0.key, $0.value * 1e3, 100 * $0.value / max(result.kernelSeconds!, 1e-12)) }
                 printError("aligncl: bench \(benchCase.name): kernel time by kernel: \(top.joined(separator: ", "))")
+                printError("aligncl: bench \(benchCase.name): per run, \(transfers.blockingReads) blocking host reads and \(transfers.uploads) uploads")
             }
         }
     }

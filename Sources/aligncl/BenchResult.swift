@@ -21,6 +21,9 @@ struct BenchResult: Codable {
     var throughput: Double?
     /// OpenCL only: the kernels' device time in one run (profiling events).
     var kernelSeconds: Double?
+    /// OpenCL only: host reads that wait for the queue, and uploads, in one run.
+    var blockingReads: Int?
+    var uploads: Int?
     /// OpenCL's speed relative to the CPU path on the same case (CPU time / OpenCL time).
     var speedupOverCPU: Double?
 

@@ -20,6 +20,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
     private var programs: [KernelProgram: CLProgram] = [:]
     /// The kernel families made so far, by type (see `kernels(_:)`).
     private var families: [ObjectIdentifier: any KernelFamily] = [:]
+    /// Host transfers so far (under `lock`).
+    private var transfers = HostTransfers()
     /// The operand promised unchanged (`withUnchangedOperand`) and its packed forms so far.
     var unchangedOperand: (buffer: Buffer, packed: [PackedOperandKey: Buffer])?
 
@@ -97,6 +99,16 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
         return made
     }
 
+    /// The host transfers `body` makes: each blocking read drains the queue (on a discrete GPU
+    /// that can cost more than the kernels of a small step); uploads are queued but stage
+    /// through host memory.
+    public func hostTransfers(_ body: () throws -> Void) throws -> HostTransfers {
+        let before = lock.withLock { transfers }
+        try body()
+        let after = lock.withLock { transfers }
+        return HostTransfers(blockingReads: after.blockingReads - before.blockingReads, uploads: after.uploads - before.uploads)
+    }
+
     /// Runs `body` and returns the device time of the kernels it enqueued (from OpenCL
     /// profiling events: the kernel time, without host overhead), waiting for them.
     public func kernelSeconds(_ body: () throws -> Void) throws -> Double {
@@ -122,6 +134,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
     public func upload(_ values: UnsafeBufferPointer<Float>, to buffer: Buffer) throws {
         try BufferCounts.upload(values, to: buffer)
         try locked("upload") {
+            transfers.uploads += 1
             try queue.withMapped(buffer.deviceMemory, writing: true, byteCount: values.count * 4) { raw in
                 if let base = values.baseAddress { raw.baseAddress?.copyMemory(from: base, byteCount: values.count * 4) }
             }
@@ -131,6 +144,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
     public func download(_ buffer: Buffer, into values: UnsafeMutableBufferPointer<Float>) throws {
         try BufferCounts.download(buffer, into: values)
         try locked("download") {
+            transfers.blockingReads += 1
             try queue.withMapped(buffer.deviceMemory, writing: false, byteCount: values.count * 4) { raw in
                 if let base = values.baseAddress, let source = raw.baseAddress { UnsafeMutableRawPointer(base).copyMemory(from: source, byteCount: values.count * 4) }
             }
@@ -156,6 +170,12 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
             throw BackendError.openCL(op: op, error)
         }
     }
+}
+
+/// Counts of host transfers (`OpenCLBackend.hostTransfers`).
+public struct HostTransfers: Sendable, Equatable {
+    public var blockingReads = 0
+    public var uploads = 0
 }
 
 /// The entry points of one or more kernel files, looked up once per backend.
