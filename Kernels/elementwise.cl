@@ -7,6 +7,8 @@
  *   elementwise_scale       y = alpha * x        (y may alias x)
  *   elementwise_accumulate  dst += src
  *   elementwise_fill        y = value
+ *   elementwise_scale_by    y = alpha[0] * x     (alpha on the device; y may alias x)
+ *   elementwise_map         y = f(x): exp, clamp, clipping factor, reciprocal (y may alias x)
  *   bias_add                y[r,c] = x[r,c] + bias[c]   (y may alias x)
  *   column_sum_partial / column_sum_finish: out[c] = sum_r x[r,c] in two deterministic steps;
  *     partial is [ceil(rows, SUM_CHUNK), cols], work-item k sums rows
@@ -19,7 +21,8 @@
  *   BIAS_ROWS  rows per work-item of bias_add (default 8)
  *   SUM_CHUNK  rows per work-item of column_sum_partial (default 64)
  * Launches (ceil(a,b) = (a+b-1)/b), all with local (1):
- *   elementwise_add, _multiply, _scale, _accumulate, _fill   global (ceil(n, EW_ITEMS))
+ *   elementwise_add, _multiply, _scale, _scale_by, _map,
+ *   _accumulate, _fill                                 global (ceil(n, EW_ITEMS))
  *   bias_add                                           global (ceil(rows, BIAS_ROWS))
  *   column_sum_partial                                 global (ceil(rows, SUM_CHUNK))
  *   column_sum_finish                                  global (ceil(cols, 16))
@@ -65,6 +68,33 @@ __kernel void elementwise_scale(__global const float* x, __global float* y, cons
     size_t i = i0;
     for (; i < iv; i += 16) vstore16(alpha * vload16(0, x + i), 0, y + i);
     for (; i < i1; ++i) y[i] = alpha * x[i];
+}
+
+/* y = alpha[0] * x: a scale that lives on the device (a loss's upstream gradient, a clipping
+ * factor), so the host never waits to read it. */
+__kernel void elementwise_scale_by(__global const float* x, __global const float* alpha, __global float* y, const int n)
+{
+    EW_RANGE(n)
+    const float a = alpha[0];
+    size_t i = i0;
+    for (; i < iv; i += 16) vstore16(a * vload16(0, x + i), 0, y + i);
+    for (; i < i1; ++i) y[i] = a * x[i];
+}
+
+/* y = f(x) for the scalar functions of ScalarFunction (Sources/Compute/Backend.swift):
+ * 0 exp; 1 clamp to [p0, p1]; 2 the clipping factor min(1, p0 / sqrt(x)) of a squared norm x
+ * (1 when x is 0; NaN stays NaN, so a non-finite gradient is not hidden); 3 1 / x. */
+__kernel void elementwise_map(__global const float* x, __global float* y, const int n, const int function,
+                              const float p0, const float p1)
+{
+    EW_RANGE(n)
+    for (size_t i = i0; i < i1; ++i) {
+        const float v = x[i];
+        y[i] = function == 0 ? exp(v)
+             : function == 1 ? fmin(fmax(v, p0), p1)
+             : function == 2 ? (v > p0 * p0 ? p0 / sqrt(v) : (v == v ? 1.0f : v))
+             : 1.0f / v;
+    }
 }
 
 __kernel void elementwise_accumulate(__global float* dst, __global const float* src, const int n)

@@ -107,29 +107,30 @@ extension Tensor {
     }
 
     /// The InfoNCE loss of this `a [G?, N, D]` against `b [G?, M, D]` at logit scale
-    /// `logitScale` (a one-element tensor, learnable as in CLIP).
+    /// `logitScale` (a one-element tensor, learnable as in CLIP, never read to the host).
     public func infoNCE(_ b: Tensor, logitScale: Tensor, targets: InfoNCETargets = .diagonal, labelsA: [Float]? = nil, labelsB: [Float]? = nil,
                         softTargets: [Float]? = nil, direction: InfoNCEDirection = .symmetric, normalize: Bool = true) throws -> Tensor {
         guard logitScale.count == 1 else {
             throw BackendError.invalidArgument(op: "infonce", message: "the logit scale must hold one value, got shape \(logitScale.shape)")
         }
         let backend = self.backend
-        let scale = try logitScale.values()[0]
+        try sameBackend(logitScale, "infonce")
         let rows = shape.count >= 2 ? shape[shape.count - 2] : 0, columns = b.shape.count >= 2 ? b.shape[b.shape.count - 2] : 0
-        let descriptor = try InfoNCEDescriptor(aShape: shape, bShape: b.shape, scale: scale, normalizes: normalize, targets: targets,
+        // The scale stays on the device (InfoNCEInputs.scale): the descriptor's is 1.
+        let descriptor = try InfoNCEDescriptor(aShape: shape, bShape: b.shape, scale: 1, normalizes: normalize, targets: targets,
                                                labelsAShape: labelsA.map { [$0.count] }, labelsBShape: labelsB.map { [$0.count] },
                                                softTargetsShape: softTargets.map { _ in [rows, columns] }, direction: direction)
         if let softTargets, softTargets.count != rows * columns {
             throw BackendError.invalidArgument(op: "infonce", message: "targets must have N·M = \(rows * columns) values, got \(softTargets.count)")
         }
         let inputs = InfoNCEInputs(a: storage, b: b.storage, labelsA: try labelsA.map { try backend.makeBuffer($0) },
-                                   labelsB: try labelsB.map { try backend.makeBuffer($0) }, softTargets: try softTargets.map { try backend.makeBuffer($0) })
+                                   labelsB: try labelsB.map { try backend.makeBuffer($0) }, softTargets: try softTargets.map { try backend.makeBuffer($0) },
+                                   scale: logitScale.storage)
         let (loss, state) = try backend.infoNCEForward(descriptor, inputs)
-        return record(shape: [], storage: try backend.makeBuffer([Float(loss)]), inputs: [self, b, logitScale]) { [count] gradient in
-            let upstream = try backend.read(gradient, count: 1)[0]
+        return record(shape: [], storage: loss, inputs: [self, b, logitScale]) { [count] gradient in
             let (gradA, gradB) = (try backend.makeBuffer(count: count), try backend.makeBuffer(count: b.count))
-            let gradScale = try backend.infoNCEBackward(descriptor, inputs, state: state, gradLoss: upstream, gradA: gradA, gradB: gradB)
-            return [gradA, gradB, try backend.makeBuffer([Float(gradScale)])]
+            let gradScale = try backend.infoNCEBackward(descriptor, inputs, state: state, gradLoss: gradient, gradA: gradA, gradB: gradB)
+            return [gradA, gradB, gradScale]
         }
     }
 }
@@ -150,12 +151,12 @@ extension Tensor {
         }
     }
 
-    /// `exp(self)` elementwise, computed on the host: meant for scalars such as CLIP's logit
-    /// scale `s = exp(θ)`, not for activations.
+    /// `exp(self)` elementwise, on the device (CLIP's logit scale `s = exp(θ)`).
     public func exp() throws -> Tensor {
-        let values = try self.values().map { Foundation.exp($0) }
+        try requireElementType(.float32, "exp")
         let backend = self.backend
-        let out = try backend.makeBuffer(values)
+        let out = try backend.makeBuffer(count: count)
+        try backend.map(.exp, storage, into: out, count: count)
         return record(shape: shape, storage: out, inputs: [self]) { [count] gradient in
             // d exp(x) / dx = exp(x): the output itself.
             let gradX = try backend.makeBuffer(count: count)

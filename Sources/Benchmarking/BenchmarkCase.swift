@@ -107,9 +107,9 @@ public struct BenchmarkCase: Sendable {
             let gradA = try backend.makeBuffer(count: rows * dimension), gradB = try backend.makeBuffer(count: rows * dimension)
             return {
                 let (loss, state) = try backend.infoNCEForward(descriptor, inputs)
-                guard backward else { return [Float(loss)] }
+                guard backward else { return try backend.read(loss) }
                 let gradScale = try backend.infoNCEBackward(descriptor, inputs, state: state, gradA: gradA, gradB: gradB)
-                return [Float(loss), Float(gradScale)] + (try backend.read(gradA)) + (try backend.read(gradB))
+                return try [loss, gradScale, gradA, gradB].flatMap { try backend.read($0) }
             }
         }
         return BenchmarkCase(name: "infonce\(backward ? " fwd+bwd" : " fwd") N\(rows) D\(dimension)", family: "infonce",

@@ -1,4 +1,5 @@
 import CLRuntime
+import Foundation
 
 /// Where ops run. One requirement per op family, so a backend that lacks an op does not
 /// compile. Backends receive buffers that the host-side layer (`Operations`, the descriptors)
@@ -65,6 +66,10 @@ public protocol Backend: AnyObject, Sendable {
     func add(_ a: Buffer, _ b: Buffer, into y: Buffer, count: Int) throws
     func multiply(_ a: Buffer, _ b: Buffer, into y: Buffer, count: Int) throws
     func scale(_ x: Buffer, by alpha: Float, into y: Buffer, count: Int) throws
+    /// `y = alpha[0]·x`, the scale read on the device (an upstream gradient, a clipping factor).
+    func scale(_ x: Buffer, byScalarIn alpha: Buffer, into y: Buffer, count: Int) throws
+    /// `y = f(x)` elementwise, for the scalars a step keeps on the device.
+    func map(_ function: ScalarFunction, _ x: Buffer, into y: Buffer, count: Int) throws
     /// `destination += source`: gradient accumulation.
     func accumulate(_ source: Buffer, into destination: Buffer, count: Int) throws
     /// `y[r, c] = x[r, c] + bias[c]`.
@@ -184,6 +189,36 @@ extension Backend {
         return try [Float](unsafeUninitializedCapacity: count) { values, initialized in
             try download(buffer, into: UnsafeMutableBufferPointer(rebasing: values[0..<count]))
             initialized = count
+        }
+    }
+}
+
+/// Elementwise functions of `Backend.map`.
+public enum ScalarFunction: Sendable, Equatable {
+    case exp
+    /// Into `[lower, upper]`.
+    case clamp(lower: Float, upper: Float)
+    /// `min(1, maxNorm / √x)` of a squared norm `x` (1 for 0; NaN stays NaN): gradient clipping.
+    case clipFactor(maxNorm: Float)
+    case reciprocal
+
+    /// The code and parameters `elementwise_map` takes.
+    var kernelArguments: (code: Int32, p0: Float, p1: Float) {
+        switch self {
+        case .exp: (0, 0, 0)
+        case .clamp(let lower, let upper): (1, lower, upper)
+        case .clipFactor(let maxNorm): (2, maxNorm, 0)
+        case .reciprocal: (3, 0, 0)
+        }
+    }
+
+    /// The function on one value, as the kernel computes it.
+    func callAsFunction(_ v: Float) -> Float {
+        switch self {
+        case .exp: Foundation.exp(v)
+        case .clamp(let lower, let upper): Swift.min(Swift.max(v, lower), upper)
+        case .clipFactor(let maxNorm): v > maxNorm * maxNorm ? maxNorm / v.squareRoot() : (v.isNaN ? v : 1)
+        case .reciprocal: 1 / v
         }
     }
 }

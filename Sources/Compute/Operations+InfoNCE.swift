@@ -25,11 +25,11 @@ extension Operations {
                                    softTargets: targets == .soft ? try softTargets.map { try backend.makeBuffer($0.values) } : nil)
         let logitsBuffer = logits ? try backend.makeBuffer(count: descriptor.logitsShape.reduce(1, *)) : nil
         let (loss, state) = try backend.infoNCEForward(descriptor, inputs, logits: logitsBuffer)
-        var result = InfoNCEResult(loss: loss)
+        var result = InfoNCEResult(loss: Double(try backend.read(loss)[0]))
         if let logitsBuffer { result.logits = HostArray(shape: descriptor.logitsShape, values: try backend.read(logitsBuffer)) }
         guard gradients else { return result }
         let gradA = try backend.makeBuffer(count: a.count), gradB = try backend.makeBuffer(count: b.count)
-        result.gradScale = try backend.infoNCEBackward(descriptor, inputs, state: state, gradA: gradA, gradB: gradB)
+        result.gradScale = Double(try backend.read(try backend.infoNCEBackward(descriptor, inputs, state: state, gradA: gradA, gradB: gradB))[0])
         result.gradA = HostArray(shape: a.shape, values: try backend.read(gradA))
         result.gradB = HostArray(shape: b.shape, values: try backend.read(gradB))
         return result

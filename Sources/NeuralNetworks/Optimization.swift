@@ -33,13 +33,14 @@ public final class SGD {
 }
 
 /// Scales every gradient by `maxNorm / norm` when their global L2 norm exceeds `maxNorm`, and
-/// returns that norm (before clipping). Each parameter's sum of squares is reduced on its
-/// backend and gathered into one buffer, so the step reads back one float per parameter in a
-/// single transfer instead of every gradient; the final sum is taken in float64 on the host.
+/// returns the squared norm (before clipping) as a one-element buffer. Everything stays on the
+/// backend: each parameter's sum of squares goes into one buffer, its sum gives the squared
+/// norm, `ScalarFunction.clipFactor` the factor (1 when within the bound), and every gradient is
+/// scaled by it — nothing waits for a read.
 @discardableResult
-public func clipGradients(_ parameters: [Tensor], maxNorm: Float) throws -> Double {
+public func clipGradients(_ parameters: [Tensor], maxNorm: Float) throws -> Buffer? {
     let withGradients = parameters.filter { $0.gradient != nil }
-    guard let backend = withGradients.first?.backend else { return 0 }
+    guard let backend = withGradients.first?.backend else { return nil }
     let sums = try backend.makeBuffer(count: withGradients.count)
     for (index, parameter) in withGradients.enumerated() {
         let gradient = parameter.gradient!
@@ -48,13 +49,13 @@ public func clipGradients(_ parameters: [Tensor], maxNorm: Float) throws -> Doub
         try backend.columnSums(squares, rows: parameter.count, columns: 1, into: sum)
         try backend.copyBlocks(sum, to: sums, BlockCopy(blocks: 1, blockLength: 1, sourceStride: 1, destinationOffset: index, destinationStride: 1))
     }
-    let norm = try backend.read(sums, count: withGradients.count).reduce(0.0) { $0 + Double($1) }.squareRoot()
-    guard norm > Double(maxNorm) else { return norm }
-    let factor = Float(Double(maxNorm) / norm)
+    let squaredNorm = try backend.makeBuffer(count: 1), factor = try backend.makeBuffer(count: 1)
+    try backend.columnSums(sums, rows: withGradients.count, columns: 1, into: squaredNorm)
+    try backend.map(.clipFactor(maxNorm: maxNorm), squaredNorm, into: factor, count: 1)
     for parameter in withGradients {
-        try parameter.backend.scale(parameter.gradient!, by: factor, into: parameter.gradient!, count: parameter.count)
+        try backend.scale(parameter.gradient!, byScalarIn: factor, into: parameter.gradient!, count: parameter.count)
     }
-    return norm
+    return squaredNorm
 }
 
 /// The learning rate as a function of the step (from 0).

@@ -78,7 +78,6 @@ public final class AlignmentModel: Module {
     /// After each optimizer step: CLIP's clamp θ ≤ ln 100 (prevents the known overflow).
     public func afterOptimizerStep() throws {
         guard let logitScaleLog else { return }
-        let value = try logitScaleLog.values()[0]
-        if value > Self.maximumLogitScaleLog || value < 0 { try logitScaleLog.assign([min(max(value, 0), Self.maximumLogitScaleLog)]) }
+        try logitScaleLog.backend.map(.clamp(lower: 0, upper: Self.maximumLogitScaleLog), logitScaleLog.storage, into: logitScaleLog.storage, count: 1)
     }
 }

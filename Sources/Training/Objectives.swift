@@ -6,7 +6,8 @@ import Models
 /// The loss of one training step and its named parts (for the log).
 public struct StepLoss {
     public let total: Tensor
-    public let parts: [(name: String, value: Double)]
+    /// One-element tensors on the device, read only when the step is logged.
+    public let parts: [(name: String, tensor: Tensor)]
 }
 
 extension AlignmentModel {
@@ -60,7 +61,7 @@ extension AlignmentModel {
     private func clipLoss(_ batch: Batch, _ shard: BatchShard) throws -> StepLoss {
         let encoded = try encode(batch)
         let itc = try contrastive(encoded.imageEmbedding, encoded.textEmbedding, shard: shard)
-        return StepLoss(total: itc, parts: [("itc", Double(try itc.values()[0]))])
+        return StepLoss(total: itc, parts: [("itc", itc)])
     }
 
     /// Fusion of (text `textRows[k]`, image `imageRows[k]`) pairs of the batch → pooled `[n, 2D]`.
@@ -102,7 +103,7 @@ extension AlignmentModel {
         let itm = try itmHead(itmInput).crossEntropy(targets: itmLabels)
         let (betaITC, betaITM) = (options.betaITC, options.betaITM)
         let total = try task.scaled(1 - betaITC - betaITM) + itc.scaled(betaITC) + itm.scaled(betaITM)
-        return StepLoss(total: total, parts: [("task", Double(try task.values()[0])), ("itc", Double(try itc.values()[0])), ("itm", Double(try itm.values()[0]))])
+        return StepLoss(total: total, parts: [("task", task), ("itc", itc), ("itm", itm)])
     }
 
     /// For each of this rank's samples: its own text (a matched pair) or, with probability ½, a
@@ -131,8 +132,19 @@ extension AlignmentModel {
                 return v.map { $0 / norm }
             }
         }
-        let (images, texts) = (normalized(try allImages.values()), normalized(try allTexts.values()))
-        let scale = Double(try logitScaleLog?.values()[0] ?? 0).clamped(to: 0...Double(Self.maximumLogitScaleLog))
+        // One read brings both embeddings and θ: they are gathered into one buffer first.
+        let backend = allImages.backend, count = size * dimension
+        let gathered = try backend.makeBuffer(count: 2 * count + 1)
+        try backend.fill(gathered, with: 0, count: 2 * count + 1)
+        for (offset, part) in [(0, allImages), (count, allTexts)] {
+            try backend.copyBlocks(part.storage, to: gathered, BlockCopy(blocks: 1, blockLength: count, sourceStride: count, destinationOffset: offset, destinationStride: count))
+        }
+        if let logitScaleLog {
+            try backend.copyBlocks(logitScaleLog.storage, to: gathered, BlockCopy(blocks: 1, blockLength: 1, sourceStride: 1, destinationOffset: 2 * count, destinationStride: 1))
+        }
+        let values = try backend.read(gathered)
+        let (images, texts) = (normalized(Array(values[..<count])), normalized(Array(values[count..<(2 * count)])))
+        let scale = Double(values[2 * count]).clamped(to: 0...Double(Self.maximumLogitScaleLog))
         let s = Foundation.exp(scale)
         func similarity(_ image: Int, _ text: Int) -> Double { s * zip(images[image], texts[text]).reduce(0) { $0 + $1.0 * $1.1 } }
         func draw(_ scores: [Double], own: Int, index: UInt64) -> Int {
@@ -178,7 +190,7 @@ extension AlignmentModel {
         let intra = try align(imageIntra, imageIntra) + align(textIntra, textIntra)
         let inter = try align(imageInter, textInter) + align(textInter, imageInter)
         return StepLoss(total: try task + intra + inter,
-                        parts: [("task", Double(try task.values()[0])), ("intra", Double(try intra.values()[0])), ("inter", Double(try inter.values()[0]))])
+                        parts: [("task", task), ("intra", intra), ("inter", inter)])
     }
 
     /// Tag logits `[B·L, tags]` of a view.
@@ -203,7 +215,7 @@ extension AlignmentModel {
                 .klDivergence(teacher: cross.gatherRows(tagged).detached(), temperature: options.cvaTemperature).scaled(weight)
         let rate = options.cvaRate
         return StepLoss(total: try tagging.scaled(1 - rate) + cva.scaled(rate),
-                        parts: [("tagging", Double(try tagging.values()[0])), ("cva", Double(try cva.values()[0]))])
+                        parts: [("tagging", tagging), ("cva", cva)])
     }
 
     /// Per-location (or pooled) score matrices `[G, B, B]` of the global batch: dot products of
@@ -224,7 +236,7 @@ extension AlignmentModel {
 
     private func localMILoss(_ batch: Batch, _ shard: BatchShard) throws -> StepLoss {
         let bound = try localScores(batch, shard).mutualInformation(estimator: options.estimator.descriptorEstimator).mean()
-        return StepLoss(total: try bound.scaled(-1), parts: [("mi_bound", Double(try bound.values()[0]))])
+        return StepLoss(total: try bound.scaled(-1), parts: [("mi_bound", bound)])
     }
 }
 

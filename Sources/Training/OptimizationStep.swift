@@ -1,13 +1,30 @@
 import Autograd
+import Compute
 import DataParallel
 import Foundation
 import NeuralNetworks
 
 /// The loss of a step as every rank agrees on it, and whether to stop (a signal on any rank).
-public struct AgreedLoss {
-    public let value: Double
-    public let parts: [(name: String, value: Double)]
+/// In one process the loss stays on the device until `read()`, which the trainer calls once per
+/// logged step (one blocking read for the loss and all its parts); with several ranks the
+/// exchange has brought it to the host already.
+public struct StepOutcome {
+    let loss: StepLoss
+    let exchanged: (value: Double, parts: [(name: String, value: Double)])?
     public let stopSignal: Int32
+
+    /// The loss and its parts, in one read of the device.
+    public func read() throws -> (value: Double, parts: [(name: String, value: Double)]) {
+        if let exchanged { return exchanged }
+        let scalars = [loss.total] + loss.parts.map(\.tensor)
+        let backend = loss.total.backend
+        let gathered = try backend.makeBuffer(count: scalars.count)
+        for (index, scalar) in scalars.enumerated() {
+            try backend.copyBlocks(scalar.storage, to: gathered, BlockCopy(blocks: 1, blockLength: 1, sourceStride: 1, destinationOffset: index, destinationStride: 1))
+        }
+        let values = try backend.read(gathered).map(Double.init)
+        return (values[0], zip(loss.parts, values.dropFirst()).map { ($0.0.name, $0.1) })
+    }
 }
 
 /// One optimisation step: the recipe's loss, backward, the ranks' average, the non-finite
@@ -25,17 +42,27 @@ public struct OptimizationStep {
     }
 
     /// Runs the step on `batch` (this rank's part of `shard`), at the optimizer's current rate.
-    public func callAsFunction(_ batch: Batch, shard: BatchShard) throws -> AgreedLoss {
+    /// Nothing in it waits for the device in one process: the loss is checked for being finite
+    /// when it is read (`StepOutcome.read`, `checkedLoss`), once per logged step.
+    public func callAsFunction(_ batch: Batch, shard: BatchShard) throws -> StepOutcome {
         let loss = try model.loss(batch, shard: shard, seed: seed)
         try loss.total.backward()
-        let agreed = try averageAcrossRanks(loss, step: shard.step)
-        guard agreed.value.isFinite else {
-            throw TrainingError.nonFiniteLoss(step: shard.step + 1, parts: agreed.parts.map { "\($0.name) \($0.value)" }.joined(separator: ", "))
-        }
+        let outcome = try averageAcrossRanks(loss, step: shard.step)
+        if outcome.exchanged != nil { _ = try Self.checkedLoss(outcome, step: shard.step) }
         try clipGradients(model.parameters, maxNorm: clipNorm)
         try optimizer.update()
         try model.afterOptimizerStep()
-        return agreed
+        return outcome
+    }
+
+    /// The step's loss and parts, read; throws `nonFiniteLoss` naming the step when the loss is
+    /// not finite.
+    public static func checkedLoss(_ outcome: StepOutcome, step: Int) throws -> (value: Double, parts: [(name: String, value: Double)]) {
+        let loss = try outcome.read()
+        guard loss.value.isFinite else {
+            throw TrainingError.nonFiniteLoss(step: step + 1, parts: loss.parts.map { "\($0.name) \($0.value)" }.joined(separator: ", "))
+        }
+        return loss
     }
 
     /// The step's loss and its parts, and whether to stop (the signal), the same on every rank.
@@ -43,12 +70,12 @@ public struct OptimizationStep {
     /// requests; gradients and losses are then divided by the number of ranks. Each rank's
     /// loss is its share of the global loss (see `BatchShard`), so the averages are the global
     /// batch's loss and gradient. A stop request on any rank stops all after the same step.
-    private func averageAcrossRanks(_ loss: StepLoss, step: Int) throws -> AgreedLoss {
-        let value = Double(try loss.total.values()[0])
-        guard group.size > 1 else { return AgreedLoss(value: value, parts: loss.parts, stopSignal: StopSignal.received) }
+    private func averageAcrossRanks(_ loss: StepLoss, step: Int) throws -> StepOutcome {
+        guard group.size > 1 else { return StepOutcome(loss: loss, exchanged: nil, stopSignal: StopSignal.received) }
+        let local = try StepOutcome(loss: loss, exchanged: nil, stopSignal: 0).read()
         let withGradient = model.parameters.filter { $0.gradient != nil }
         var buffer = try withGradient.flatMap { try $0.gradientValues() }
-        buffer += [Float(value)] + loss.parts.map { Float($0.value) } + [StopSignal.received != 0 ? 1 : 0]
+        buffer += [Float(local.value)] + local.parts.map { Float($0.value) } + [StopSignal.received != 0 ? 1 : 0]
         try group.allReduceSum(&buffer, label: "gradients of step \(step + 1)")
         let scale = 1 / Float(group.size)
         var offset = 0
@@ -56,8 +83,8 @@ public struct OptimizationStep {
             try parameter.assignGradient(buffer[offset..<(offset + parameter.count)].map { $0 * scale })
             offset += parameter.count
         }
-        let parts = loss.parts.enumerated().map { ($0.element.name, Double(buffer[offset + 1 + $0.offset] * scale)) }
+        let parts = local.parts.enumerated().map { ($0.element.name, Double(buffer[offset + 1 + $0.offset] * scale)) }
         let stop = buffer[buffer.count - 1] > 0 ? (StopSignal.received != 0 ? StopSignal.received : SIGTERM) : 0
-        return AgreedLoss(value: Double(buffer[offset] * scale), parts: parts, stopSignal: stop)
+        return StepOutcome(loss: loss, exchanged: (Double(buffer[offset] * scale), parts), stopSignal: stop)
     }
 }

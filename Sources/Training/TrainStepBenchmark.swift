@@ -35,7 +35,9 @@ public enum TrainStepBenchmark {
             var count = 0
             return {
                 defer { count += 1 }
-                return Float(try step(inputs, shard: BatchShard(group: SingleProcess(), globalIndices: Array(0..<batch), step: count)).value)
+                // Read every step, as the trainer does on a logged step.
+                let outcome = try step(inputs, shard: BatchShard(group: SingleProcess(), globalIndices: Array(0..<batch), step: count))
+                return Float(try OptimizationStep.checkedLoss(outcome, step: count).value)
             }
         }
         let parameters = ["batch": batch, "width": width, "layers": layers]

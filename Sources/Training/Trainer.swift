@@ -65,6 +65,7 @@ public struct TrainingOptions: Codable, Sendable {
 
 /// The outcome of a run.
 public struct TrainingResult: Sendable {
+    /// The training loss of each logged step (every `logEvery` steps, the first and the last).
     public let losses: [Double]
     public let validation: [(step: Int, evaluation: Evaluation)]
     public let test: Evaluation
@@ -159,7 +160,7 @@ public final class Trainer {
         firstStep = try startTogether(optimizer, firstStep: firstStep, checkpointRanks: checkpointRanks)
         let schedule = LearningRateSchedule.warmupCosine(peak: options.learningRate, warmupSteps: min(options.warmupSteps, totalSteps / 2),
                                                          totalSteps: totalSteps)
-        var losses: [Double] = [], validation: [(Int, Evaluation)] = []
+        var losses: [Double] = [], lastLoss = Double.nan, validation: [(Int, Evaluation)] = []
         let started = Date()
         var order: [Int] = [], orderEpoch = -1
         func saveCheckpoint(after steps: Int) throws -> URL? {
@@ -181,23 +182,34 @@ public final class Trainer {
             let batch = try Batch(train, indices: Array(shard.localIndices), patchSize: model.config.patchSize,
                                   imageSize: model.config.imageSize, on: backend)
             optimizer.learningRate = schedule.rate(at: step)
-            let agreed = try optimizationStep(batch, shard: shard)
-            losses.append(agreed.value)
-            reporter?.update(step: step + 1, loss: agreed.value, samplesPerStep: globalBatch)
-            if let run, (step + 1) % options.logEvery == 0 || step == 0 || step + 1 == totalSteps {
-                var record: [String: Any] = ["step": step + 1, "epoch": epoch, "loss": agreed.value, "lr": Double(optimizer.learningRate),
-                                             "elapsed_seconds": Date().timeIntervalSince(started)]
-                for part in agreed.parts { record[part.name] = part.value }
-                if group.size > 1 { record["exchange_seconds"] = group.exchangeSeconds }
-                try run.appendMetrics(record)
+            let outcome = try optimizationStep(batch, shard: shard)
+            let logged = (step + 1) % options.logEvery == 0 || step == 0 || step + 1 == totalSteps
+            let checkpointDue = options.checkpointEvery > 0 && (step + 1) % options.checkpointEvery == 0
+            let evaluationDue = options.evaluateEvery > 0 && (step + 1) % options.evaluateEvery == 0
+            // The loss stays on the device between logged steps: it is read (one blocking read)
+            // and checked for being finite when logged, and before anything is saved or evaluated.
+            if logged || checkpointDue || evaluationDue || outcome.stopSignal != 0 {
+                let loss = try OptimizationStep.checkedLoss(outcome, step: step)
+                lastLoss = loss.value
+                if logged {
+                    losses.append(loss.value)
+                    if let run {
+                        var record: [String: Any] = ["step": step + 1, "epoch": epoch, "loss": loss.value, "lr": Double(optimizer.learningRate),
+                                                     "elapsed_seconds": Date().timeIntervalSince(started)]
+                        for part in loss.parts { record[part.name] = part.value }
+                        if group.size > 1 { record["exchange_seconds"] = group.exchangeSeconds }
+                        try run.appendMetrics(record)
+                    }
+                }
             }
-            if agreed.stopSignal != 0 {
+            reporter?.update(step: step + 1, loss: lastLoss, samplesPerStep: globalBatch)
+            if outcome.stopSignal != 0 {
                 let saved = try saveCheckpoint(after: step + 1)
                 // The other ranks leave only once rank 0's checkpoint is written.
                 var written: [Float] = [0]
                 try group.allReduceSum(&written, label: "the stop checkpoint")
                 reporter?.finish()
-                throw TrainingError.interrupted(signal: agreed.stopSignal, step: step + 1, checkpoint: saved?.path, run: run?.url.path)
+                throw TrainingError.interrupted(signal: outcome.stopSignal, step: step + 1, checkpoint: saved?.path, run: run?.url.path)
             }
             guard group.isRoot else { continue }  // rank 0 alone saves and evaluates; the others wait at the next exchange
             if options.checkpointEvery > 0, (step + 1) % options.checkpointEvery == 0, step + 1 < totalSteps { _ = try saveCheckpoint(after: step + 1) }

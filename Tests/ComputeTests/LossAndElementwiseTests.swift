@@ -117,6 +117,37 @@ import TestSupport
         }
     }
 
+    /// The scalars a step keeps on the device: `map` (exp, clamp, the clipping factor, the
+    /// reciprocal) against Foundation in float64, and the scale read from a device buffer.
+    @Test func deviceScalarOpsOnCPU() throws { try deviceScalarOps(backend: "cpu") }
+    @Test(.enabled(if: TestBackends.openCLShouldRun), arguments: OpenCLTuning.Variant.allCases)
+    func deviceScalarOpsOnOpenCL(variant: OpenCLTuning.Variant) throws { try deviceScalarOps(backend: "opencl", variant: variant) }
+    func deviceScalarOps(backend name: String, variant: OpenCLTuning.Variant = .cpu) throws {
+        let backend = try TestBackends.named(name, variant: variant)
+        // 37 values: two 16-lane blocks and a tail; squared norms around the bound 2² = 4.
+        let x: [Float] = (0..<37).map { Float($0) / 4 - 3 }
+        let squaredNorms: [Float] = [0, 1, 3.99, 4, 4.01, 16, 1e30, .infinity, .nan]
+        let cases: [(ScalarFunction, [Float], (Double) -> Double)] = [
+            (.exp, x, { Foundation.exp($0) }),
+            (.clamp(lower: -1, upper: 2.5), x, { min(max($0, -1), 2.5) }),
+            (.clipFactor(maxNorm: 2), squaredNorms, { $0.isNaN ? .nan : $0 > 4 ? 2 / $0.squareRoot() : 1 }),
+            (.reciprocal, x.filter { $0 != 0 }, { 1 / $0 }),
+        ]
+        for (function, input, reference) in cases {
+            let (source, out) = (try backend.makeBuffer(input), try backend.makeBuffer(count: input.count))
+            try backend.map(function, source, into: out, count: input.count)
+            let got = try backend.read(out)
+            for (value, result) in zip(input, got) {
+                let expected = reference(Double(value))
+                let matches = expected.isNaN ? result.isNaN : abs(Double(result) - expected) <= 2e-6 * max(1, abs(expected))
+                #expect(matches, "\(name) \(function)(\(value)) = \(result), expected \(expected)")
+            }
+        }
+        let (alpha, source, out) = (try backend.makeBuffer([-2.5]), try backend.makeBuffer(x), try backend.makeBuffer(count: x.count))
+        try backend.scale(source, byScalarIn: alpha, into: out, count: x.count)
+        #expect(try backend.read(out) == x.map { -2.5 * $0 }, "\(name) scale by a device scalar")
+    }
+
     @Test func biasAddAndElementwiseOpsOnCPU() throws { try biasAddAndElementwiseOps(backend: "cpu") }
     @Test(.enabled(if: TestBackends.openCLShouldRun)) func biasAddAndElementwiseOpsOnOpenCL() throws { try biasAddAndElementwiseOps(backend: "opencl") }
     func biasAddAndElementwiseOps(backend name: String) throws {

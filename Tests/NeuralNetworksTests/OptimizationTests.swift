@@ -40,12 +40,16 @@ import TestSupport
         let a = try Tensor([3, 0, 0], shape: [1, 3], on: backend, requiresGradient: true)
         try (a * a).crossEntropy(targets: [1]).backward()
         let before = try a.gradientValues()
-        let norm = try clipGradients([a], maxNorm: 0.1)
+        let squaredNorm = try #require(try clipGradients([a], maxNorm: 0.1))
+        let norm = Double(try backend.read(squaredNorm)[0]).squareRoot()
         let expectedNorm = before.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
         #expect(abs(norm - expectedNorm) <= 1e-6)
         let after = try a.gradientValues()
         #expect(abs(after.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot() - 0.1) <= 1e-6)
         #expect(normwiseError(after, before.map { Double($0) * 0.1 / expectedNorm }) <= 1e-6)
+        // Within the bound, nothing changes.
+        try clipGradients([a], maxNorm: 1)
+        #expect(try a.gradientValues() == after)
     }
 
     @Test func warmupThenCosine() {

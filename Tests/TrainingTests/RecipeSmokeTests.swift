@@ -69,6 +69,17 @@ import Training
         #expect(gap <= 1e-3, "\(recipe.rawValue): cpu \(cpu), opencl \(openCL)")
     }
 
+    /// The trainer's CLIP step (the train-step benchmark runs it) waits for the device once: the
+    /// read of its loss, which the trainer makes on logged steps only.
+    @Test(.enabled(if: TestBackends.openCLShouldRun))
+    func clipStepMakesOneBlockingRead() throws {
+        let backend = try TestBackends.freshOpenCL(.cpu)
+        let run = try TrainStepBenchmark.benchmarkCase(batch: 4, width: 16, layers: 1).prepare(backend)
+        try run()
+        let transfers = try backend.hostTransfers { try run() }
+        #expect(transfers.blockingReads == 1, "\(transfers)")
+    }
+
     @Test func sameSeedSameRun() throws {
         func losses() throws -> [Double] {
             var options = Self.options(.itcItm, steps: 4)

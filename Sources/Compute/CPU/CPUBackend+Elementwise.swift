@@ -25,6 +25,18 @@ extension CPUBackend {
         elementwise(count) { for i in $0 { out[i] = alpha * input[i] } }
     }
 
+    public func scale(_ x: Buffer, byScalarIn alpha: Buffer, into y: Buffer, count: Int) throws {
+        try BufferCounts.elementwise("scale", [x], into: y, count: count)
+        try BufferCounts.require("scale", (alpha, 1, "the scale"))
+        try scale(x, by: alpha.hostPointer[0], into: y, count: count)
+    }
+
+    public func map(_ function: ScalarFunction, _ x: Buffer, into y: Buffer, count: Int) throws {
+        try BufferCounts.elementwise("map", [x], into: y, count: count)
+        let (input, out) = (x.hostPointer, y.hostPointer)
+        elementwise(count) { range in for i in range { out[i] = function(input[i]) } }
+    }
+
     public func accumulate(_ source: Buffer, into destination: Buffer, count: Int) throws {
         try BufferCounts.elementwise("accumulate", [source], into: destination, count: count)
         let (input, out) = (source.hostPointer, destination.hostPointer)

@@ -2,7 +2,7 @@ import CLRuntime
 
 /// The entry points of `Kernels/elementwise.cl`, `embedding.cl` and `losses.cl`.
 struct ElementwiseKernels: KernelFamily {
-    let add, multiply, scale, accumulate, biasAdd, columnSumPartial, columnSumFinish: CLKernel
+    let add, multiply, scale, scaleBy, map, accumulate, biasAdd, columnSumPartial, columnSumFinish: CLKernel
     let embeddingForward, embeddingBackward: CLKernel
     let crossEntropyForward, crossEntropyBackward, klForward, klBackward, bceForward, bceBackward: CLKernel
     let swapAxes12, copyBlocks, fill: CLKernel
@@ -15,6 +15,8 @@ struct ElementwiseKernels: KernelFamily {
         add = try elementwise.kernel("elementwise_add")
         multiply = try elementwise.kernel("elementwise_multiply")
         scale = try elementwise.kernel("elementwise_scale")
+        scaleBy = try elementwise.kernel("elementwise_scale_by")
+        map = try elementwise.kernel("elementwise_map")
         accumulate = try elementwise.kernel("elementwise_accumulate")
         biasAdd = try elementwise.kernel("bias_add")
         columnSumPartial = try elementwise.kernel("column_sum_partial")
@@ -62,6 +64,20 @@ extension OpenCLBackend {
     public func scale(_ x: Buffer, by alpha: Float, into y: Buffer, count: Int) throws {
         try BufferCounts.elementwise("scale", [x], into: y, count: count)
         try launch("scale", \.scale, [.buffer(x.deviceMemory), .buffer(y.deviceMemory), .int32(Int32(count)), .float(alpha)],
+                   global: elementwiseLaunch(count), local: [1])
+    }
+
+    public func scale(_ x: Buffer, byScalarIn alpha: Buffer, into y: Buffer, count: Int) throws {
+        try BufferCounts.elementwise("scale", [x], into: y, count: count)
+        try BufferCounts.require("scale", (alpha, 1, "the scale"))
+        try launch("scale", \.scaleBy, [.buffer(x.deviceMemory), .buffer(alpha.deviceMemory), .buffer(y.deviceMemory), .int32(Int32(count))],
+                   global: elementwiseLaunch(count), local: [1])
+    }
+
+    public func map(_ function: ScalarFunction, _ x: Buffer, into y: Buffer, count: Int) throws {
+        try BufferCounts.elementwise("map", [x], into: y, count: count)
+        let (code, p0, p1) = function.kernelArguments
+        try launch("map", \.map, [.buffer(x.deviceMemory), .buffer(y.deviceMemory), .int32(Int32(count)), .int32(code), .float(p0), .float(p1)],
                    global: elementwiseLaunch(count), local: [1])
     }
 
