@@ -34,7 +34,8 @@ extension Tensor {
             throw BackendError.invalidArgument(op: "attention", message: "key_mask must have B·Lk = \(descriptor.batch * descriptor.keyLength) values, got \(keyMask.count)")
         }
         let backend = self.backend
-        let mask = try keyMask.map { try backend.makeBuffer($0) }
+        // Every layer of a step reads the same mask: the backend uploads it once.
+        let mask = try keyMask.map { try backend.constantBuffer($0) }
         let out = try backend.makeBuffer(count: descriptor.outShape.reduce(1, *))
         let logSumExp = try backend.makeBuffer(count: descriptor.logSumExpShape.reduce(1, *))
         try backend.attentionForward(descriptor, q: storage, k: keys.storage, v: values.storage, keyMask: mask, out: out, logSumExp: logSumExp)

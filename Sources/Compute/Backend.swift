@@ -14,6 +14,9 @@ public protocol Backend: AnyObject, Sendable {
     /// in the middle of a run with `BackendError.unsupported`.
     func unsupportedReason(_ descriptor: any OpDescriptor) -> String?
 
+    /// A buffer holding `values` that ops will only read (a key mask): a backend may hand out the
+    /// same one for the same contents instead of uploading them again.
+    func constantBuffer(_ values: [Float]) throws -> Buffer
     /// Copies `values` into `buffer` (which holds at least `values.count` floats).
     func upload(_ values: UnsafeBufferPointer<Float>, to buffer: Buffer) throws
     /// Copies the first `values.count` floats of `buffer` into `values`, after all queued work.
@@ -147,6 +150,9 @@ public struct BackendSummary: Sendable, CustomStringConvertible {
 
 extension Backend {
     public func unsupportedReason(_ descriptor: any OpDescriptor) -> String? { nil }
+
+    /// A fresh upload: on the CPU path an "upload" is a copy within memory.
+    public func constantBuffer(_ values: [Float]) throws -> Buffer { try makeBuffer(values) }
 
     public func supports(_ descriptor: any OpDescriptor) -> Bool { unsupportedReason(descriptor) == nil }
 

@@ -20,6 +20,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
     private var programs: [KernelProgram: CLProgram] = [:]
     /// The kernel families made so far, by type (see `kernels(_:)`).
     private var families: [ObjectIdentifier: any KernelFamily] = [:]
+    /// Key masks and other read-only arrays, uploaded once per contents.
+    private let constants = ConstantCache()
     /// Host transfers so far (under `lock`).
     private var transfers = HostTransfers()
     /// The operand promised unchanged (`withUnchangedOperand`) and its packed forms so far.
@@ -53,6 +55,10 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
                 }
             },
             release: { _ in })  // CLMemory releases itself when the last reference goes.
+    }
+
+    public func constantBuffer(_ values: [Float]) throws -> Buffer {
+        try constants.buffer(values) { try makeBuffer(values) }
     }
 
     public func unsupportedReason(_ descriptor: any OpDescriptor) -> String? {
