@@ -29,7 +29,6 @@ public final class TransformerStack: Module {
         blocks.enumerated().flatMap { Self.prefixed("layers.\($0.offset)", $0.element) } + Self.prefixed("norm", norm)
     }
 
-    public var submodules: [any Module] { blocks + [norm] }
 
     public func callAsFunction(_ x: Tensor, keyMask: [Float]? = nil) throws -> Tensor {
         var x = x
@@ -54,7 +53,6 @@ public final class TextEncoder: Module {
         Self.prefixed("tokens", tokens) + Self.prefixed("positions", positions) + stack.namedParameters
     }
 
-    public var submodules: [any Module] { [tokens, positions, stack] }
 
     /// `ids [B, L]` (int32), `mask [B·L]` (1 = token, 0 = padding) → (tokens, cls).
     public func callAsFunction(ids: Tensor, mask: [Float]) throws -> (tokens: Tensor, cls: Tensor) {
@@ -84,7 +82,6 @@ public final class VisionTransformer: Module {
         Self.prefixed("patch", patchEmbedding) + Self.prefixed("cls", classToken) + Self.prefixed("positions", positions) + stack.namedParameters
     }
 
-    public var submodules: [any Module] { [patchEmbedding, classToken, positions, stack] }
 
     public func callAsFunction(patches: Tensor) throws -> (patches: Tensor, cls: Tensor) {
         let (batch, count, backend) = (patches.shape[0], patches.shape[1], patches.backend)

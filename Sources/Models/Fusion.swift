@@ -24,7 +24,6 @@ public final class CrossModalBlock: Module {
             + Self.prefixed("inter", crossAttention) + Self.prefixed("mlp_norm", mlpNorm) + Self.prefixed("mlp", mlp)
     }
 
-    public var submodules: [any Module] { [selfNorm, selfAttention, crossNorm, crossAttention, mlpNorm, mlp] }
 
     /// `mask` masks this stream's keys in self-attention, `otherMask` the other's in cross-attention.
     public func callAsFunction(_ x: Tensor, mask: [Float]?, other: Tensor, otherMask: [Float]?) throws -> Tensor {
@@ -51,7 +50,6 @@ public final class FusionEncoder: Module {
             + imageBlocks.enumerated().flatMap { Self.prefixed("image.\($0.offset)", $0.element) }
     }
 
-    public var submodules: [any Module] { textBlocks + imageBlocks }
 
     /// `text [B, L, D]` with `textMask [B·L]`, `image [B, P, D]` → (pooled `[B, 2D]`, text stream, image stream).
     public func callAsFunction(text: Tensor, textMask: [Float], image: Tensor) throws -> (pooled: Tensor, text: Tensor, image: Tensor) {

@@ -66,7 +66,6 @@ public final class MLP: Module {
     }
 
     public var namedParameters: [(name: String, tensor: Tensor)] { Self.prefixed("up", up) + Self.prefixed("down", down) }
-    public var submodules: [any Module] { [up, down] }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try down(up(x).gelu()) }
 }
@@ -95,7 +94,6 @@ public final class MultiHeadAttention: Module {
         Self.prefixed("query", query) + Self.prefixed("key", key) + Self.prefixed("value", value) + Self.prefixed("output", output)
     }
 
-    public var submodules: [any Module] { [query, key, value, output] }
 
     public func callAsFunction(_ x: Tensor, context: Tensor? = nil, keyMask: [Float]? = nil, causal: Bool = false) throws -> Tensor {
         let source = context ?? x
@@ -129,7 +127,6 @@ public final class TransformerBlock: Module {
             + Self.prefixed("mlp", mlp)
     }
 
-    public var submodules: [any Module] { [attentionNorm, attention, mlpNorm, mlp] }
 
     public func callAsFunction(_ x: Tensor, keyMask: [Float]? = nil, causal: Bool = false) throws -> Tensor {
         let h = try x + attention(attentionNorm(x), keyMask: keyMask, causal: causal)

@@ -2,19 +2,18 @@ import Autograd
 import CLRuntime
 import Compute
 
-/// A layer: parameters under stable dotted names, called with `callAsFunction`.
+/// A layer: parameters under stable dotted names, called with `callAsFunction`. The one list of
+/// what a module holds is `namedParameters` (children's under their prefix): checkpoints,
+/// optimizers and clipping all read it, in its order.
 public protocol Module: AnyObject {
     /// Parameters of this module and its children, named relative to it
     /// (`layers.0.attention.query.weight`).
     var namedParameters: [(name: String, tensor: Tensor)] { get }
-    /// Direct children.
-    var submodules: [any Module] { get }
 }
 
 extension Module {
     public var parameters: [Tensor] { namedParameters.map(\.tensor) }
 
-    public var submodules: [any Module] { [] }
 
     /// Children's parameters under `prefix.`.
     public static func prefixed(_ prefix: String, _ module: some Module) -> [(name: String, tensor: Tensor)] {

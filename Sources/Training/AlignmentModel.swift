@@ -63,13 +63,6 @@ public final class AlignmentModel: Module {
         return all
     }
 
-    public var submodules: [any Module] {
-        var all: [any Module] = [text]
-        if let image { all.append(image) }
-        if let fusion { all.append(fusion) }
-        all += [classifier, itmHead, tagger, textProjection, imageProjection].compactMap { $0 }
-        return all + alignment.keys.sorted().map { alignment[$0]! }
-    }
 
     /// Parameters that weight decay leaves alone: norms, biases, embeddings' positions are
     /// decayed as usual, but the logit scale must not shrink towards 0.

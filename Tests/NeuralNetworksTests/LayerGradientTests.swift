@@ -53,12 +53,6 @@ import TestSupport
         #expect(normwiseError(try embedding.table.gradientValues(), numericTable) <= 1e-4, "\(name): embedding table")
     }
 
-    @Test func blocksListTheirSubmodules() throws {
-        let backend = CPUBackend()
-        let block = try TransformerBlock(dimensions: 4, heads: 1, hidden: 8, name: "b", initializer: Initializer(seed: 1, backend: backend))
-        #expect(block.submodules.count == 4 && block.mlp.submodules.count == 2)
-    }
-
     @Test func sumAndMeanGradients() throws {
         let x = try Tensor([1, 2, 3, 4], shape: [2, 2], on: CPUBackend(), requiresGradient: true)
         let mean = try x.mean()
