@@ -41,7 +41,7 @@ public enum CheckpointStore {
     /// Writes a checkpoint of `model` and `optimizer` at `state.step`, then removes all but the
     /// newest `keep`.
     @discardableResult
-    public static func save(model: AlignmentModel, optimizer: AdamW, state: CheckpointState, run: URL, keep: Int) throws -> URL {
+    public static func save(model: any RecipeModel, optimizer: AdamW, state: CheckpointState, run: URL, keep: Int) throws -> URL {
         let directory = run.appendingPathComponent(folder)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let final = directory.appendingPathComponent(name(step: state.step))
@@ -64,14 +64,14 @@ public enum CheckpointStore {
 
     /// The model's parameters under their dotted names; the config as a JSON string in the
     /// metadata (safetensors metadata maps strings to strings).
-    static func modelFile(_ model: AlignmentModel) throws -> SafeTensorsFile {
+    static func modelFile(_ model: any RecipeModel) throws -> SafeTensorsFile {
         var tensors: [String: SafeTensor] = [:]
         for (name, tensor) in model.namedParameters { tensors[name] = try SafeTensor(float32: tensor.values(), shape: tensor.shape) }
         return SafeTensorsFile(tensors: tensors, metadata: ["format": "aligncl", "recipe": model.recipe.rawValue,
                                                             "config": String(decoding: try model.config.jsonData(), as: UTF8.self)])
     }
 
-    static func optimizerFile(model: AlignmentModel, optimizer: AdamW) throws -> SafeTensorsFile {
+    static func optimizerFile(model: any RecipeModel, optimizer: AdamW) throws -> SafeTensorsFile {
         let state = try optimizer.state()
         var tensors: [String: SafeTensor] = [:]
         for ((name, tensor), moments) in zip(model.namedParameters, state.moments) {
@@ -83,13 +83,13 @@ public enum CheckpointStore {
 
     /// Loads the weights of `checkpoint` into `model`, checking every name, shape and dtype
     /// and listing all mismatches in one error.
-    public static func loadModel(_ model: AlignmentModel, from checkpoint: URL) throws {
+    public static func loadModel(_ model: any RecipeModel, from checkpoint: URL) throws {
         let file = try SafeTensorsFile(contentsOf: checkpoint.appendingPathComponent("model.safetensors"))
         try checkNames(file, expected: model.namedParameters.map { ($0.name, $0.tensor.shape) }, what: "model.safetensors")
         for (name, tensor) in model.namedParameters { try tensor.assign(try file.tensors[name]!.floatValues()) }
     }
 
-    public static func loadOptimizer(_ optimizer: AdamW, model: AlignmentModel, from checkpoint: URL) throws {
+    public static func loadOptimizer(_ optimizer: AdamW, model: any RecipeModel, from checkpoint: URL) throws {
         let file = try SafeTensorsFile(contentsOf: checkpoint.appendingPathComponent("optimizer.safetensors"))
         let expected = model.namedParameters.flatMap { [("\($0.name).exp_avg", $0.tensor.shape), ("\($0.name).exp_avg_sq", $0.tensor.shape)] }
         try checkNames(file, expected: expected, what: "optimizer.safetensors")

@@ -43,81 +43,39 @@ public struct Evaluation: Codable, Sendable, Equatable {
     public var headline: (name: String, value: Double)? { flattened.first }
 }
 
-extension AlignmentModel {
+extension RecipeModel {
     /// Evaluates on the first `limit` samples (all when nil) of `split`, without recording
-    /// gradients.
+    /// gradients: the recipe says what each batch gives (`evaluate(_:names:into:)`), and the
+    /// metrics follow from what was given.
     public func evaluate(_ data: TrainingData, split: DatasetSplit, batchSize: Int, limit: Int? = nil, on backend: any Backend) throws -> Evaluation {
         let encoded = try data.split(split)
         let count = min(limit ?? encoded.count, encoded.count)
         var result = Evaluation(split: split.rawValue, samples: count)
-        var (predictions, imageEmbeddings, textEmbeddings) = ([Int](), [Float](), [Float]())
-        var (predictedTags, predictedTagsTextOnly, goldTags) = ([[String]](), [[String]](), [[String]]())
+        var outputs = EvaluationOutputs()
+        let names = RecipeNames(classes: data.classNames, tags: data.tagNames)
         try Autograd.withoutGradients {
             for start in stride(from: 0, to: count, by: batchSize) {
                 let batch = try Batch(encoded, indices: Array(start..<min(start + batchSize, count)), patchSize: config.patchSize,
                                       imageSize: config.imageSize, on: backend)
-                switch recipe {
-                case .clip, .itcItm:
-                    let encodedBatch = try encode(batch)
-                    imageEmbeddings += try encodedBatch.imageEmbedding.values()
-                    textEmbeddings += try encodedBatch.textEmbedding.values()
-                    if recipe == .itcItm, let classifier {
-                        let rows = Array(0..<batch.size)
-                        let pooled = try fuse(text: encodedBatch.text, mask: batch.mask, image: encodedBatch.image, textRows: rows, imageRows: rows)
-                        predictions += argmax(try classifier(pooled).values(), classes: config.classes)
-                    }
-                case .vlcdoc:
-                    guard let classifier else { break }
-                    predictions += argmax(try classifier(vlcdocFusion(batch).pooled).values(), classes: config.classes)
-                case .localMI:
-                    let embedded = try localEmbeddings(batch)
-                    textEmbeddings += try embedded.text.values()
-                    imageEmbeddings += try embedded.image.values()
-                case .ita:
-                    let tagged = try tagSequences(batch, data: data)
-                    predictedTags += tagged.cross
-                    predictedTagsTextOnly += tagged.textOnly
-                    goldTags += batch.indices.map { encoded.samples[$0].tags }
-                }
+                try evaluate(batch, names: names, into: &outputs)
             }
         }
-        if !predictions.isEmpty {
+        if !outputs.predictions.isEmpty {
             let labels = (0..<count).map { encoded.samples[$0].label }
-            result.accuracy = Metrics.accuracy(predictions: predictions, labels: labels)
-            result.macroF1 = Metrics.macroF1(predictions: predictions, labels: labels, classCount: config.classes)
+            result.accuracy = Metrics.accuracy(predictions: outputs.predictions, labels: labels)
+            result.macroF1 = Metrics.macroF1(predictions: outputs.predictions, labels: labels, classCount: config.classes)
         }
-        if !imageEmbeddings.isEmpty {
-            let recall = Metrics.retrieval(imageEmbeddings: imageEmbeddings, textEmbeddings: textEmbeddings, count: count, dimension: config.projection)
+        if !outputs.imageEmbeddings.isEmpty {
+            let recall = Metrics.retrieval(imageEmbeddings: outputs.imageEmbeddings, textEmbeddings: outputs.textEmbeddings, count: count,
+                                           dimension: config.projection)
             func retrieval(_ values: [Int: Double]) -> Evaluation.Retrieval { .init(r1: values[1] ?? 0, r5: values[5] ?? 0, r10: values[10] ?? 0) }
             (result.imageToText, result.textToImage) = (retrieval(recall.imageToText), retrieval(recall.textToImage))
         }
-        if !goldTags.isEmpty {
-            result.taggingF1 = Metrics.spanF1(predicted: predictedTags, gold: goldTags).f1
-            result.taggingF1TextOnly = Metrics.spanF1(predicted: predictedTagsTextOnly, gold: goldTags).f1
+        if !outputs.predictedTags.isEmpty {
+            let gold = (0..<count).map { encoded.samples[$0].tags }
+            result.taggingF1 = Metrics.spanF1(predicted: outputs.predictedTags, gold: gold).f1
+            result.taggingF1TextOnly = Metrics.spanF1(predicted: outputs.predictedTagsTextOnly, gold: gold).f1
         }
         return result
-    }
-
-    /// The predicted tag of each word (its first token) in both views.
-    private func tagSequences(_ batch: Batch, data: TrainingData) throws -> (cross: [[String]], textOnly: [[String]]) {
-        func tags(_ logits: Tensor) throws -> [[String]] {
-            let predicted = argmax(try logits.values(), classes: config.tagClasses)
-            return (0..<batch.size).map { b in
-                (0..<batch.length).compactMap { l in
-                    let position = b * batch.length + l
-                    return batch.tagTargets[position] == TrainingData.ignoreIndex ? nil : data.tagNames[predicted[position]]
-                }
-            }
-        }
-        return (try tags(tagLogits(ids: batch.crossIds, mask: batch.crossMask)), try tags(tagLogits(ids: batch.ids, mask: batch.mask)))
-    }
-}
-
-/// The index of the largest value in each row of `classes` values (NaN never wins).
-func argmax(_ values: [Float], classes: Int) -> [Int] {
-    stride(from: 0, to: values.count, by: classes).map { start in
-        var best = 0
-        for c in 1..<max(classes, 1) where values[start + c] > values[start + best] || values[start + best].isNaN { best = c }
-        return best
     }
 }

@@ -31,13 +31,13 @@ public struct StepOutcome {
 /// check, gradient clipping, AdamW and the recipe's post-step (CLIP's clamp). The trainer runs
 /// it every step, and `aligncl bench train-step` times this same step.
 public struct OptimizationStep {
-    public let model: AlignmentModel
+    public let model: any RecipeModel
     public let optimizer: AdamW
     public let clipNorm: Float
     public let group: any ProcessGroup
     public let seed: UInt64
 
-    public init(model: AlignmentModel, optimizer: AdamW, clipNorm: Float, group: any ProcessGroup = SingleProcess(), seed: UInt64) {
+    public init(model: any RecipeModel, optimizer: AdamW, clipNorm: Float, group: any ProcessGroup = SingleProcess(), seed: UInt64) {
         (self.model, self.optimizer, self.clipNorm, self.group, self.seed) = (model, optimizer, clipNorm, group, seed)
     }
 

@@ -34,48 +34,10 @@ extension LoadedRun {
         let sample = Sample(image: image, text: text, label: 0, tags: words.map { _ in tagNames.first ?? "O" }, imageText: imageText)
         let batch = try batch(sample, on: backend)
         return try Autograd.withoutGradients {
-            var prediction = Prediction()
-            func softmax(_ logits: [Float]) -> [Double] {
-                let top = logits.max() ?? 0
-                let e = logits.map { Foundation.exp(Double($0 - top)) }
-                let total = e.reduce(0, +)
-                return e.map { $0 / total }
-            }
-            func cosine(_ a: [Float], _ b: [Float]) -> Double {
-                let dot = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-                let norms = (a.reduce(0.0) { $0 + Double($1 * $1) } * b.reduce(0.0) { $0 + Double($1 * $1) }).squareRoot()
-                return norms > 0 ? dot / norms : 0
-            }
-            switch model.recipe {
-            case .clip, .itcItm:
-                let encoded = try model.encode(batch)
-                prediction.similarity = cosine(try encoded.imageEmbedding.values(), try encoded.textEmbedding.values())
-                if model.recipe == .itcItm, let classifier = model.classifier, let itmHead = model.itmHead {
-                    let pooled = try model.fuse(text: encoded.text, mask: batch.mask, image: encoded.image, textRows: [0], imageRows: [0])
-                    prediction.probabilities = classProbabilities(softmax(try classifier(pooled).values()))
-                    prediction.matchProbability = softmax(try itmHead(pooled).values())[1]
-                }
-            case .vlcdoc:
-                guard let classifier = model.classifier else { break }
-                prediction.probabilities = classProbabilities(softmax(try classifier(model.vlcdocFusion(batch).pooled).values()))
-            case .localMI:
-                let embedded = try model.localEmbeddings(batch)
-                prediction.similarity = cosine(try embedded.image.values(), try embedded.text.values())
-            case .ita:
-                let logits = try model.tagLogits(ids: imageText.isEmpty ? batch.ids : batch.crossIds, mask: imageText.isEmpty ? batch.mask : batch.crossMask)
-                let predicted = argmax(try logits.values(), classes: model.config.tagClasses)
-                prediction.words = words
-                prediction.tags = batch.tagTargets.indices.filter { batch.tagTargets[$0] != TrainingData.ignoreIndex }.map { tagNames[predicted[$0]] }
-            }
-            if let probabilities = prediction.probabilities {
-                prediction.predictedClass = probabilities.max { $0.value < $1.value }?.key
-            }
+            var prediction = try model.predict(batch, names: RecipeNames(classes: classNames, tags: tagNames), visualContext: !imageText.isEmpty)
+            if prediction.tags != nil { prediction.words = words }
             return prediction
         }
-    }
-
-    private func classProbabilities(_ values: [Double]) -> [String: Double] {
-        Dictionary(uniqueKeysWithValues: zip(classNames, values).map { ($0, $1) })
     }
 
     /// Image and text embeddings of the first `limit` samples of `split` (`[N, E]` each; no image
@@ -89,24 +51,10 @@ extension LoadedRun {
             for start in stride(from: 0, to: encoded.count, by: batchSize) {
                 let batch = try Batch(encoded, indices: Array(start..<min(start + batchSize, encoded.count)), patchSize: model.config.patchSize,
                                       imageSize: model.config.imageSize, on: backend)
-                switch model.recipe {
-                case .clip, .itcItm:
-                    let encodedBatch = try model.encode(batch)
-                    images += try encodedBatch.imageEmbedding.values()
-                    texts += try encodedBatch.textEmbedding.values()
-                    width = model.config.projection
-                case .localMI:
-                    let embedded = try model.localEmbeddings(batch)
-                    texts += try embedded.text.values()
-                    images += try embedded.image.values()
-                    width = model.config.projection
-                case .vlcdoc:
-                    guard let image = model.image else { break }
-                    texts += try model.text(ids: batch.ids, mask: batch.mask).cls.values()
-                    images += try image(patches: batch.patches).cls.values()
-                case .ita:
-                    texts += try model.text(ids: batch.crossIds, mask: batch.crossMask).cls.values()
-                }
+                let embedded = try model.embed(batch)
+                if let image = embedded.image { images += try image.values() }
+                texts += try embedded.text.values()
+                width = embedded.width
             }
         }
         return (images.isEmpty ? nil : images, texts, encoded.count, width)

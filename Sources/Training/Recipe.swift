@@ -1,5 +1,7 @@
 import Compute
 import Foundation
+import Models
+import NeuralNetworks
 
 /// The training recipes: one per method of docs/methods.md.
 public enum Recipe: String, CaseIterable, Codable, Sendable {
@@ -14,10 +16,26 @@ public enum Recipe: String, CaseIterable, Codable, Sendable {
     /// Local mutual-information maximisation between image locations and the text.
     case localMI = "local-mi"
 
-    public var usesImageEncoder: Bool { self != .ita }
-    public var usesFusion: Bool { self == .itcItm || self == .vlcdoc }
-    public var classifies: Bool { usesFusion }
-    public var hasRetrieval: Bool { self == .clip || self == .itcItm || self == .localMI }
+    /// Each recipe's model (Recipes/): a new recipe is a file there and a line here.
+    public var modelType: any RecipeModel.Type {
+        switch self {
+        case .clip: ClipModel.self
+        case .itcItm: ITCITMModel.self
+        case .vlcdoc: VLCDoCModel.self
+        case .ita: ITAModel.self
+        case .localMI: LocalMIModel.self
+        }
+    }
+
+    public var classifies: Bool { modelType.classifies }
+    public var hasRetrieval: Bool { modelType.retrieves }
+
+    /// A new model of this recipe, initialised from `seed` and the parameter names.
+    public func makeModel(config: ModelConfig, options: RecipeOptions, seed: UInt64, backend: any Backend) throws -> any RecipeModel {
+        try config.validate()
+        try options.validate()
+        return try modelType.init(config: config, options: options, initializer: Initializer(seed: seed, backend: backend))
+    }
 }
 
 public enum ITMNegatives: String, CaseIterable, Codable, Sendable {

@@ -11,7 +11,7 @@ public struct LoadedRun {
     public let classNames: [String]
     public let tagNames: [String]
     public let checkpoint: URL
-    public let model: AlignmentModel
+    public let model: any RecipeModel
 
     /// `checkpoint` is a folder name such as `step-900` (default: the newest).
     public init(run directory: URL, checkpoint name: String? = nil, backend: any Backend) throws {
@@ -40,7 +40,7 @@ public struct LoadedRun {
             checkpoint = newest.url
         }
         let options = config.options
-        model = try AlignmentModel(config: options.model, recipe: options.recipe, options: options.recipeOptions, seed: options.seed, backend: backend)
+        model = try options.recipe.makeModel(config: options.model, options: options.recipeOptions, seed: options.seed, backend: backend)
         try CheckpointStore.loadModel(model, from: checkpoint)
     }
 

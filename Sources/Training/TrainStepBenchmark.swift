@@ -24,7 +24,7 @@ public enum TrainStepBenchmark {
         let config = config(width: width, layers: layers)
         @Sendable func setUp(_ backend: any Backend) throws -> () throws -> Float {
             let options = TrainingOptions()
-            let model = try AlignmentModel(config: config, recipe: .clip, options: options.recipeOptions, seed: 1, backend: backend)
+            let model = try Recipe.clip.makeModel(config: config, options: options.recipeOptions, seed: 1, backend: backend)
             let optimizer = AdamW(parameters: model.parameters, learningRate: 1e-4, weightDecay: options.weightDecay, undecayed: model.undecayedParameters)
             let step = OptimizationStep(model: model, optimizer: optimizer, clipNorm: options.clipNorm, seed: 1)
             let length = config.maxTextLength

@@ -85,7 +85,7 @@ public final class Trainer {
     public let run: RunDirectory?
     /// The data-parallel ranks; each step's global batch is `group.size × batchSize` samples.
     public let group: any ProcessGroup
-    public let model: AlignmentModel
+    public let model: any RecipeModel
     /// Progress on stderr, rank 0 only.
     private let reporter: ProgressReporter?
 
@@ -113,7 +113,7 @@ public final class Trainer {
         var resolved = options
         resolved.model = config
         (self.options, self.data, self.backend, self.run, self.group) = (resolved, data, backend, run, group)
-        model = try AlignmentModel(config: config, recipe: options.recipe, options: options.recipeOptions, seed: options.seed, backend: backend)
+        model = try options.recipe.makeModel(config: config, options: options.recipeOptions, seed: options.seed, backend: backend)
         reporter = group.isRoot ? ProgressReporter(totalSteps: Self.totalSteps(resolved, trainCount: train.count, ranks: group.size), interactive: interactive) : nil
     }
 
