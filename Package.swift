@@ -3,7 +3,7 @@ import PackageDescription
 
 // The layers, what each promises, and the files to touch to add an op or a recipe:
 // docs/architecture.md. Dependencies point down only:
-//   aligncl (CLI) → Training → Models → NeuralNetworks → Autograd → Compute → CLRuntime → COpenCL
+//   aligncl (CLI) → Training → Multimodal → NeuralNetworks → Autograd → Compute → CLRuntime → COpenCL
 //   (headers; the loader is opened at run time). Compute also uses COpenBLAS for the CPU path.
 let package = Package(
     name: "AlignCL",
@@ -46,15 +46,16 @@ let package = Package(
         .target(name: "CSTBImage"),
         .target(name: "Datasets", dependencies: ["CSTBImage"]),
         .target(name: "Reporting"),
-        .target(name: "Models", dependencies: ["Autograd", "Compute", "NeuralNetworks"]),
+        // The architectures (text transformer, ViT, fusion) and the recipes that train them.
+        .target(name: "Multimodal", dependencies: ["Autograd", "CLRuntime", "Compute", "DataParallel", "Datasets", "NeuralNetworks"]),
         .target(name: "Checkpoints"),
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
         .target(name: "DataParallel", dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
-        .target(name: "Training", dependencies: ["Autograd", "Benchmarking", "Checkpoints", "CLRuntime", "Compute", "DataParallel", "Datasets", "Models", "NeuralNetworks", "Reporting"]),
+        .target(name: "Training", dependencies: ["Autograd", "Benchmarking", "Checkpoints", "CLRuntime", "Compute", "DataParallel", "Datasets", "Multimodal", "NeuralNetworks", "Reporting"]),
         .executableTarget(
             name: "aligncl",
             dependencies: [
-                "Benchmarking", "Checkpoints", "Compute", "DataParallel", "Datasets", "Models", "NumPyFiles", "Reporting", "Training",
+                "Benchmarking", "Checkpoints", "Compute", "DataParallel", "Datasets", "Multimodal", "NumPyFiles", "Reporting", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -64,7 +65,7 @@ let package = Package(
         .testTarget(name: "NumPyFilesTests", dependencies: ["NumPyFiles"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Compute", "NumPyFiles", "TestSupport"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Autograd", "CLRuntime", "Compute", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Checkpoints", "Models", "Datasets", "Reporting", "Autograd", "Compute", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Checkpoints", "Multimodal", "Datasets", "Reporting", "Autograd", "Compute", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
         .testTarget(name: "CLITests", dependencies: ["aligncl", "Benchmarking", "Checkpoints", "NumPyFiles", "TestSupport"]),
     ],

@@ -1,6 +1,6 @@
 import Checkpoints
 import Foundation
-import Models
+import Multimodal
 import NeuralNetworks
 
 /// What `state.json` records next to the weights: where training stands, so `--resume`

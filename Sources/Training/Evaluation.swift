@@ -2,7 +2,7 @@ import Autograd
 import Compute
 import Datasets
 import Foundation
-import Models
+import Multimodal
 
 /// The metrics of a model on one split; a metric is nil when the recipe does not produce it.
 public struct Evaluation: Codable, Sendable, Equatable {

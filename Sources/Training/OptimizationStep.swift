@@ -2,6 +2,7 @@ import Autograd
 import Compute
 import DataParallel
 import Foundation
+import Multimodal
 import NeuralNetworks
 
 /// The loss of a step as every rank agrees on it, and whether to stop (a signal on any rank).

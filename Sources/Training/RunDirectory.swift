@@ -1,5 +1,6 @@
 import Checkpoints
 import Foundation
+import Multimodal
 import Reporting
 
 /// A run's folder: `config.json`, `metrics.jsonl` (one JSON object per logged step and per

@@ -1,6 +1,7 @@
 import Compute
 import Datasets
 import Foundation
+import Multimodal
 
 /// A finished (or interrupted) run loaded for evaluation and use: its config, tokenizer, class
 /// and tag lists, and the model with the weights of one checkpoint.

@@ -3,7 +3,7 @@ import Benchmarking
 import Compute
 import DataParallel
 import Foundation
-import Models
+import Multimodal
 import NeuralNetworks
 
 /// The training-step benchmark: the trainer's own CLIP step (forward, backward, gradient

@@ -2,6 +2,7 @@ import Autograd
 import CLRuntime
 import DataParallel
 import Foundation
+import Multimodal
 import NeuralNetworks
 
 /// The exchanges of a data-parallel run: a check that every rank runs the same thing, rank 0's

@@ -3,7 +3,7 @@ import Compute
 import DataParallel
 import Datasets
 import Foundation
-import Models
+import Multimodal
 import NeuralNetworks
 import Reporting
 import Synchronization

@@ -2,6 +2,7 @@ import ArgumentParser
 import Compute
 import Datasets
 import Foundation
+import Multimodal
 import NumPyFiles
 import Reporting
 import Training

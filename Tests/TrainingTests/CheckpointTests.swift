@@ -3,6 +3,7 @@ import Compute
 import Foundation
 import Testing
 import TestSupport
+import Multimodal
 import Training
 
 /// Checkpoints: an interrupted-and-resumed run equals the uninterrupted one on the CPU path,

@@ -1,6 +1,6 @@
 import Autograd
 import Compute
-import Models
+import Multimodal
 import NeuralNetworks
 import Testing
 import TestSupport

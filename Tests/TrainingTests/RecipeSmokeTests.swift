@@ -1,7 +1,7 @@
 import Compute
 import Datasets
 import Foundation
-import Models
+import Multimodal
 import Testing
 import TestSupport
 import Training

@@ -1,6 +1,5 @@
 import Autograd
 import Compute
-import Models
 import NeuralNetworks
 
 /// VLCDoC: cross-modal fusion blocks over each sample's own pair, a classifier, and intra- and

@@ -1,7 +1,6 @@
 import Autograd
 import Compute
 import Foundation
-import Models
 import NeuralNetworks
 
 /// One recipe's model: its parts and their parameters, its loss, and what it gives evaluation,
@@ -40,6 +39,8 @@ public struct StepLoss {
     public let total: Tensor
     /// One-element tensors on the device, read only when the step is logged.
     public let parts: [(name: String, tensor: Tensor)]
+
+    public init(total: Tensor, parts: [(name: String, tensor: Tensor)]) { (self.total, self.parts) = (total, parts) }
 }
 
 extension RecipeModel {
@@ -56,6 +57,8 @@ extension RecipeModel {
 public struct RecipeNames: Sendable {
     public let classes: [String]
     public let tags: [String]
+
+    public init(classes: [String], tags: [String]) { (self.classes, self.tags) = (classes, tags) }
 }
 
 /// What the batches of an evaluation produce, before the metrics.
@@ -66,6 +69,8 @@ public struct EvaluationOutputs {
     /// Predicted tags of each sample's words: with the visual context, and from the text alone.
     public var predictedTags: [[String]] = []
     public var predictedTagsTextOnly: [[String]] = []
+
+    public init() {}
 }
 
 // Pieces several recipes share.

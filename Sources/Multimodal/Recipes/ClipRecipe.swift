@@ -1,6 +1,5 @@
 import Autograd
 import Compute
-import Models
 import NeuralNetworks
 
 /// CLIP: a text transformer and a ViT, projected and trained with the symmetric image–text

@@ -1,6 +1,5 @@
 import Autograd
 import Compute
-import Models
 import NeuralNetworks
 
 /// Local mutual-information maximisation: a bound (InfoNCE, DV or JSD) between the text and each

@@ -1,7 +1,6 @@
 import Autograd
 import Compute
 import Foundation
-import Models
 import NeuralNetworks
 
 /// ITC + ITM (the default): both encoders and cross-modal fusion, a classifier on the fused

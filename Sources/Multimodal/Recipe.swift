@@ -1,6 +1,5 @@
 import Compute
 import Foundation
-import Models
 import NeuralNetworks
 
 /// The training recipes: one per method of docs/methods.md.

@@ -1,6 +1,5 @@
 import Autograd
 import Compute
-import Models
 import NeuralNetworks
 
 /// ITA: the image's visual context as text after the sentence, BIO token tagging, and cross-view
@@ -29,10 +28,10 @@ public final class ITAModel: RecipeModel {
         let cross = try tagLogits(ids: batch.crossIds, mask: batch.crossMask)
         // Cross-view alignment on the sentence's tagged tokens: the text-only view learns from
         // the cross view (the teacher, detached), T²·KL(teacher ‖ student).
-        let tagged = batch.tagTargets.enumerated().filter { $0.element != TrainingData.ignoreIndex }.map { Int32($0.offset) }
+        let tagged = batch.tagTargets.enumerated().filter { $0.element != EncodedSplit.ignoreIndex }.map { Int32($0.offset) }
         // Both terms are means over the global batch's tagged tokens.
         let weight = try shard.meanWeight(count: tagged.count, "tagged tokens")
-        let tagging = try cross.crossEntropy(targets: batch.tagTargets, ignoreIndex: TrainingData.ignoreIndex).scaled(weight)
+        let tagging = try cross.crossEntropy(targets: batch.tagTargets, ignoreIndex: EncodedSplit.ignoreIndex).scaled(weight)
         // A rank whose samples have no tagged token adds nothing (0, not the mean of no rows);
         // its parameters still get (zero) gradients through the tagging term.
         let cva = tagged.isEmpty ? try tagging.scaled(0)
@@ -48,7 +47,7 @@ public final class ITAModel: RecipeModel {
         return (0..<batch.size).map { b in
             (0..<batch.length).compactMap { l in
                 let position = b * batch.length + l
-                return batch.tagTargets[position] == TrainingData.ignoreIndex ? nil : names.tags[predicted[position]]
+                return batch.tagTargets[position] == EncodedSplit.ignoreIndex ? nil : names.tags[predicted[position]]
             }
         }
     }
