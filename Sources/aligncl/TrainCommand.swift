@@ -113,48 +113,26 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var backendOptions: BackendOptions
 
     func run() throws {
-        guard rankTimeout > 0, rankTimeout.isFinite else { throw CLIError("--rank-timeout must be a positive number of seconds, got \(rankTimeout)") }
-        let group = try Launch.processGroup(timeout: rankTimeout)
+        let session = try TrainingSession.launch(rankTimeout: rankTimeout) { printError("aligncl: \($0)") }
         do {
-            try train(in: group)
-        } catch let error where group.size > 1 && !(error is ExitCode) {
-            let message = ((error as? CLIError)?.description ?? AlignCLCommand.message(for: error))
-                .split(whereSeparator: \.isNewline).joined(separator: "; ")
-            // Raised by every rank at the same point (decided from exchanged values): rank 0
-            // reports it; one more exchange keeps the others from exiting first, since mpirun
-            // ends the whole job at the first non-zero exit.
-            if Self.isRaisedByEveryRank(error) {
-                if group.isRoot { printError("aligncl: error: \(message)") }
-                var reported: [Float] = [0]
-                do { try group.allReduceSum(&reported, label: "the error report") } catch { group.abort(status: 1) }
-                throw ExitCode(1)
-            }
-            // The other ranks may be waiting in an exchange this rank will never reach: say why
-            // here, then end the whole job.
-            printError("aligncl: rank \(group.rank) of \(group.size): error: \(message)")
-            group.abort(status: 1)
-            throw error
+            try session.run(describe: { ($0 as? CLIError)?.description ?? AlignCLCommand.message(for: $0) }) { try train(in: session) }
+        } catch SessionError.reported {
+            throw ExitCode(1)
+        } catch TrainingError.interrupted(let signal, let step, let saved, let run) {
+            if let saved, let run { printError("aligncl: stopped after step \(step); saved \(saved); continue with: \(session.resumeCommand(run: run))") }
+            throw ExitCode(128 + signal)
         }
     }
 
-    static func isRaisedByEveryRank(_ error: any Error) -> Bool {
-        switch error {
-        case DataParallelError.ranksDisagree, DataParallelError.invalidSplit, TrainingError.nonFiniteLoss: true
-        default: false
-        }
-    }
-
-    private func train(in group: any ProcessGroup) throws {
+    private func train(in session: TrainingSession) throws {
+        let group = session.group
         var request = try backendOptions.request()
         if group.size > 1 { request.localRank = group.localRank }
         // The model's sizes decide whether the OpenCL kernels can run it (rank 0 reads a resumed
         // run's; the others may not see its folder, and follow rank 0's check of the options).
         let modelConfig = try resume.map { group.isRoot ? try RunConfig.load(run: URL(fileURLWithPath: $0)).options.model : nil } ?? model.config()
         let backend = try backendOptions.resolve(request, requirements: modelConfig?.sizeDependentOps ?? [], announce: group.isRoot)
-        if group.size > 1 {
-            let backends = try group.allGather(text: backend.summary.description, label: "the ranks' backends")
-            if group.isRoot { printError("aligncl: \(group.size) ranks: " + backends.enumerated().map { "rank \($0.offset) on \($0.element)" }.joined(separator: "; ")) }
-        }
+        try session.announceBackends(backend.summary.description)
         let warn: (String) -> Void = { if group.isRoot { printError("aligncl: warning: \($0)") } }
         let trainer: Trainer
         var checkpoint: URL?
@@ -171,10 +149,7 @@ struct TrainCommand: ParsableCommand {
                 loaded = try LoadedRun(run: runURL, checkpoint: newest.url.lastPathComponent, backend: backend)
                 (options, checkpoint, run) = (config.options, newest.url, try RunDirectory(resuming: runURL))
             }
-            if group.size > 1 {
-                let text = group.isRoot ? String(decoding: try JSONEncoder().encode(options), as: UTF8.self) : ""
-                options = try JSONDecoder().decode(TrainingOptions.self, from: Data(try group.allGather(text: text, label: "rank 0's options")[0].utf8))
-            }
+            options = try session.rootOptions(options)
             if let loaded {
                 trainingData = try loaded.data(skipBadSamples: skipBadSamples, warn: warn)
             } else if let options {
@@ -191,18 +166,12 @@ struct TrainCommand: ParsableCommand {
         }
         if let run = trainer.run {
             let parameters = trainer.model.parameters.reduce(0) { $0 + $1.count }
-            let placement = group.size > 1 ? "\(group.size) ranks × batch \(trainer.options.batchSize)" : "\(backend.summary)"
+            let placement = session.placement.map { "\($0) × batch \(trainer.options.batchSize)" } ?? "\(backend.summary)"
             printError("aligncl: training \(trainer.options.recipe.rawValue) (\(parameters) parameters) on \(placement) into \(run.url.path)")
         }
-        do {
-            guard let result = try trainer.train(resumingFrom: checkpoint), let run = trainer.run else { return }
-            backendOptions.reportUsage(backend)
-            print(Self.summary(result, recipe: trainer.options.recipe, runDirectory: run.url.path))
-        } catch TrainingError.interrupted(let signal, let step, let saved, let run) {
-            let launcher = group.size > 1 ? "mpirun -np \(group.size) " : ""
-            if let saved, let run { printError("aligncl: stopped after step \(step); saved \(saved); continue with: \(launcher)aligncl train --resume \(run)") }
-            throw ExitCode(128 + signal)
-        }
+        guard let result = try trainer.train(resumingFrom: checkpoint), let run = trainer.run else { return }
+        backendOptions.reportUsage(backend)
+        print(Self.summary(result, recipe: trainer.options.recipe, runDirectory: run.url.path))
     }
 
     /// The options these flags give, checked.
