@@ -35,11 +35,11 @@ public struct OptimizationStep {
     public let model: any RecipeModel
     public let optimizer: AdamW
     public let clipNorm: Float
-    public let group: any ProcessGroup
+    public let session: TrainingSession
     public let seed: UInt64
 
-    public init(model: any RecipeModel, optimizer: AdamW, clipNorm: Float, group: any ProcessGroup = SingleProcess(), seed: UInt64) {
-        (self.model, self.optimizer, self.clipNorm, self.group, self.seed) = (model, optimizer, clipNorm, group, seed)
+    public init(model: any RecipeModel, optimizer: AdamW, clipNorm: Float, session: TrainingSession = .singleProcess(), seed: UInt64) {
+        (self.model, self.optimizer, self.clipNorm, self.session, self.seed) = (model, optimizer, clipNorm, session, seed)
     }
 
     /// Runs the step on `batch` (this rank's part of `shard`), at the optimizer's current rate.
@@ -48,7 +48,7 @@ public struct OptimizationStep {
     public func callAsFunction(_ batch: Batch, shard: BatchShard) throws -> StepOutcome {
         let loss = try model.loss(batch, shard: shard, seed: seed)
         try loss.total.backward()
-        let outcome = try averageAcrossRanks(loss, step: shard.step)
+        let outcome = try session.averageAcrossRanks(loss, model: model, step: shard.step)
         if outcome.exchanged != nil { _ = try Self.checkedLoss(outcome, step: shard.step) }
         try clipGradients(model.parameters, maxNorm: clipNorm)
         try optimizer.update()
@@ -64,28 +64,5 @@ public struct OptimizationStep {
             throw TrainingError.nonFiniteLoss(step: step + 1, parts: loss.parts.map { "\($0.name) \($0.value)" }.joined(separator: ", "))
         }
         return loss
-    }
-
-    /// The step's loss and its parts, and whether to stop (the signal), the same on every rank.
-    /// With several ranks one allreduce sums the parameter gradients, the losses and the stop
-    /// requests; gradients and losses are then divided by the number of ranks. Each rank's
-    /// loss is its share of the global loss (see `BatchShard`), so the averages are the global
-    /// batch's loss and gradient. A stop request on any rank stops all after the same step.
-    private func averageAcrossRanks(_ loss: StepLoss, step: Int) throws -> StepOutcome {
-        guard group.size > 1 else { return StepOutcome(loss: loss, exchanged: nil, stopSignal: StopSignal.received) }
-        let local = try StepOutcome(loss: loss, exchanged: nil, stopSignal: 0).read()
-        let withGradient = model.parameters.filter { $0.gradient != nil }
-        var buffer = try withGradient.flatMap { try $0.gradientValues() }
-        buffer += [Float(local.value)] + local.parts.map { Float($0.value) } + [StopSignal.received != 0 ? 1 : 0]
-        try group.allReduceSum(&buffer, label: "gradients of step \(step + 1)")
-        let scale = 1 / Float(group.size)
-        var offset = 0
-        for parameter in withGradient {
-            try parameter.assignGradient(buffer[offset..<(offset + parameter.count)].map { $0 * scale })
-            offset += parameter.count
-        }
-        let parts = local.parts.enumerated().map { ($0.element.name, Double(buffer[offset + 1 + $0.offset] * scale)) }
-        let stop = buffer[buffer.count - 1] > 0 ? (StopSignal.received != 0 ? StopSignal.received : SIGTERM) : 0
-        return StepOutcome(loss: loss, exchanged: (Double(buffer[offset] * scale), parts), stopSignal: stop)
     }
 }

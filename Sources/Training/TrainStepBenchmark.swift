@@ -36,7 +36,7 @@ public enum TrainStepBenchmark {
             return {
                 defer { count += 1 }
                 // Read every step, as the trainer does on a logged step.
-                let outcome = try step(inputs, shard: BatchShard(group: SingleProcess(), globalIndices: Array(0..<batch), step: count))
+                let outcome = try step(inputs, shard: step.session.shard(step: count, globalIndices: Array(0..<batch)))
                 return Float(try OptimizationStep.checkedLoss(outcome, step: count).value)
             }
         }

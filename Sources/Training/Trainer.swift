@@ -83,26 +83,23 @@ public final class Trainer {
     public let backend: any Backend
     /// The run's files, written by rank 0 alone (nil on the other ranks).
     public let run: RunDirectory?
-    /// The data-parallel ranks; each step's global batch is `group.size × batchSize` samples.
-    public let group: any ProcessGroup
+    /// The run's ranks, which make every exchange; each step's global batch is
+    /// `group.size × batchSize` samples.
+    public let session: TrainingSession
+    var group: any ProcessGroup { session.group }
     public let model: any RecipeModel
     /// Progress on stderr, rank 0 only.
     private let reporter: ProgressReporter?
 
-    public init(options: TrainingOptions, data: TrainingData, backend: any Backend, run: RunDirectory?, group: any ProcessGroup = SingleProcess(),
+    public init(options: TrainingOptions, data: TrainingData, backend: any Backend, run: RunDirectory?, session: TrainingSession = .singleProcess(),
                 interactive: Bool? = nil) throws {
         try options.validate()
+        let group = session.group
         guard (run != nil) == group.isRoot else {
             throw TrainingError.runDirectory("rank 0, and only rank 0, writes the run directory (rank \(group.rank) was given \(run == nil ? "none" : "one"))")
         }
         let train = try data.split(.train)
-        if group.size > 1 {
-            // Every rank must decide the split checks below on the same count.
-            let counts = try group.allGather([Float(train.count)], label: "the training split sizes").map { Int($0) }
-            guard Set(counts).count == 1 else {
-                throw DataParallelError.ranksDisagree("the training splits have \(counts.enumerated().map { "\($0.element) samples on rank \($0.offset)" }.joined(separator: ", ")); give every rank the same data")
-            }
-        }
+        try session.agreeOnSplitSize(train.count)
         try Self.checkSplit(trainCount: train.count, batchSize: options.batchSize, ranks: group.size)
         var config = options.model
         config.vocabularySize = data.tokenizer.count
@@ -112,7 +109,7 @@ public final class Trainer {
         config.imageSize = data.imageSize
         var resolved = options
         resolved.model = config
-        (self.options, self.data, self.backend, self.run, self.group) = (resolved, data, backend, run, group)
+        (self.options, self.data, self.backend, self.run, self.session) = (resolved, data, backend, run, session)
         model = try options.recipe.makeModel(config: config, options: options.recipeOptions, seed: options.seed, backend: backend)
         reporter = group.isRoot ? ProgressReporter(totalSteps: Self.totalSteps(resolved, trainCount: train.count, ranks: group.size), interactive: interactive) : nil
     }
@@ -142,7 +139,7 @@ public final class Trainer {
         let stepsPerEpoch = train.count / globalBatch
         let optimizer = AdamW(parameters: model.parameters, learningRate: options.learningRate, weightDecay: options.weightDecay,
                               undecayed: model.undecayedParameters)
-        try checkRanksAgree(train)
+        try session.checkRanksAgree(options: options, data: data, train: train)
         var (firstStep, checkpointRanks) = (0, group.size)
         if let checkpoint, let run {
             try CheckpointStore.loadModel(model, from: checkpoint)
@@ -157,7 +154,7 @@ public final class Trainer {
             try run.writeText("tokenizer.json", String(decoding: try data.tokenizer.jsonData(), as: UTF8.self))
             try run.writeJSON("classes.json", ["classes": data.classNames, "tags": data.tagNames])
         }
-        firstStep = try startTogether(optimizer, firstStep: firstStep, checkpointRanks: checkpointRanks)
+        firstStep = try session.startTogether(model: model, optimizer: optimizer, batchSize: options.batchSize, firstStep: firstStep, checkpointRanks: checkpointRanks)
         let schedule = LearningRateSchedule.warmupCosine(peak: options.learningRate, warmupSteps: min(options.warmupSteps, totalSteps / 2),
                                                          totalSteps: totalSteps)
         var losses: [Double] = [], lastLoss = Double.nan, validation: [(Int, Evaluation)] = []
@@ -172,13 +169,13 @@ public final class Trainer {
                                         ranks: group.size)
             return try CheckpointStore.save(model: model, optimizer: optimizer, state: state, run: run.url, keep: options.keepCheckpoints)
         }
-        let optimizationStep = OptimizationStep(model: model, optimizer: optimizer, clipNorm: options.clipNorm, group: group, seed: options.seed)
+        let optimizationStep = OptimizationStep(model: model, optimizer: optimizer, clipNorm: options.clipNorm, session: session, seed: options.seed)
         StopSignal.install()
         for step in firstStep..<totalSteps {
             let epoch = step / stepsPerEpoch
             if epoch != orderEpoch { (order, orderEpoch) = (epochOrder(count: train.count, seed: options.seed, epoch: epoch), epoch) }
             let start = (step % stepsPerEpoch) * globalBatch
-            let shard = BatchShard(group: group, globalIndices: Array(order[start..<(start + globalBatch)]), step: step)
+            let shard = session.shard(step: step, globalIndices: Array(order[start..<(start + globalBatch)]))
             let batch = try Batch(train, indices: Array(shard.localIndices), patchSize: model.config.patchSize,
                                   imageSize: model.config.imageSize, on: backend)
             optimizer.learningRate = schedule.rate(at: step)
@@ -205,9 +202,7 @@ public final class Trainer {
             reporter?.update(step: step + 1, loss: lastLoss, samplesPerStep: globalBatch)
             if outcome.stopSignal != 0 {
                 let saved = try saveCheckpoint(after: step + 1)
-                // The other ranks leave only once rank 0's checkpoint is written.
-                var written: [Float] = [0]
-                try group.allReduceSum(&written, label: "the stop checkpoint")
+                try session.waitForTheStopCheckpoint()
                 reporter?.finish()
                 throw TrainingError.interrupted(signal: outcome.stopSignal, step: step + 1, checkpoint: saved?.path, run: run?.url.path)
             }

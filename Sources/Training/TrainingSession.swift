@@ -23,6 +23,9 @@ public final class TrainingSession {
         (self.group, self.console) = (group, console)
     }
 
+    /// One process, saying nothing (tests, benchmarks, library use).
+    public static func singleProcess() -> TrainingSession { TrainingSession(group: SingleProcess(), console: { _ in }) }
+
     public var isRoot: Bool { group.isRoot }
 
     /// Runs `body` on every rank. With several ranks an error must end the whole job without

@@ -156,13 +156,13 @@ struct TrainCommand: ParsableCommand {
                 trainingData = try TrainingData.load(options.data, options: options, skipBadSamples: skipBadSamples, warn: warn)
             }
             guard let options, let trainingData else { throw CLIError("resume: no options from rank 0") }
-            trainer = try Trainer(options: options, data: trainingData, backend: backend, run: run, group: group)
+            trainer = try Trainer(options: options, data: trainingData, backend: backend, run: run, session: session)
         } else {
             let options = try trainingOptions()
             if group.isRoot { printError("aligncl: loading \(data == "shapes" ? "`shapes` (seed \(dataSeed))" : data)") }
             let trainingData = try TrainingData.load(data, options: options, skipBadSamples: skipBadSamples, warn: warn)
             let runURL = runDir.map { URL(fileURLWithPath: $0) } ?? RunDirectory.defaultURL(recipe: recipe)
-            trainer = try Trainer(options: options, data: trainingData, backend: backend, run: group.isRoot ? try RunDirectory(runURL, overwrite: overwrite) : nil, group: group)
+            trainer = try Trainer(options: options, data: trainingData, backend: backend, run: group.isRoot ? try RunDirectory(runURL, overwrite: overwrite) : nil, session: session)
         }
         if let run = trainer.run {
             let parameters = trainer.model.parameters.reduce(0) { $0 + $1.count }

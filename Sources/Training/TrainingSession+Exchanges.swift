@@ -5,13 +5,25 @@ import Foundation
 import Multimodal
 import NeuralNetworks
 
-/// The exchanges of a data-parallel run: a check that every rank runs the same thing, rank 0's
-/// state on every rank at the start, and one averaging of gradients and losses per step.
-extension Trainer {
+/// Every exchange between the ranks of a run, in the order a run makes them: the training
+/// split's size, a check that every rank runs the same thing, rank 0's state on every rank at
+/// the start, the batch shards (whose gathers the recipes' losses make), one averaging of
+/// gradients and losses per step, and the stop checkpoint.
+extension TrainingSession {
+    /// Throws on every rank when the ranks' training splits differ in size (every rank must
+    /// decide the split checks on the same count).
+    func agreeOnSplitSize(_ count: Int) throws {
+        guard group.size > 1 else { return }
+        let counts = try group.allGather([Float(count)], label: "the training split sizes").map { Int($0) }
+        guard Set(counts).count == 1 else {
+            throw DataParallelError.ranksDisagree("the training splits have \(counts.enumerated().map { "\($0.element) samples on rank \($0.offset)" }.joined(separator: ", ")); give every rank the same data")
+        }
+    }
+
     /// Throws on every rank, naming what differs, when a rank's options or data differ from
     /// rank 0's (each rank loads the data itself, so a different folder or seed would otherwise
     /// train a silently inconsistent model).
-    func checkRanksAgree(_ train: EncodedSplit) throws {
+    func checkRanksAgree(options: TrainingOptions, data: TrainingData, train: EncodedSplit) throws {
         guard group.size > 1 else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -50,12 +62,12 @@ extension Trainer {
     /// optimizer state and step. Returns the first step.
     /// Every rank checks that a resumed checkpoint was written by as many ranks as run now (the
     /// global batch, hence the data order, depends on it).
-    func startTogether(_ optimizer: AdamW, firstStep: Int, checkpointRanks: Int) throws -> Int {
+    func startTogether(model: any RecipeModel, optimizer: AdamW, batchSize: Int, firstStep: Int, checkpointRanks: Int) throws -> Int {
         var header = [Float(firstStep), Float(optimizer.step), Float(checkpointRanks)]
         try group.broadcast(&header, from: 0, label: "the starting step")
         let (step, optimizerStep, ranks) = (Int(header[0]), Int(header[1]), Int(header[2]))
         guard ranks == group.size else {
-            throw DataParallelError.invalidSplit("the checkpoint was written by a run of \(ranks) rank(s) (a global batch of \(ranks) × \(options.batchSize)); resume it with \(ranks == 1 ? "one process" : "mpirun -np \(ranks)"), not \(group.size)")
+            throw DataParallelError.invalidSplit("the checkpoint was written by a run of \(ranks) rank(s) (a global batch of \(ranks) × \(batchSize)); resume it with \(ranks == 1 ? "one process" : "mpirun -np \(ranks)"), not \(group.size)")
         }
         guard group.size > 1 else { return firstStep }
         var values = try model.parameters.flatMap { try $0.values() }
@@ -77,5 +89,39 @@ extension Trainer {
             try optimizer.restore(step: optimizerStep, moments: restored)
         }
         return step
+    }
+
+    /// The shard of the global batch at `globalIndices` that this rank trains on at `step`.
+    func shard(step: Int, globalIndices: [Int]) -> BatchShard {
+        BatchShard(group: group, globalIndices: globalIndices, step: step)
+    }
+
+    /// The step's loss and its parts, and whether to stop (the signal), the same on every rank.
+    /// With several ranks one allreduce sums the parameter gradients, the losses and the stop
+    /// requests; gradients and losses are then divided by the number of ranks. Each rank's
+    /// loss is its share of the global loss (see `BatchShard`), so the averages are the global
+    /// batch's loss and gradient. A stop request on any rank stops all after the same step.
+    func averageAcrossRanks(_ loss: StepLoss, model: any RecipeModel, step: Int) throws -> StepOutcome {
+        guard group.size > 1 else { return StepOutcome(loss: loss, exchanged: nil, stopSignal: StopSignal.received) }
+        let local = try StepOutcome(loss: loss, exchanged: nil, stopSignal: 0).read()
+        let withGradient = model.parameters.filter { $0.gradient != nil }
+        var buffer = try withGradient.flatMap { try $0.gradientValues() }
+        buffer += [Float(local.value)] + local.parts.map { Float($0.value) } + [StopSignal.received != 0 ? 1 : 0]
+        try group.allReduceSum(&buffer, label: "gradients of step \(step + 1)")
+        let scale = 1 / Float(group.size)
+        var offset = 0
+        for parameter in withGradient {
+            try parameter.assignGradient(buffer[offset..<(offset + parameter.count)].map { $0 * scale })
+            offset += parameter.count
+        }
+        let parts = local.parts.enumerated().map { ($0.element.name, Double(buffer[offset + 1 + $0.offset] * scale)) }
+        let stop = buffer[buffer.count - 1] > 0 ? (StopSignal.received != 0 ? StopSignal.received : SIGTERM) : 0
+        return StepOutcome(loss: loss, exchanged: (Double(buffer[offset] * scale), parts), stopSignal: stop)
+    }
+
+    /// After a stop: the other ranks leave only once rank 0's checkpoint is written.
+    func waitForTheStopCheckpoint() throws {
+        var written: [Float] = [0]
+        try group.allReduceSum(&written, label: "the stop checkpoint")
     }
 }
