@@ -2,28 +2,46 @@ import Compute
 import Foundation
 import NeuralNetworks
 
-/// The training recipes: one per method of docs/methods.md.
-public enum Recipe: String, CaseIterable, Codable, Sendable {
-    /// Image–text contrastive only (CLIP).
-    case clip
-    /// A fused classifier trained with task CE + β_itc·ITC + β_itm·ITM (the default).
-    case itcItm = "itc-itm"
-    /// VLCDoC: cross-modal fusion blocks, intra/inter-modality alignment, classifier.
-    case vlcdoc
-    /// ITA: visual context as text, token tagging, cross-view KL.
-    case ita
-    /// Local mutual-information maximisation between image locations and the text.
-    case localMI = "local-mi"
+/// A training recipe, by name: one per method of docs/methods.md. Each recipe is one
+/// `RecipeModel` type in Recipes/, whose file also defines its `Recipe` constant; `registered`
+/// lists them. Adding a recipe is that file and its line in `registered`.
+public struct Recipe: RawRepresentable, Hashable, Codable, CaseIterable, Sendable, CustomStringConvertible {
+    /// Every recipe, in the order `--help` lists them.
+    public static let registered: [Recipe] = [.clip, .itcItm, .vlcdoc, .ita, .localMI]
 
-    /// Each recipe's model (Recipes/): a new recipe is a file there and a line here.
-    public var modelType: any RecipeModel.Type {
-        switch self {
-        case .clip: ClipModel.self
-        case .itcItm: ITCITMModel.self
-        case .vlcdoc: VLCDoCModel.self
-        case .ita: ITAModel.self
-        case .localMI: LocalMIModel.self
+    public let rawValue: String
+    /// The type of this recipe's model.
+    public let modelType: any RecipeModel.Type
+
+    /// A recipe's constant, for its file in Recipes/.
+    public init(name: String, model: any RecipeModel.Type) {
+        (rawValue, modelType) = (name, model)
+    }
+
+    /// The registered recipe of this name; nil for any other name.
+    public init?(rawValue: String) {
+        guard let recipe = Self.registered.first(where: { $0.rawValue == rawValue }) else { return nil }
+        self = recipe
+    }
+
+    public static var allCases: [Recipe] { registered }
+    public var description: String { rawValue }
+
+    public static func == (lhs: Recipe, rhs: Recipe) -> Bool { lhs.rawValue == rhs.rawValue }
+    public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+    public init(from decoder: any Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let recipe = Recipe(rawValue: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "unknown recipe '\(name)', expected one of \(Self.registered.map(\.rawValue).joined(separator: ", "))"))
         }
+        self = recipe
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
     }
 
     public var classifies: Bool { modelType.classifies }

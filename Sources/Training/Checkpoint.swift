@@ -67,7 +67,7 @@ public enum CheckpointStore {
     static func modelFile(_ model: any RecipeModel) throws -> SafeTensorsFile {
         var tensors: [String: SafeTensor] = [:]
         for (name, tensor) in model.namedParameters { tensors[name] = try SafeTensor(float32: tensor.values(), shape: tensor.shape) }
-        return SafeTensorsFile(tensors: tensors, metadata: ["format": "aligncl", "recipe": model.recipe.rawValue,
+        return SafeTensorsFile(tensors: tensors, metadata: ["format": "aligncl", "recipe": model.recipeName,
                                                             "config": String(decoding: try model.config.jsonData(), as: UTF8.self)])
     }
 

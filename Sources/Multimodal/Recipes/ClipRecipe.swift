@@ -55,3 +55,8 @@ public final class ClipModel: RecipeModel {
         (try imageProjection(image(patches: batch.patches).cls), try textProjection(text(ids: batch.ids, mask: batch.mask).cls), config.projection)
     }
 }
+
+extension Recipe {
+    /// Image–text contrastive only (CLIP).
+    public static let clip = Recipe(name: "clip", model: ClipModel.self)
+}

@@ -69,3 +69,8 @@ public final class ITAModel: RecipeModel {
         (nil, try text(ids: batch.crossIds, mask: batch.crossMask).cls, config.width)
     }
 }
+
+extension Recipe {
+    /// ITA: visual context as text, token tagging, cross-view KL.
+    public static let ita = Recipe(name: "ita", model: ITAModel.self)
+}

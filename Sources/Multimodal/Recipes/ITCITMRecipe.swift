@@ -158,3 +158,8 @@ public final class ITCITMModel: RecipeModel {
         return (encoded.imageEmbedding, encoded.textEmbedding, config.projection)
     }
 }
+
+extension Recipe {
+    /// A fused classifier trained with task CE + β_itc·ITC + β_itm·ITM (the default).
+    public static let itcItm = Recipe(name: "itc-itm", model: ITCITMModel.self)
+}

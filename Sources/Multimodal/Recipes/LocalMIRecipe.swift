@@ -64,3 +64,8 @@ public final class LocalMIModel: RecipeModel {
          try textProjection(text(ids: batch.ids, mask: batch.mask).cls), config.projection)
     }
 }
+
+extension Recipe {
+    /// Local mutual-information maximisation between image locations and the text.
+    public static let localMI = Recipe(name: "local-mi", model: LocalMIModel.self)
+}

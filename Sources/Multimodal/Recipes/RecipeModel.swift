@@ -5,9 +5,9 @@ import NeuralNetworks
 
 /// One recipe's model: its parts and their parameters, its loss, and what it gives evaluation,
 /// prediction and embedding. Each recipe is one type in a file of its own in this folder;
-/// `Recipe.modelType` registers it. The trainer, checkpoints, `eval`, `predict` and `embed`
-/// know recipes only through this protocol.
-public protocol RecipeModel: Module {
+/// `Recipe.registered` lists it. The trainer, checkpoints, `eval`, `predict` and `embed`
+/// know recipes only through this protocol. (`SendableMetatype`: `Recipe` holds the type.)
+public protocol RecipeModel: Module, SendableMetatype {
     var config: ModelConfig { get }
     var options: RecipeOptions { get }
     /// Whether evaluation reports classification accuracy, and image–text retrieval.
@@ -44,8 +44,10 @@ public struct StepLoss {
 }
 
 extension RecipeModel {
-    /// The recipe this model is the type of.
-    public var recipe: Recipe { Recipe.allCases.first { ObjectIdentifier($0.modelType) == ObjectIdentifier(Self.self) }! }
+    /// The name of the recipe this model is the type of.
+    public var recipeName: String {
+        Recipe.registered.first { ObjectIdentifier($0.modelType) == ObjectIdentifier(Self.self) }?.rawValue ?? String(describing: Self.self)
+    }
 
     public static var classifies: Bool { false }
     public static var retrieves: Bool { false }

@@ -73,3 +73,8 @@ public final class VLCDoCModel: RecipeModel {
         (try image(patches: batch.patches).cls, try text(ids: batch.ids, mask: batch.mask).cls, config.width)
     }
 }
+
+extension Recipe {
+    /// VLCDoC: cross-modal fusion blocks, intra/inter-modality alignment, classifier.
+    public static let vlcdoc = Recipe(name: "vlcdoc", model: VLCDoCModel.self)
+}
