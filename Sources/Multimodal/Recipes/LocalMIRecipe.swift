@@ -46,16 +46,11 @@ public final class LocalMIModel: RecipeModel {
     }
 
     public func evaluate(_ batch: Batch, names: RecipeNames, into outputs: inout EvaluationOutputs) throws {
-        let (image, text, _) = try embed(batch)
-        outputs.imageEmbeddings += try image!.values()
-        outputs.textEmbeddings += try text.values()
+        try addEmbeddings(batch, into: &outputs)
     }
 
     public func predict(_ batch: Batch, names: RecipeNames, visualContext: Bool) throws -> Prediction {
-        let (image, text, _) = try embed(batch)
-        var prediction = Prediction()
-        prediction.similarity = cosine(try image!.values(), try text.values())
-        return prediction
+        try similarityPrediction(batch)
     }
 
     /// The text projection of [CLS], and the mean of the image-location projections.

@@ -49,6 +49,21 @@ extension RecipeModel {
         Recipe.registered.first { ObjectIdentifier($0.modelType) == ObjectIdentifier(Self.self) }?.rawValue ?? String(describing: Self.self)
     }
 
+    /// An embedding model's evaluation batch: both embeddings, for retrieval.
+    func addEmbeddings(_ batch: Batch, into outputs: inout EvaluationOutputs) throws {
+        let (image, text, _) = try embed(batch)
+        if let image { outputs.imageEmbeddings += try image.values() }
+        outputs.textEmbeddings += try text.values()
+    }
+
+    /// An embedding model's prediction: the cosine similarity of the pair.
+    func similarityPrediction(_ batch: Batch) throws -> Prediction {
+        let (image, text, _) = try embed(batch)
+        var prediction = Prediction()
+        if let image { prediction.similarity = cosine(try image.values(), try text.values()) }
+        return prediction
+    }
+
     public static var classifies: Bool { false }
     public static var retrieves: Bool { false }
     public var undecayedParameters: [Tensor] { [] }
