@@ -14,7 +14,7 @@ extension Tensor {
         }
         let backend = self.backend
         let maskBuffer = try mask.map { try backend.makeBuffer($0) }
-        let out = try backend.makeBuffer(count: count)
+        let out = try backend.makeBuffer(count: count, for: "the softmax output \(shape)")
         try backend.softmaxForward(descriptor, x: storage, mask: maskBuffer, y: out)
         return record(shape: shape, storage: out, inputs: [self]) { gradient in
             let gradX = try backend.makeBuffer(count: descriptor.count)
@@ -36,7 +36,7 @@ extension Tensor {
         let backend = self.backend
         // Every layer of a step reads the same mask: the backend uploads it once.
         let mask = try keyMask.map { try backend.constantBuffer($0) }
-        let out = try backend.makeBuffer(count: descriptor.outShape.reduce(1, *))
+        let out = try backend.makeBuffer(count: descriptor.outShape.reduce(1, *), for: "the attention output \(descriptor.outShape)")
         let logSumExp = try backend.makeBuffer(count: descriptor.logSumExpShape.reduce(1, *))
         try backend.attentionForward(descriptor, q: storage, k: keys.storage, v: values.storage, keyMask: mask, out: out, logSumExp: logSumExp)
         return record(shape: descriptor.outShape, storage: out, inputs: [self, keys, values]) { [storage] gradient in
@@ -71,7 +71,7 @@ extension Tensor {
         let out = try backend.makeBuffer(count: ids.count * dimension)
         try backend.embeddingForward(table: storage, ids: idBuffer, out: out, count: ids.count, dimension: dimension)
         return record(shape: idsShape + [dimension], storage: out, inputs: [self]) { gradient in
-            let gradTable = try backend.makeBuffer(count: vocabulary * dimension)
+            let gradTable = try backend.makeBuffer(count: vocabulary * dimension, for: "the embedding-table gradient [\(vocabulary), \(dimension)]")
             try backend.embeddingBackward(gradOut: gradient, ids: idBuffer, gradTable: gradTable, count: ids.count, dimension: dimension, vocabulary: vocabulary)
             return [gradTable]
         }

@@ -23,7 +23,7 @@ extension Tensor {
     public func matmul(_ other: Tensor, transposeSelf: Bool = false, transposeOther: Bool = false) throws -> Tensor {
         try sameBackend(other, "matmul")
         let descriptor = try GEMMDescriptor(aShape: shape, bShape: other.shape, transposeA: transposeSelf, transposeB: transposeOther)
-        let out = try backend.makeBuffer(count: descriptor.cShape.reduce(1, *))
+        let out = try backend.makeBuffer(count: descriptor.cShape.reduce(1, *), for: "the matmul product \(descriptor.cShape)")
         try backend.gemm(descriptor, a: storage, b: other.storage, c: out)
         let (backend, a, b) = (self.backend, self, other)
         return record(shape: descriptor.cShape, storage: out, inputs: [self, other]) { gradient in

@@ -105,18 +105,39 @@ public final class CLCommandQueue: @unchecked Sendable {  // the handle: see `CL
         try check(api.EnqueueCopyBuffer(handle, source.handle, destination.handle, 0, 0, byteCount, 0, nil, nil), "clEnqueueCopyBuffer")
     }
 
-    /// Maps `buffer` into host memory, runs `body` on it, and unmaps it. On CPU devices this is
-    /// a pointer hand-over rather than a copy (about 20× faster than read/write on PoCL).
-    public func withMapped<R>(_ buffer: CLMemory, writing: Bool, byteCount: Int? = nil,
-                              _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
-        let length = byteCount ?? buffer.byteCount
-        if length == 0 { return try body(UnsafeMutableRawBufferPointer(start: nil, count: 0)) }
+    /// Writes `bytes` to the start of `buffer`: mapped on devices that map host memory, else an
+    /// in-order (non-blocking) write, which copies `bytes` before it returns.
+    public func write(_ bytes: UnsafeRawBufferPointer, to buffer: CLMemory) throws(CLError) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        if buffer.isHostMapped {
+            try withMapped(buffer, writing: true, byteCount: bytes.count) { $0.baseAddress?.copyMemory(from: base, byteCount: bytes.count) }
+        } else {
+            // Blocking, so the caller may free `bytes` at once (OpenCL reads it at enqueue only then).
+            try check(api.EnqueueWriteBuffer(handle, buffer.handle, cl_bool(CL_TRUE), 0, bytes.count, base, 0, nil, nil), "clEnqueueWriteBuffer")
+        }
+    }
+
+    /// Reads the first `bytes.count` bytes of `buffer` into `bytes`, waiting for the queue.
+    public func read(_ buffer: CLMemory, into bytes: UnsafeMutableRawBufferPointer) throws(CLError) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        if buffer.isHostMapped {
+            try withMapped(buffer, writing: false, byteCount: bytes.count) { raw in
+                if let source = raw.baseAddress { base.copyMemory(from: source, byteCount: bytes.count) }
+            }
+        } else {
+            try check(api.EnqueueReadBuffer(handle, buffer.handle, cl_bool(CL_TRUE), 0, bytes.count, base, 0, nil, nil), "clEnqueueReadBuffer")
+        }
+    }
+
+    /// Maps `buffer` into host memory, runs `body` on it, and unmaps it.
+    private func withMapped<R>(_ buffer: CLMemory, writing: Bool, byteCount: Int,
+                               _ body: (UnsafeMutableRawBufferPointer) throws(CLError) -> R) throws(CLError) -> R {
         let flags = writing ? cl_map_flags(CL_MAP_WRITE_INVALIDATE_REGION) : cl_map_flags(CL_MAP_READ)
         let pointer = try checked("clEnqueueMapBuffer") { status in
-            api.EnqueueMapBuffer(handle, buffer.handle, cl_bool(CL_TRUE), flags, 0, length, 0, nil, nil, status)
+            api.EnqueueMapBuffer(handle, buffer.handle, cl_bool(CL_TRUE), flags, 0, byteCount, 0, nil, nil, status)
         }
         defer { _ = api.EnqueueUnmapMemObject(handle, buffer.handle, pointer, 0, nil, nil) }
-        return try body(UnsafeMutableRawBufferPointer(start: pointer, count: length))
+        return try body(UnsafeMutableRawBufferPointer(start: pointer, count: byteCount))
     }
 }
 
@@ -125,15 +146,19 @@ public final class CLMemory: @unchecked Sendable {  // see `CLContext`
     public let byteCount: Int
     let handle: cl_mem
     private let context: CLContext
+    /// Host-resident and mapped for transfers (CPU devices), or plain device memory (GPUs).
+    let isHostMapped: Bool
 
-    /// Allocates `byteCount` bytes (at least 1, since OpenCL rejects empty buffers); host-visible
-    /// so CPU devices can map it without copying.
+    /// Allocates `byteCount` bytes (at least 4, since OpenCL rejects empty buffers): in host
+    /// memory on devices that map it (see `CLDevice.mapsHostMemory`), else plain device memory.
     public init(context: CLContext, byteCount: Int) throws(CLError) {
         self.byteCount = byteCount
         self.context = context
+        let hostMapped = context.device.mapsHostMemory
+        isHostMapped = hostMapped
+        let flags = CL_MEM_READ_WRITE | (hostMapped ? CL_MEM_ALLOC_HOST_PTR : 0)
         handle = try checked("clCreateBuffer") { status in
-            context.api.CreateBuffer(context.handle, cl_mem_flags(CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR),
-                                     max(byteCount, 4), nil, status)
+            context.api.CreateBuffer(context.handle, cl_mem_flags(flags), max(byteCount, 4), nil, status)
         }
         CLLiveObjects.created(.memory, in: context)
     }

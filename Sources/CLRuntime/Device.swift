@@ -44,9 +44,19 @@ public final class CLDevice: @unchecked Sendable {  // see `CLContext`
     public let computeUnits: Int
     public let globalMemoryBytes: UInt64
     public let maxWorkGroupSize: Int
+    /// `__local` memory per work-group (`CL_DEVICE_LOCAL_MEM_SIZE`): 32 KiB on the smallest
+    /// GPUs the spec allows, 512 KiB on PoCL.
+    public let localMemoryBytes: Int
+    /// The largest single buffer (`CL_DEVICE_MAX_MEM_ALLOC_SIZE`): a quarter of global memory on
+    /// NVIDIA, at least 128 MiB by the spec.
+    public let maxAllocationBytes: UInt64
     public let openCLCVersion: String
     public let driverVersion: String
     public let isAvailable: Bool
+    /// Whether buffers live in host memory and are mapped rather than copied: on CPU devices
+    /// mapping is a pointer hand-over (about 20× faster than read/write on PoCL); on GPUs
+    /// host-resident buffers would make every kernel read across the bus.
+    public var mapsHostMemory: Bool { kind == .cpu }
 
     init(library: OpenCLLibrary, id: cl_device_id, index: Int, platform: CLPlatform) throws(CLError) {
         self.library = library
@@ -67,6 +77,9 @@ public final class CLDevice: @unchecked Sendable {  // see `CLContext`
         globalMemoryBytes = try Self.scalar(api, id, cl_device_info(CL_DEVICE_GLOBAL_MEM_SIZE))
         let groupSize: Int = try Self.scalar(api, id, cl_device_info(CL_DEVICE_MAX_WORK_GROUP_SIZE))
         maxWorkGroupSize = groupSize
+        let localBytes: cl_ulong = try Self.scalar(api, id, cl_device_info(CL_DEVICE_LOCAL_MEM_SIZE))
+        localMemoryBytes = Int(clamping: localBytes)
+        maxAllocationBytes = try Self.scalar(api, id, cl_device_info(CL_DEVICE_MAX_MEM_ALLOC_SIZE))
         let available: cl_bool = try Self.scalar(api, id, cl_device_info(CL_DEVICE_AVAILABLE))
         isAvailable = available != 0
     }

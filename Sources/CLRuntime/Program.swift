@@ -137,6 +137,29 @@ public final class CLKernel {
         CLLiveObjects.released(.kernel, in: program.context)
     }
 
+    /// The largest work-group this kernel can launch with on its device
+    /// (`CL_KERNEL_WORK_GROUP_SIZE`): below the device's maximum when the kernel needs many
+    /// registers, or its `reqd_work_group_size`.
+    public var maxWorkGroupSize: Int {
+        get throws(CLError) { try workGroupInfo(CL_KERNEL_WORK_GROUP_SIZE, as: Int.self) }
+    }
+
+    /// The `__local` memory one work-group of this kernel uses (`CL_KERNEL_LOCAL_MEM_SIZE`),
+    /// static arrays and `__local` arguments together.
+    public var localMemoryBytes: Int {
+        get throws(CLError) { Int(clamping: try workGroupInfo(CL_KERNEL_LOCAL_MEM_SIZE, as: cl_ulong.self)) }
+    }
+
+    private func workGroupInfo<T: FixedWidthInteger>(_ param: Int32, as type: T.Type) throws(CLError) -> T {
+        var value: T = 0
+        let api = program.api, device = program.context.device.id
+        try withUnsafeMutableBytes(of: &value) { bytes throws(CLError) in
+            try check(api.GetKernelWorkGroupInfo(handle, device, cl_kernel_work_group_info(param), bytes.count, bytes.baseAddress, nil),
+                      "clGetKernelWorkGroupInfo")
+        }
+        return value
+    }
+
     /// One kernel argument, typed as the OpenCL C parameter it binds to.
     public enum Argument {
         case buffer(CLMemory)

@@ -43,9 +43,12 @@ const AlignCLOpenCLAPI *aligncl_opencl_load(const char *path, char *error, size_
     ALIGNCL_LOAD(CreateKernel);
     ALIGNCL_LOAD(ReleaseKernel);
     ALIGNCL_LOAD(SetKernelArg);
+    ALIGNCL_LOAD(GetKernelWorkGroupInfo);
     ALIGNCL_LOAD(EnqueueNDRangeKernel);
     ALIGNCL_LOAD(EnqueueMapBuffer);
     ALIGNCL_LOAD(EnqueueUnmapMemObject);
+    ALIGNCL_LOAD(EnqueueReadBuffer);
+    ALIGNCL_LOAD(EnqueueWriteBuffer);
     ALIGNCL_LOAD(EnqueueCopyBuffer);
     ALIGNCL_LOAD(Finish);
     ALIGNCL_LOAD(Flush);

@@ -165,6 +165,16 @@ extension Backend {
         try pool.buffer(count: count)
     }
 
+    /// A pooled buffer for the tensor described by `tensor` (e.g. "the attention output
+    /// [2, 8, 512, 64]"), which an out-of-memory error names.
+    public func makeBuffer(count: Int, for tensor: @autoclosure () -> String) throws -> Buffer {
+        do {
+            return try pool.buffer(count: count)
+        } catch BackendError.outOfMemory(let op, let message) {
+            throw BackendError.outOfMemory(op: op, message: "\(tensor()): \(message)")
+        }
+    }
+
     /// A pooled buffer holding `values`.
     public func makeBuffer(_ values: [Float]) throws -> Buffer {
         let buffer = try pool.buffer(count: values.count)

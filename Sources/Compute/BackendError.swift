@@ -1,3 +1,4 @@
+import Foundation
 import CLRuntime
 
 /// What can go wrong in the compute layer, with the op named and, for bad arguments, what was
@@ -31,3 +32,11 @@ public enum BackendError: Error, CustomStringConvertible, Sendable {
 
 /// Describes a shape as `[2, 3]`.
 func shapeText(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ", ") + "]" }
+
+/// A byte count for messages: `192 MiB (201326592 B)`.
+func formatByteCount(_ bytes: Int) -> String {
+    let units = ["KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes), unit = -1
+    while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
+    return unit < 0 ? "\(bytes) B" : String(format: "%.1f %@ (%d B)", value, units[unit], bytes)
+}

@@ -140,6 +140,6 @@ public struct BackendSelection: Sendable {
 
     private static func makeOpenCL(_ device: CLDevice, _ request: BackendRequest) throws -> OpenCLBackend {
         let cache = request.programCacheDirectory.map(ProgramCache.init(directory:))
-        return try OpenCLBackend(device: device, programCache: cache, tuning: request.tuning.map(OpenCLTuning.init(variant:)))
+        return try OpenCLBackend(device: device, programCache: cache, variant: request.tuning)
     }
 }

@@ -4,7 +4,13 @@ import Compute
 import Foundation
 
 extension BackendChoice: ExpressibleByArgument {}
-extension OpenCLTuning.Variant: ExpressibleByArgument {}
+
+/// `--kernels`: a variant, or `auto` (the one suited to the device's type).
+enum KernelChoice: String, ExpressibleByArgument, CaseIterable {
+    case auto, cpu, gpu
+
+    var variant: OpenCLTuning.Variant? { OpenCLTuning.Variant(rawValue: rawValue) }
+}
 
 /// `--backend`, `--device` and `--verbose`, shared by every command, merged with the
 /// environment (read once, here).
@@ -15,8 +21,8 @@ struct BackendOptions: ParsableArguments {
     @Option(help: "OpenCL device index, as `aligncl devices` lists them. Default: $ALIGNCL_DEVICE, else the best device.")
     var device: Int?
 
-    @Option(help: "OpenCL kernel variant: cpu (shaped for CPU devices such as PoCL) or gpu (work-group tiles and reductions). Default: $ALIGNCL_KERNELS, else chosen from the device type.")
-    var kernels: OpenCLTuning.Variant?
+    @Option(help: "OpenCL kernel variant: auto (from the device type: cpu on CPU devices, gpu otherwise), cpu (shaped for CPU devices such as PoCL: large blocks per work-item, no barriers) or gpu (work-group tiles and reductions sized from the device's limits). Default: $ALIGNCL_KERNELS, else auto.")
+    var kernels: KernelChoice?
 
     @Flag(help: "Report on stderr the backend, program builds and cache hits, and buffer-pool counters.")
     var verbose = false
@@ -43,14 +49,15 @@ struct BackendOptions: ParsableArguments {
         if device != nil, choice == .cpu {
             throw CLIError("--device selects an OpenCL device; it does not apply to --backend cpu")
         }
-        var variant = kernels
-        if variant == nil, let value = environment["ALIGNCL_KERNELS"], !value.isEmpty {
-            guard let parsed = OpenCLTuning.Variant(rawValue: value) else {
-                throw CLIError("ALIGNCL_KERNELS must be cpu or gpu, got '\(value)'")
+        var kernelChoice = kernels ?? .auto
+        if kernels == nil, let value = environment["ALIGNCL_KERNELS"], !value.isEmpty {
+            guard let parsed = KernelChoice(rawValue: value) else {
+                throw CLIError("ALIGNCL_KERNELS must be auto, cpu or gpu, got '\(value)'")
             }
-            variant = parsed
+            kernelChoice = parsed
         }
-        if kernels != nil, choice == .cpu {
+        let variant = kernelChoice.variant
+        if let kernels, kernels != .auto, choice == .cpu {
             throw CLIError("--kernels selects OpenCL kernels; it does not apply to --backend cpu")
         }
         return BackendRequest(choice: choice, deviceIndex: deviceIndex,

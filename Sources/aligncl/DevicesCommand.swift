@@ -27,6 +27,8 @@ struct DevicesCommand: ParsableCommand {
                 print("  [\(device.index)] \(device.name)")
                 print("      type \(device.kind.rawValue), \(device.computeUnits) compute units, \(formatBytes(Double(device.globalMemoryBytes))) global memory, max work-group \(device.maxWorkGroupSize)\(device.isAvailable ? "" : ", not available")")
                 print("      \(device.openCLCVersion), driver \(device.driverVersion)")
+                print("      max allocation \(formatBytes(Double(device.maxAllocationBytes))), \(device.mapsHostMemory ? "host-mapped" : "device") buffers")
+                print("      \(OpenCLTuning(variant: request.tuning, for: device).summary)")
             }
         default:
             print("no OpenCL devices: \(BackendSelection.unavailableReason(discovery) ?? "")")

@@ -22,11 +22,17 @@ public enum TestBackends {
     /// The condition of `.enabled(if:)` on every OpenCL test.
     public static let openCLShouldRun = openCLAvailable || openCLRequired
 
+    /// The kernel variant of the OpenCL tests that do not name one: `ALIGNCL_KERNELS` (cpu or
+    /// gpu), else cpu. CI runs the suite once with each, so every OpenCL test — layers,
+    /// autograd, recipes, resume — runs both variants.
+    public static let defaultVariant: OpenCLTuning.Variant = environment["ALIGNCL_KERNELS"].flatMap(OpenCLTuning.Variant.init(rawValue:)) ?? .cpu
+
     /// The backend "cpu" or "opencl" (an OpenCL test is `.enabled(if: openCLShouldRun)`, so that
     /// without a device it shows as skipped): new ones of their own when `fresh`, else the
     /// process-wide `cpu` and `openCL(variant)`.
-    public static func named(_ name: String, variant: OpenCLTuning.Variant = .cpu, fresh: Bool = false) throws -> any Backend {
+    public static func named(_ name: String, variant: OpenCLTuning.Variant? = nil, fresh: Bool = false) throws -> any Backend {
         if name == "cpu" { return fresh ? CPUBackend() : cpu }
+        let variant = variant ?? defaultVariant
         return fresh ? try freshOpenCL(variant) : try openCL(variant)
     }
 
@@ -50,7 +56,7 @@ public enum TestBackends {
             throw BackendError.openCLUnavailable(reason: BackendSelection.unavailableReason(discovery) ?? "")
         }
         return try OpenCLBackend(device: devices[0], programCache: ProgramCache(directory: programCacheDirectory),
-                                 tuning: OpenCLTuning(variant: variant))
+                                 variant: variant)
     }
 
     /// The OpenCL backend with kernels of `variant` (both variants run on any device; PoCL

@@ -39,11 +39,16 @@ typedef struct AlignCLOpenCLAPI {
     cl_kernel (* _Nonnull CreateKernel)(cl_program, const char *, cl_int *);
     cl_int (* _Nonnull ReleaseKernel)(cl_kernel);
     cl_int (* _Nonnull SetKernelArg)(cl_kernel, cl_uint, size_t, const void *);
+    cl_int (* _Nonnull GetKernelWorkGroupInfo)(cl_kernel, cl_device_id, cl_kernel_work_group_info, size_t, void *, size_t *);
     cl_int (* _Nonnull EnqueueNDRangeKernel)(cl_command_queue, cl_kernel, cl_uint, const size_t *, const size_t *,
                                    const size_t *, cl_uint, const cl_event *, cl_event *);
     void *(* _Nonnull EnqueueMapBuffer)(cl_command_queue, cl_mem, cl_bool, cl_map_flags, size_t, size_t, cl_uint,
                               const cl_event *, cl_event *, cl_int *);
     cl_int (* _Nonnull EnqueueUnmapMemObject)(cl_command_queue, cl_mem, void *, cl_uint, const cl_event *, cl_event *);
+    cl_int (* _Nonnull EnqueueReadBuffer)(cl_command_queue, cl_mem, cl_bool, size_t, size_t, void *, cl_uint,
+                                          const cl_event *, cl_event *);
+    cl_int (* _Nonnull EnqueueWriteBuffer)(cl_command_queue, cl_mem, cl_bool, size_t, size_t, const void *, cl_uint,
+                                           const cl_event *, cl_event *);
     cl_int (* _Nonnull EnqueueCopyBuffer)(cl_command_queue, cl_mem, cl_mem, size_t, size_t, size_t, cl_uint,
                                           const cl_event *, cl_event *);
     cl_int (* _Nonnull Finish)(cl_command_queue);

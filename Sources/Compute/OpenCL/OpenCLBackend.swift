@@ -32,11 +32,18 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
     }
 
     /// - Parameters:
-    ///   - tuning: kernel variant and parameters; by default the ones suited to the device kind.
-    public init(device: CLDevice, programCache: ProgramCache?, tuning: OpenCLTuning? = nil) throws {
+    ///   - variant: the kernel variant; by default the one suited to the device's type. Its
+    ///     parameters come from the device's limits.
+    public convenience init(device: CLDevice, programCache: ProgramCache?, variant: OpenCLTuning.Variant? = nil) throws {
+        try self.init(device: device, programCache: programCache, tuning: OpenCLTuning(variant: variant, for: device))
+    }
+
+    /// - Parameters:
+    ///   - tuning: kernel variant and parameters (tests and tuning set them explicitly).
+    public init(device: CLDevice, programCache: ProgramCache?, tuning: OpenCLTuning) throws {
         self.device = device
         self.programCache = programCache
-        self.tuning = tuning ?? .defaults(for: device.kind)
+        self.tuning = tuning
         do {
             context = try CLContext(device: device)
             queue = try CLCommandQueue(context: context)
@@ -44,9 +51,14 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
             throw BackendError.openCL(op: "setup", error)
         }
         let context = context
-        let deviceName = device.name
+        let deviceName = device.name, maxAllocation = device.maxAllocationBytes
         pool = BufferPool(
             allocate: { bytes in
+                // Checked here rather than left to the driver, which may fail later, at a launch
+                // (NVIDIA refuses such buffers only when a kernel first touches them).
+                guard UInt64(bytes) <= maxAllocation else {
+                    throw BackendError.outOfMemory(op: "allocate", message: "a buffer of \(formatByteCount(bytes)) is larger than the \(formatByteCount(Int(clamping: maxAllocation))) \(deviceName) allows for one buffer (CL_DEVICE_MAX_MEM_ALLOC_SIZE)")
+                }
                 do {
                     return .device(try CLMemory(context: context, byteCount: bytes))
                 } catch let error as CLError where [-4, -6, -61].contains(error.status) {
@@ -141,9 +153,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
         try BufferCounts.upload(values, to: buffer)
         try locked("upload") {
             transfers.uploads += 1
-            try queue.withMapped(buffer.deviceMemory, writing: true, byteCount: values.count * 4) { raw in
-                if let base = values.baseAddress { raw.baseAddress?.copyMemory(from: base, byteCount: values.count * 4) }
-            }
+            try queue.write(UnsafeRawBufferPointer(values), to: buffer.deviceMemory)
         }
     }
 
@@ -151,9 +161,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
         try BufferCounts.download(buffer, into: values)
         try locked("download") {
             transfers.blockingReads += 1
-            try queue.withMapped(buffer.deviceMemory, writing: false, byteCount: values.count * 4) { raw in
-                if let base = values.baseAddress, let source = raw.baseAddress { UnsafeMutableRawPointer(base).copyMemory(from: source, byteCount: values.count * 4) }
-            }
+            try queue.read(buffer.deviceMemory, into: UnsafeMutableRawBufferPointer(values))
         }
     }
 

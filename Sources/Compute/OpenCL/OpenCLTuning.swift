@@ -76,13 +76,32 @@ public struct OpenCLTuning: Sendable, Equatable {
     /// Ids per work-item of the embedding gather.
     public var embeddingRowsPerItem = 8
 
-    public init(variant: Variant) {
+    /// The device limits the GPU-class parameters were derived from.
+    public let limits: DeviceLimits
+
+    /// - Parameters:
+    ///   - limits: the device's limits; by default the smallest a conformant GPU may have.
+    public init(variant: Variant, limits: DeviceLimits = .smallestGPU) {
         self.variant = variant
+        self.limits = limits
+        // Work-groups of at most 256 (the floor GPUs offer), a power of two for the tree
+        // reductions, never above what the device allows.
+        softmaxWorkGroup = limits.largestPowerOfTwoWorkGroup(atMost: 256)
     }
 
-    /// The variant that suits a device of `kind`.
-    public static func defaults(for kind: CLDeviceKind) -> OpenCLTuning {
-        OpenCLTuning(variant: kind == .cpu ? .cpu : .gpu)
+    /// The variant `variant` (by default the one suited to the device's type: CPU-class on CPU
+    /// devices, GPU-class otherwise), with parameters derived from the device's limits.
+    public init(variant: Variant?, for device: CLDevice) {
+        self.init(variant: variant ?? (device.kind == .cpu ? .cpu : .gpu), limits: DeviceLimits(device))
+    }
+
+    /// One line for `aligncl devices`: the variant and the limits its parameters come from.
+    public var summary: String {
+        let limitText = "local memory \(limits.localMemoryBytes / 1024) KiB, max work-group \(limits.maxWorkGroupSize)"
+        switch variant {
+        case .cpu: return "cpu-class kernels (\(limitText); no __local memory or barriers)"
+        case .gpu: return "gpu-class kernels (\(limitText) → row reductions by work-groups of \(softmaxWorkGroup))"
+        }
     }
 
     /// `-w`: PoCL's compiler prints its warnings (e.g. about `float16` ABI without AVX-512)
@@ -118,6 +137,34 @@ public struct OpenCLTuning: Sendable, Equatable {
 
     fileprivate var softmaxBuildOptions: String {
         Self.commonOptions + " -D SOFTMAX_WG=\(softmaxWorkGroup)"
+    }
+}
+
+/// What a device allows a kernel launch: GPU-class parameters are derived from it.
+public struct DeviceLimits: Sendable, Equatable {
+    /// `CL_DEVICE_LOCAL_MEM_SIZE`.
+    public var localMemoryBytes: Int
+    /// `CL_DEVICE_MAX_WORK_GROUP_SIZE`.
+    public var maxWorkGroupSize: Int
+
+    public init(localMemoryBytes: Int, maxWorkGroupSize: Int) {
+        self.localMemoryBytes = localMemoryBytes
+        self.maxWorkGroupSize = maxWorkGroupSize
+    }
+
+    public init(_ device: CLDevice) {
+        self.init(localMemoryBytes: device.localMemoryBytes, maxWorkGroupSize: device.maxWorkGroupSize)
+    }
+
+    /// The least OpenCL lets a GPU offer (32 KiB, Arm Mali and Adreno) and the work-group size
+    /// many mobile and Intel GPUs stop at.
+    public static let smallestGPU = DeviceLimits(localMemoryBytes: 32 * 1024, maxWorkGroupSize: 256)
+
+    /// The largest power of two ≤ `limit` the device allows as a work-group.
+    func largestPowerOfTwoWorkGroup(atMost limit: Int) -> Int {
+        var size = 1
+        while size * 2 <= min(limit, maxWorkGroupSize) { size *= 2 }
+        return size
     }
 }
 
