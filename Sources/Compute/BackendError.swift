@@ -38,5 +38,5 @@ func formatByteCount(_ bytes: Int) -> String {
     let units = ["KiB", "MiB", "GiB", "TiB"]
     var value = Double(bytes), unit = -1
     while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
-    return unit < 0 ? "\(bytes) B" : String(format: "%.1f %@ (%d B)", value, units[unit], bytes)
+    return unit < 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit]) + " (\(bytes) bytes)"
 }
