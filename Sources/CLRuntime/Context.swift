@@ -105,8 +105,8 @@ public final class CLCommandQueue: @unchecked Sendable {  // the handle: see `CL
         try check(api.EnqueueCopyBuffer(handle, source.handle, destination.handle, 0, 0, byteCount, 0, nil, nil), "clEnqueueCopyBuffer")
     }
 
-    /// Writes `bytes` to the start of `buffer`: mapped on devices that map host memory, else an
-    /// in-order (non-blocking) write, which copies `bytes` before it returns.
+    /// Writes `bytes` to the start of `buffer`: mapped on devices that map host memory, else a
+    /// blocking write.
     public func write(_ bytes: UnsafeRawBufferPointer, to buffer: CLMemory) throws(CLError) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         if buffer.isHostMapped {
@@ -147,16 +147,14 @@ public final class CLMemory: @unchecked Sendable {  // see `CLContext`
     let handle: cl_mem
     private let context: CLContext
     /// Host-resident and mapped for transfers (CPU devices), or plain device memory (GPUs).
-    let isHostMapped: Bool
+    var isHostMapped: Bool { context.device.mapsHostMemory }
 
     /// Allocates `byteCount` bytes (at least 4, since OpenCL rejects empty buffers): in host
     /// memory on devices that map it (see `CLDevice.mapsHostMemory`), else plain device memory.
     public init(context: CLContext, byteCount: Int) throws(CLError) {
         self.byteCount = byteCount
         self.context = context
-        let hostMapped = context.device.mapsHostMemory
-        isHostMapped = hostMapped
-        let flags = CL_MEM_READ_WRITE | (hostMapped ? CL_MEM_ALLOC_HOST_PTR : 0)
+        let flags = CL_MEM_READ_WRITE | (context.device.mapsHostMemory ? CL_MEM_ALLOC_HOST_PTR : 0)
         handle = try checked("clCreateBuffer") { status in
             context.api.CreateBuffer(context.handle, cl_mem_flags(flags), max(byteCount, 4), nil, status)
         }

@@ -33,10 +33,10 @@ public enum BackendError: Error, CustomStringConvertible, Sendable {
 /// Describes a shape as `[2, 3]`.
 func shapeText(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ", ") + "]" }
 
-/// A byte count for messages: `192 MiB (201326592 B)`.
-func formatByteCount(_ bytes: Int) -> String {
-    let units = ["KiB", "MiB", "GiB", "TiB"]
-    var value = Double(bytes), unit = -1
+/// A byte count for people: `1.5 KiB`, `21.5 GiB` (binary units).
+public func formatBytes(_ bytes: Double) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = bytes, unit = 0
     while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
-    return unit < 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit]) + " (\(bytes) bytes)"
+    return unit == 0 ? "\(Int(value)) B" : String(format: "%.1f %@", value, units[unit])
 }

@@ -57,7 +57,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
                 // Checked here rather than left to the driver, which may fail later, at a launch
                 // (NVIDIA refuses such buffers only when a kernel first touches them).
                 guard UInt64(bytes) <= maxAllocation else {
-                    throw BackendError.outOfMemory(op: "allocate", message: "a buffer of \(formatByteCount(bytes)) is larger than the \(formatByteCount(Int(clamping: maxAllocation))) \(deviceName) allows for one buffer (CL_DEVICE_MAX_MEM_ALLOC_SIZE)")
+                    throw BackendError.outOfMemory(op: "allocate", message: "a buffer of \(formatBytes(Double(bytes))) (\(bytes) bytes) is larger than the \(formatBytes(Double(maxAllocation))) (\(maxAllocation) bytes) \(deviceName) allows for one buffer (CL_DEVICE_MAX_MEM_ALLOC_SIZE)")
                 }
                 do {
                     return .device(try CLMemory(context: context, byteCount: bytes))
