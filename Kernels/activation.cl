@@ -88,3 +88,123 @@ __kernel void gelu_backward(__global const float* x, __global const float* dy, _
         for (size_t i = iv; i < i1; ++i) dx[i] = dy[i] * buf[i - iv];
     }
 }
+
+/* ==================================================================================== *
+ * GPU-class kernels                                                                      *
+ * ==================================================================================== *
+ * gelu_forward_gpu(x, y, n, approximate), gelu_backward_gpu(x, dy, dx, n, approximate):
+ *   the arguments of gelu_forward / gelu_backward. Work-item g owns floats
+ *   [4g, min(4g+4, n)) as one float4 (vload4/vstore4; the last one pads with zeros).
+ *   global (up(ceil(n, 4), EW_WG)), local (EW_WG), up(a,b) = ceil(a,b)*b; skip n = 0.
+ *   __local 0 B; no scratch.
+ *   -D EW_WG: work-group size, 1..1024, pow2 not required (default 256).
+ * Numerics: the float4 helpers below are the float16 ones above lane for lane (the same
+ * expressions, exp2_nonpos4 the same steps as common.cl's exp2_nonpos16), so on one device
+ * the results are the CPU-class bits (tested on PoCL and Oclgrind). Across devices they can
+ * differ: erf's t = 1/(1 + p z) and tanh's (1 - e)/(1 + e) use `/`, which OpenCL 1.2 lets a
+ * GPU round to 2.5 ulp unless built with -cl-fp32-correctly-rounded-divide-sqrt, and a
+ * compiler may contract a*b + c into fma (FP_CONTRACT is on by default in OpenCL C). Both
+ * stay far inside the Swift test's 1e-4 tolerance.
+ * Cost: forward 8 B, backward 12 B per element; ~35-45 FP32 operations per element with
+ * one divide (forward) or two (tanh form). H100: at 3 TB/s the forward needs ~375 G elem/s
+ * x ~45 ops = ~17 TFLOP/s, under the ~60 TFLOP/s peak, so still memory-bound: ~75-85 % of
+ * bandwidth for n >~ 4M.
+ */
+
+#ifndef EW_WG
+#define EW_WG 256
+#endif
+#if EW_WG < 1 || EW_WG > 1024
+#error "EW_WG must be in 1..1024"
+#endif
+
+static inline float4 act_exp2_nonpos4(const float4 t)
+{
+    const float4 tc = fmax(t, (float4)(-126.0f));
+    const float4 big = (float4)(12582912.0f);              /* 1.5 * 2^23 */
+    const float4 sh = tc + big;
+    const float4 r = tc - (sh - big);
+    float4 e = (float4)(1.5370704932138324e-4f);
+    e = fma(e, r, (float4)(1.3399848248809576e-3f));
+    e = fma(e, r, (float4)(9.618373587727547e-3f));
+    e = fma(e, r, (float4)(5.550329014658928e-2f));
+    e = fma(e, r, (float4)(2.4022647738456726e-1f));
+    e = fma(e, r, (float4)(6.931471824645996e-1f));
+    e = fma(e, r, (float4)(1.0f));
+    const int4 ni = as_int4(sh) - as_int4(big);
+    return select(e * as_float4((ni + (int4)(127)) << 23), (float4)(0.0f), isless(t, (float4)(-126.0f)));
+}
+
+static inline float4 act_exp_nonpos4(const float4 t) { return act_exp2_nonpos4(t * (float4)(M_LOG2E_F)); }
+
+static inline float4 erf_nonneg4(const float4 z, const float4 e)
+{
+    const float4 t = 1.0f / fma(0.3275911f, z, 1.0f);
+    const float4 poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    return 1.0f - poly * e;
+}
+
+static inline float4 tanh4(const float4 u)
+{
+    const float4 e = act_exp_nonpos4(-2.0f * fabs(u));
+    return copysign((1.0f - e) / (1.0f + e), u);
+}
+
+static inline float4 gelu_tanh_u4(const float4 x) { return GELU_SQRT_2_OVER_PI * fma(GELU_COEFF * x, x * x, x); }
+
+static inline float4 gelu4(const float4 v, const int approximate)
+{
+    if (approximate) return 0.5f * v * (1.0f + tanh4(gelu_tanh_u4(v)));
+    const float4 z = fabs(v) * M_SQRT1_2_F;
+    return 0.5f * v * (1.0f + copysign(erf_nonneg4(z, act_exp_nonpos4(-z * z)), v));
+}
+
+static inline float4 gelu_derivative4(const float4 v, const int approximate)
+{
+    if (approximate) {
+        const float4 t = tanh4(gelu_tanh_u4(v));
+        return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * GELU_SQRT_2_OVER_PI * fma(3.0f * GELU_COEFF, v * v, 1.0f);
+    }
+    const float4 z = fabs(v) * M_SQRT1_2_F, e = act_exp_nonpos4(-z * z);
+    return 0.5f * (1.0f + copysign(erf_nonneg4(z, e), v)) + v * e * 0.3989422804014327f;
+}
+
+static inline float4 act_load4(__global const float* p, const int rem)
+{
+    if (rem >= 4) return vload4(0, p);
+    float4 v = (float4)(0.0f);
+    v.x = p[0];
+    if (rem > 1) v.y = p[1];
+    if (rem > 2) v.z = p[2];
+    return v;
+}
+
+static inline void act_store4(const float4 v, __global float* p, const int rem)
+{
+    if (rem >= 4) { vstore4(v, 0, p); return; }
+    p[0] = v.x;
+    if (rem > 1) p[1] = v.y;
+    if (rem > 2) p[2] = v.z;
+}
+
+/* No barriers, so a work-item past the end may return. */
+#define ACT4_RANGE                                              \
+    const size_t i = (size_t)get_global_id(0) * 4;              \
+    if (i >= (size_t)n) return;                                 \
+    const int rem = (int)min((size_t)4, (size_t)n - i);
+
+__kernel __attribute__((reqd_work_group_size(EW_WG, 1, 1)))
+void gelu_forward_gpu(__global const float* x, __global float* y, const int n, const int approximate)
+{
+    ACT4_RANGE
+    act_store4(gelu4(act_load4(x + i, rem), approximate), y + i, rem);
+}
+
+/* dy * gelu'(x), the product order of gelu_backward. */
+__kernel __attribute__((reqd_work_group_size(EW_WG, 1, 1)))
+void gelu_backward_gpu(__global const float* x, __global const float* dy, __global float* dx,
+                       const int n, const int approximate)
+{
+    ACT4_RANGE
+    act_store4(act_load4(dy + i, rem) * gelu_derivative4(act_load4(x + i, rem), approximate), dx + i, rem);
+}

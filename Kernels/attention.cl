@@ -55,7 +55,7 @@
  *   ATTN_KR        outputs per register micro-tile, 1..8                 (6)
  *   ATTN_DMAX      largest D / Dv supported (sizes private/local arrays) (256)
  *   ATTN_DELTA_WG  work-group size of attention_backward_delta           (64)
- *   (ATTN_WG and ATTN_TK belong to attention_gpu.cl.)
+ *   (The GPU-class kernels take their tiles as ATTN_F_*, ATTN_Q_*, ATTN_KV_*.)
  *   Fixed (not an option): ATTN_VW = 16 query rows (backward: keys) per CPU
  *   work-item = the float16 lanes.
  * Let ceil(a,b) = (a + b - 1) / b. Launches (2-D unless noted):

@@ -83,3 +83,117 @@ static inline void load_transposed16(__private float* dst, __global const float*
         for (int r = 0; r < 16; ++r)
             dst[c * 16 + r] = (r < nr) ? src[(size_t)r * ld + c] : 0.0f;
 }
+
+/* =============================================================================================
+ * Work-group helpers (prefix wg_) for the GPU-class row kernels (layernorm, losses, softmax).
+ *
+ * Reductions -- wg_sum, wg_max, wg_sum2, wg_sum2_strided, wg_lse, wg_lse_x2:
+ *   - 1-D work-groups. `wg` is the work-group size (get_local_size(0)), a power of two; callers
+ *     pass their reqd_work_group_size define, so the tree unrolls and no define of this file
+ *     is involved (every program includes common.cl, most without these defines).
+ *   - `red` is caller-provided __local scratch of at least wg values of the reduced type. Every
+ *     work-item of the group must make the call (barriers inside): group-uniform control flow.
+ *   - The result is returned to every work-item and the helper ends with a barrier, so `red`
+ *     may be reused (or aliased as another type) by the next reduction at once.
+ *   - Fixed pairwise tree (work-item l combines l and l + s for s = wg/2, wg/4, ..., 1):
+ *     the same inputs give the same bits on every run; the log2(wg) depth bounds rounding.
+ * ========================================================================================== */
+
+/* Shared tree body, only expanded inside the wg_ functions below: combines over the local ids
+ * with the same residue mod `width` (1: the whole group) with COMBINE, an expression of a_
+ * (the work-item's own partial) and b_ (its partner's), both of type T. */
+#define WG_TREE_BODY_(T, v, red, wg, width, COMBINE)                                        \
+    const int lid_ = (int)get_local_id(0);                                                  \
+    red[lid_] = (v);                                                                        \
+    barrier(CLK_LOCAL_MEM_FENCE);                                                           \
+    for (int s_ = (wg) >> 1; s_ >= (width); s_ >>= 1) {                                     \
+        if (lid_ < s_) {                                                                    \
+            const T a_ = red[lid_], b_ = red[lid_ + s_];                                    \
+            red[lid_] = (COMBINE);                                                          \
+        }                                                                                   \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                       \
+    }                                                                                       \
+    const T r_ = red[lid_ & ((width) - 1)];                                                 \
+    barrier(CLK_LOCAL_MEM_FENCE);                                                           \
+    return r_
+
+static inline float wg_sum(const float v, __local float* red, const int wg)
+{
+    WG_TREE_BODY_(float, v, red, wg, 1, a_ + b_);
+}
+
+static inline float wg_max(const float v, __local float* red, const int wg)
+{
+    WG_TREE_BODY_(float, v, red, wg, 1, fmax(a_, b_));
+}
+
+static inline float2 wg_sum2(const float2 v, __local float2* red, const int wg)
+{
+    WG_TREE_BODY_(float2, v, red, wg, 1, a_ + b_);
+}
+
+/* The group as `stride` interleaved sub-groups (a power of two <= wg): returns the sum over the
+ * work-items whose local id equals the caller's mod stride (stride 1 = wg_sum2). */
+static inline float2 wg_sum2_strided(const float2 v, __local float2* red, const int wg,
+                                     const int stride)
+{
+    WG_TREE_BODY_(float2, v, red, wg, stride, a_ + b_);
+}
+
+/* Online log-sum-exp state (m, s) = (max x, sum exp((x - m) k)) of a set of values x, with a
+ * scale k > 0 (1/temperature); the empty set is (-INFINITY, 0). Merging rescales each sum by
+ * exp((m - M) k) <= 1, so no exp() argument is positive (logits of +-1e4 are safe); two empty
+ * sets give the empty set instead of exp(-inf - -inf) = NaN. */
+static inline float2 wg_lse_merge(const float2 a, const float2 b, const float k)
+{
+    const float m = fmax(a.x, b.x);
+    if (m == -INFINITY) return (float2)(-INFINITY, 0.0f);
+    return (float2)(m, a.y * exp((a.x - m) * k) + b.y * exp((b.x - m) * k));
+}
+
+static inline float2 wg_lse(const float2 ms, __local float2* red, const int wg, const float k)
+{
+    WG_TREE_BODY_(float2, ms, red, wg, 1, wg_lse_merge(a_, b_, k));
+}
+
+/* Two independent (m, s) states at once, in .xy and .zw (e.g. student and teacher rows). */
+static inline float4 wg_lse_x2(const float4 ms2, __local float4* red, const int wg, const float k)
+{
+    WG_TREE_BODY_(float4, ms2, red, wg, 1,
+                  (float4)(wg_lse_merge(a_.xy, b_.xy, k), wg_lse_merge(a_.zw, b_.zw, k)));
+}
+
+#undef WG_TREE_BODY_
+
+/* Row layout of the float4 row kernels (layernorm, losses): a row of n floats is cut into
+ * wg_nchunks4(n, wg) chunks of 4 * wg columns. In chunk k work-item l owns the four columns
+ * wg_cols4(k, l, wg, vec): k*4*wg + 4l + (0..3) as one float4 when vec (n % 4 == 0 and the
+ * row 16-byte aligned), else k*4*wg + l + wg*(0..3) as four scalars -- consecutive work-items
+ * touch consecutive addresses either way. Columns at or past n read as `pad` (0 for sums,
+ * -INFINITY for a max / log-sum-exp) and are never written. */
+static inline int wg_nchunks4(const int n, const int wg) { return (n + 4 * wg - 1) / (4 * wg); }
+
+static inline int4 wg_cols4(const int k, const int lid, const int wg, const int vec)
+{
+    const int base = k * 4 * wg;
+    return vec ? (int4)(base + 4 * lid) + (int4)(0, 1, 2, 3)
+               : (int4)(base + lid) + (int4)(0, wg, 2 * wg, 3 * wg);
+}
+
+static inline float4 wg_load4(__global const float* p, const int4 c, const int n, const int vec,
+                              const float pad)
+{
+    if (vec && c.w < n) return ((__global const float4*)p)[c.x >> 2];
+    return (float4)(c.x < n ? p[c.x] : pad, c.y < n ? p[c.y] : pad,
+                    c.z < n ? p[c.z] : pad, c.w < n ? p[c.w] : pad);
+}
+
+static inline void wg_store4(__global float* p, const int4 c, const int n, const int vec,
+                             const float4 v)
+{
+    if (vec && c.w < n) { ((__global float4*)p)[c.x >> 2] = v; return; }
+    if (c.x < n) p[c.x] = v.x;
+    if (c.y < n) p[c.y] = v.y;
+    if (c.z < n) p[c.z] = v.z;
+    if (c.w < n) p[c.w] = v.w;
+}

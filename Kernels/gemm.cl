@@ -16,7 +16,6 @@
  *   GEMM_MT    micro-tiles per work-item along M        (default 16)
  *   GEMM_NT    micro-tiles per work-item along N        (default 1)
  *   GEMM_KC    K slice length in gemm_forward_packed/direct (default 4096)
- *   GEMM_TILE  GPU-style tile edge                      (default 16)
  * Let Mp = roundUp(M, GEMM_MR), Np = roundUp(N, GEMM_NR), ceil(a/b) = (a+b-1)/b.
  *
  * Variant 1 -- CPU style (fast on PoCL / CPU OpenCL), three launches in order:
@@ -56,12 +55,7 @@
  *   direct loads of it thrash the cache (rows of A are M floats apart; 2-4x
  *   slower).
  *
- * Variant 2 -- GPU style:
- *   gemm_forward_tiled global (roundUp(N,TILE), roundUp(M,TILE), batch),
- *                 local (TILE, TILE, 1) -- required (reqd_work_group_size).
- *                 GEMM_TILE x GEMM_TILE __local tiles of op(A) and op(B), one
- *                 output per work-item, any M, N, K (bounds checked; outside
- *                 entries of a tile are zero). Correct but slow on PoCL.
+ * GPU devices run gemm_gpu.cl instead (register-tiled, built per tile).
  *
  * Numerics: float32 accumulation with fma in plain k order (when K > GEMM_KC
  * the running sum is parked in C between slices; same order, same result).
@@ -75,9 +69,6 @@
 #endif
 #ifndef GEMM_NR
 #define GEMM_NR 16
-#endif
-#ifndef GEMM_TILE
-#define GEMM_TILE 16
 #endif
 #ifndef GEMM_MT
 #define GEMM_MT 16
@@ -368,47 +359,4 @@ __kernel void gemm_forward_direct(__global const float* a, __global const float*
             }
         }
     }
-}
-
-/* ---------------------------------------------------------------------------
- * GPU-style tiled kernel: one output per work-item, __local tiles.
- * ------------------------------------------------------------------------- */
-__kernel __attribute__((reqd_work_group_size(GEMM_TILE, GEMM_TILE, 1)))
-void gemm_forward_tiled(__global const float* a, __global const float* b,
-                        __global float* c,
-                        const int M, const int N, const int K,
-                        const int transA, const int transB)
-{
-    __local float As[GEMM_TILE][GEMM_TILE + 1];  /* +1: avoid bank conflicts */
-    __local float Bs[GEMM_TILE][GEMM_TILE + 1];
-
-    const int lx = get_local_id(0), ly = get_local_id(1);
-    const int col = get_group_id(0) * GEMM_TILE + lx;
-    const int row = get_group_id(1) * GEMM_TILE + ly;
-    const int bt = get_global_id(2);
-
-    __global const float* A = a + (size_t)bt * M * K;
-    __global const float* B = b + (size_t)bt * K * N;
-
-    float acc = 0.0f;
-    for (int k0 = 0; k0 < K; k0 += GEMM_TILE) {
-        /* As[ly][lx] = op(A)[row][k0+lx]; Bs[ly][lx] = op(B)[k0+ly][col] */
-        const int ka = k0 + lx;
-        float va = 0.0f;
-        if (row < M && ka < K)
-            va = transA ? A[(size_t)ka * M + row] : A[(size_t)row * K + ka];
-        const int kb = k0 + ly;
-        float vb = 0.0f;
-        if (kb < K && col < N)
-            vb = transB ? B[(size_t)col * K + kb] : B[(size_t)kb * N + col];
-        As[ly][lx] = va;
-        Bs[ly][lx] = vb;
-        barrier(CLK_LOCAL_MEM_FENCE);
-        #pragma unroll
-        for (int t = 0; t < GEMM_TILE; ++t)
-            acc = fma(As[ly][t], Bs[t][lx], acc);
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (row < M && col < N)
-        c[(size_t)bt * M * N + (size_t)row * N + col] = acc;
 }

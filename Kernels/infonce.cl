@@ -50,13 +50,13 @@
  *    so nothing overflows even for |S| ~ 1e8 (scale 100, unnormalised inputs
  *    of norm 1e3): then l = 1 exactly and lse = the row max exactly.
  *  - S is formed by the same fma chain (d = 0..D-1, from 0, then * scale) in
- *    every kernel of this file (CPU and GPU variants, both directions: the
+ *    every kernel of this file (and of infonce_gpu.cl; both directions: the
  *    product is commutative), so S is bitwise identical in row_stats and
  *    backward_rows and S_rc of one direction equals S_cr of the other. That
  *    keeps exp(S - lse) <= 1 at |S| ~ 1e8, where one ulp of S is 8.
  *  - exp: CPU kernels use exp_nonpos16 (2^(t log2 e), degree-6 polynomial,
  *    ~2 ulp, exact 0 below e^-87.3; fine for slightly positive rounding noise).
- *    GPU kernels and the MI kernels use the library exp/log/log1p.
+ *    The MI kernels use the library exp/log/log1p.
  *  - Sums are float32 (CPU: per-lane, in column order); relative error vs a
  *    double reference ~1e-7 .. 1e-6.
  *
@@ -72,9 +72,6 @@
  *              per cache line of each y block before use              (0)
  *   NCE_DMAX   largest D (sizes private arrays)                      (512)
  *   NCE_NWG    work-group size of the normalize / MI-backward kernels (8)
- *   NCE_GT     tile edge of the _gpu kernels (rows x columns)        (16)
- *   NCE_DK     D slice staged in __local by the _gpu kernels,
- *              multiple of NCE_GT                                    (64)
  *   Fixed: NCE_VW = 16 rows per CPU work-item (the float16 lanes).
  * Let ceil(a,b) = (a + b - 1) / b. Launches:
  *
@@ -104,23 +101,15 @@
  *   (row_stats ~130-140 GFLOP/s at 2 N^2 D, backward_rows ~125-135 GFLOP/s
  *   at 4 N^2 D; FMA peak ~173.)
  *
- * Variant 2 -- GPU style: an NCE_GT x NCE_GT work-group computes a tile of
- *   NCE_GT rows x NCE_GT columns per step (work-item (j, i) = column lane j,
- *   row i), both operands staged through __local in D slices of NCE_DK; each
- *   work-item keeps online stats for its row over its columns, merged across
- *   the row's NCE_GT lanes by a __local work-group reduction at the end. The
- *   backward stages the dS tile in __local and work-item (j, i) accumulates
- *   grad_xhat_r[d] for d = j (mod NCE_GT) in private registers (D <= NCE_DMAX).
- *   reqd_work_group_size(NCE_GT, NCE_GT, 1); no early return (PoCL 3.1
- *   crashes on a return before a barrier). Correct on PoCL but slow there.
- *   infonce_row_stats_gpu, infonce_backward_rows_gpu
- *       global (NCE_GT, ceil(R, NCE_GT) * NCE_GT, G), local (NCE_GT, NCE_GT, 1)
+ * GPU class: infonce_gpu.cl holds the _gpu versions of every kernel here
+ *   (register-tiled, __local-staged; built as its own program for GPU devices).
  *
  * Order per loss: normalize(a), normalize(b) -> row_stats (a->b), row_stats
  * (b->a, transpose_targets = 1) -> backward_rows for a and for b (independent)
  * -> normalize_backward(a), normalize_backward(b). The stats fed to
- * backward_rows must come from row_stats of this file (either variant: S is
- * bitwise identical across them), not from another implementation, because
+ * backward_rows must come from row_stats of this file, not from another
+ * implementation (infonce_gpu.cl forms S by the same fma chain, but pair
+ * its row_stats_gpu with its backward_rows_gpu), because
  * at |S| ~ 1e8 one ulp of S (8) would break exp(S - lse) <= 1.
  *
  * OpenCL C 1.2. clang warns "AVX vector argument ... changes the ABI" for
@@ -142,26 +131,16 @@
 #ifndef NCE_NWG
 #define NCE_NWG 8
 #endif
-#ifndef NCE_GT
-#define NCE_GT 16
-#endif
-#ifndef NCE_DK
-#define NCE_DK 64
-#endif
 
 #if NCE_KR < 1 || NCE_KR > 8
 #error "NCE_KR must be in 1..8"
 #endif
-#if NCE_BK < 1 || NCE_DMAX < 1 || NCE_NWG < 1 || NCE_GT < 1 || NCE_RB < 1
-#error "NCE_BK, NCE_DMAX, NCE_NWG, NCE_GT, NCE_RB must be >= 1"
-#endif
-#if NCE_DK < NCE_GT || (NCE_DK % NCE_GT) != 0
-#error "NCE_DK must be a positive multiple of NCE_GT"
+#if NCE_BK < 1 || NCE_DMAX < 1 || NCE_NWG < 1 || NCE_RB < 1
+#error "NCE_BK, NCE_DMAX, NCE_NWG, NCE_RB must be >= 1"
 #endif
 
 #define NCE_VW 16
 #define NCE_PAD(n) ((((n) + NCE_KR - 1) / NCE_KR) * NCE_KR)
-#define NCE_GACC ((NCE_DMAX + NCE_GT - 1) / NCE_GT)
 
 /* Register micro-kernel:
  *   out[o] (16 lanes) (+)= sum_{i<n} panel[i] * Y[o*so + i*sn],   o < nout
@@ -548,226 +527,6 @@ __kernel void infonce_logits(__global const float* xhat, __global const float* y
             for (int j = 0; j < nk; ++j) Lg[(size_t)r * C + kb + j] = scale * St[j * NCE_VW + r];
     }
     { volatile float keep = sink; (void)keep; }   /* keeps the nce_touch loads */
-}
-
-/* ---------------------------------------------------------------------------
- * GPU style row kernels. Work-item (j, i) of a work-group: column lane j,
- * row i of the tile. No early return; loops containing barriers have
- * work-group-uniform trip counts; out-of-range rows/columns are clamped for
- * loads and masked for results.
- * ------------------------------------------------------------------------- */
-
-/* raw dot xhat_row . yhat_col for the work-item's (row, column) of the tile
- * starting at column cb; stages D slices of the NCE_GT rows of x and of y. */
-static inline float nce_gpu_dot(__local float* Xs, __local float* Ys,
-                                __global const float* X, __global const float* Y,
-                                const int rbase, const int R, const int cb, const int C,
-                                const int D)
-{
-    const int j = get_local_id(0), i = get_local_id(1);
-    const size_t xr = (size_t)min(rbase + i, R - 1) * D;
-    const size_t yr = (size_t)min(cb + i, C - 1) * D;
-    float a = 0.0f;
-    for (int db = 0; db < D; db += NCE_DK) {
-        const int nd = min(NCE_DK, D - db);
-        for (int jj = j; jj < nd; jj += NCE_GT) {
-            Xs[i * (NCE_DK + 1) + jj] = X[xr + db + jj];
-            Ys[i * (NCE_DK + 1) + jj] = Y[yr + db + jj];
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (int d = 0; d < nd; ++d)
-            a = fma(Xs[i * (NCE_DK + 1) + d], Ys[j * (NCE_DK + 1) + d], a);
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    return a;
-}
-
-static inline float nce_target1(const int kind, const int r, const int c,
-                                __global const float* ly, const float lab, const float inv,
-                                __global const float* T, const int R, const int C,
-                                const int transp)
-{
-    if (kind == 0) return (r == c) ? 1.0f : 0.0f;
-    if (kind == 1) return (ly[c] == lab) ? inv : 0.0f;
-    return transp ? T[(size_t)c * R + r] : T[(size_t)r * C + c];
-}
-
-/* count n_r for the work-item's row over columns j, j+GT, ..., then sum the
- * row's lanes through red (all lanes get the total) */
-static inline float nce_gpu_count(__local float* red, __global const float* ly, const float lab,
-                                  const int C)
-{
-    const int j = get_local_id(0), i = get_local_id(1);
-    float n = 0.0f;
-    for (int c = j; c < C; c += NCE_GT) n += (ly[c] == lab) ? 1.0f : 0.0f;
-    red[i * NCE_GT + j] = n;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    float tot = 0.0f;
-    for (int k = 0; k < NCE_GT; ++k) tot += red[i * NCE_GT + k];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return tot;
-}
-
-__kernel __attribute__((reqd_work_group_size(NCE_GT, NCE_GT, 1)))
-void infonce_row_stats_gpu(__global const float* xhat, __global const float* yhat,
-                           __global const float* labels_x, __global const float* labels_y,
-                           __global const float* soft_targets,
-                           __global float* row_lse, __global float* row_target_dot,
-                           __global float* row_target_mass,
-                           const int G, const int R, const int C, const int D,
-                           const float scale, const int target_kind,
-                           const int transpose_targets)
-{
-    __local float Xs[NCE_GT * (NCE_DK + 1)];
-    __local float Ys[NCE_GT * (NCE_DK + 1)];
-    __local float red[4 * NCE_GT * NCE_GT];
-    const int j = get_local_id(0), i = get_local_id(1);
-    const int g = get_global_id(2);
-    const int rbase = get_group_id(1) * NCE_GT;
-    const int row = rbase + i;
-    const int rc = min(row, R - 1);
-    __global const float* X = xhat + (size_t)g * R * D;
-    __global const float* Y = yhat + (size_t)g * C * D;
-
-    float lab = 0.0f, n = 0.0f, inv = 0.0f;
-    if (target_kind == 1) {
-        lab = labels_x[rc];
-        n = nce_gpu_count(red, labels_y, lab, C);
-        inv = n > 0.0f ? 1.0f / n : 0.0f;
-    }
-    float m = -INFINITY, l = 0.0f, dot = 0.0f, mass = 0.0f;
-    for (int cb = 0; cb < C; cb += NCE_GT) {
-        const float s = scale * nce_gpu_dot(Xs, Ys, X, Y, rbase, R, cb, C, D);
-        const int c = cb + j;
-        if (c < C) {
-            if (s > m) { l = l * exp(m - s) + 1.0f; m = s; }
-            else l += exp(s - m);
-            const float t = nce_target1(target_kind, rc, c, labels_y, lab, 1.0f,
-                                        soft_targets, R, C, transpose_targets);
-            dot = fma(t, s, dot);
-            mass += t;
-        }
-    }
-    /* work-group reduction over the row's NCE_GT lanes */
-    red[(0 * NCE_GT + i) * NCE_GT + j] = m;
-    red[(1 * NCE_GT + i) * NCE_GT + j] = l;
-    red[(2 * NCE_GT + i) * NCE_GT + j] = dot;
-    red[(3 * NCE_GT + i) * NCE_GT + j] = mass;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (j == 0 && row < R) {
-        float M = -INFINITY;
-        for (int k = 0; k < NCE_GT; ++k) M = fmax(M, red[(0 * NCE_GT + i) * NCE_GT + k]);
-        float L = 0.0f, Dt = 0.0f, Ms = 0.0f;
-        for (int k = 0; k < NCE_GT; ++k) {
-            const float lk = red[(1 * NCE_GT + i) * NCE_GT + k];
-            if (lk > 0.0f) L += lk * exp(red[(0 * NCE_GT + i) * NCE_GT + k] - M);
-            Dt += red[(2 * NCE_GT + i) * NCE_GT + k];
-            Ms += red[(3 * NCE_GT + i) * NCE_GT + k];
-        }
-        if (target_kind == 1) { Dt *= inv; Ms = n > 0.0f ? 1.0f : 0.0f; }
-        const size_t o = (size_t)g * R + row;
-        row_lse[o] = M + log(L);
-        row_target_dot[o] = Dt;
-        row_target_mass[o] = Ms;
-    }
-}
-
-__kernel __attribute__((reqd_work_group_size(NCE_GT, NCE_GT, 1)))
-void infonce_backward_rows_gpu(__global const float* xhat, __global const float* yhat,
-                               __global const float* labels_x, __global const float* labels_y,
-                               __global const float* soft_targets,
-                               __global const float* row_lse,
-                               __global const float* row_target_mass,
-                               __global const float* col_lse,
-                               __global const float* col_target_mass,
-                               __global float* grad_xhat, __global float* grad_scale_partial,
-                               const int G, const int R, const int C, const int D,
-                               const float scale, const int target_kind,
-                               const int transpose_targets,
-                               const float row_coefficient, const float col_coefficient)
-{
-    __local float Xs[NCE_GT * (NCE_DK + 1)];
-    __local float Ys[NCE_GT * (NCE_DK + 1)];
-    __local float dSs[NCE_GT * (NCE_GT + 1)];
-    __local float red[NCE_GT * NCE_GT];
-    const int j = get_local_id(0), i = get_local_id(1);
-    const int g = get_global_id(2);
-    const int rbase = get_group_id(1) * NCE_GT;
-    const int row = rbase + i;
-    const int rc = min(row, R - 1);
-    __global const float* X = xhat + (size_t)g * R * D;
-    __global const float* Y = yhat + (size_t)g * C * D;
-    const int use_row = row_coefficient != 0.0f;
-    const int use_col = col_coefficient != 0.0f;
-
-    float lab = 0.0f, inv = 0.0f;
-    if (target_kind == 1) {
-        lab = labels_x[rc];
-        const float n = nce_gpu_count(red, labels_y, lab, C);
-        inv = n > 0.0f ? 1.0f / n : 0.0f;
-    }
-    const float Lr = use_row ? row_lse[(size_t)g * R + rc] : 0.0f;
-    const float Mr = use_row ? row_coefficient * row_target_mass[(size_t)g * R + rc] : 0.0f;
-    const float TC = row_coefficient + col_coefficient;
-
-    float acc[NCE_GACC];
-    for (int k = 0; k < NCE_GACC; ++k) acc[k] = 0.0f;
-    float gs = 0.0f;
-    for (int cb = 0; cb < C; cb += NCE_GT) {
-        const float raw = nce_gpu_dot(Xs, Ys, X, Y, rbase, R, cb, C, D);
-        const float s = scale * raw;
-        const int c = cb + j;
-        float icol = 0.0f;
-        if (target_kind == 1 && use_col) {
-            /* n'_c = #{r: labels_x[r] == labels_y[c]}: partial over r = i (mod GT), reduced */
-            const float lc = labels_y[min(c, C - 1)];
-            float k = 0.0f;
-            for (int r = i; r < R; r += NCE_GT) k += (labels_x[r] == lc) ? 1.0f : 0.0f;
-            red[i * NCE_GT + j] = k;
-            barrier(CLK_LOCAL_MEM_FENCE);
-            k = 0.0f;
-            for (int q = 0; q < NCE_GT; ++q) k += red[q * NCE_GT + j];
-            barrier(CLK_LOCAL_MEM_FENCE);
-            icol = k > 0.0f ? 1.0f / k : 0.0f;
-        }
-        float ds = 0.0f;
-        if (c < C) {
-            const float t = nce_target1(target_kind, rc, c, labels_y, lab, inv,
-                                        soft_targets, R, C, transpose_targets);
-            ds = -TC * t;
-            if (target_kind == 1 && use_col)
-                ds = -row_coefficient * t - col_coefficient * (t != 0.0f ? icol : 0.0f);
-            if (use_row) ds = fma(Mr, exp(s - Lr), ds);
-            if (use_col) ds = fma(col_coefficient * col_target_mass[(size_t)g * C + c],
-                                  exp(s - col_lse[(size_t)g * C + c]), ds);
-            gs = fma(ds, raw, gs);
-        }
-        dSs[i * (NCE_GT + 1) + j] = ds;
-        /* grad_r[d] += sum_c' dS[r][c'] y_c'[d] for d = j (mod GT) */
-        const size_t yr = (size_t)min(cb + i, C - 1) * D;
-        for (int db = 0; db < D; db += NCE_DK) {
-            const int nd = min(NCE_DK, D - db);
-            for (int jj = j; jj < nd; jj += NCE_GT) Ys[i * (NCE_DK + 1) + jj] = Y[yr + db + jj];
-            barrier(CLK_LOCAL_MEM_FENCE);
-            for (int dd = j; dd < nd; dd += NCE_GT) {
-                float a = acc[(db + dd) / NCE_GT];
-                for (int k = 0; k < NCE_GT; ++k)
-                    a = fma(dSs[i * (NCE_GT + 1) + k], Ys[k * (NCE_DK + 1) + dd], a);
-                acc[(db + dd) / NCE_GT] = a;
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-        }
-    }
-    if (row < R)
-        for (int d = j; d < D; d += NCE_GT)
-            grad_xhat[((size_t)g * R + row) * D + d] = scale * acc[d / NCE_GT];
-    red[i * NCE_GT + j] = gs;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (j == 0 && row < R) {
-        float t = 0.0f;
-        for (int k = 0; k < NCE_GT; ++k) t += red[i * NCE_GT + k];
-        grad_scale_partial[(size_t)g * R + row] = t;
-    }
 }
 
 /* ---------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Runs `aligncl op gemm|softmax` on the OpenCL and CPU backends and compares the outputs and
-gradients with NumPy in float64 (max-abs error / max-abs value <= 1e-4).
+"""Runs `aligncl op` (gemm, softmax, attention, infonce, layernorm) on the OpenCL and CPU
+backends and compares the outputs and gradients with NumPy in float64 (max-abs error /
+max-abs value <= 1e-4).
 
-usage: check-against-numpy.py PATH/TO/aligncl [BACKEND ...]   (default backends: opencl cpu)
+usage: check-against-numpy.py PATH/TO/aligncl [--small] [BACKEND ...]   (default: opencl cpu)
+  --small  shapes of at most a few hundred per side (still primes, 1 and non-multiples of the
+           tiles), for a simulated device such as Oclgrind, which interprets every work-item
 """
 import os
 import subprocess
@@ -44,9 +47,26 @@ def softmax_grad_reference(y, dy, mask, scale, log):
     return np.where(keep, scale * y * (dy - (np.where(keep, dy * y, 0.0)).sum(-1, keepdims=True)), 0.0)
 
 
+def attention_reference(q, k, v, keep, scale, causal, dout):
+    """out and (dq, dk, dv) of softmax(scale q k^T) v over the visible keys; rows with none give 0."""
+    lq, lk = q.shape[2], k.shape[2]
+    visible = keep[:, None, None, :] != 0
+    if causal:
+        visible = visible & (np.arange(lk)[None, :] <= np.arange(lq)[:, None] + lk - lq)
+    s = np.where(visible, scale * q @ np.swapaxes(k, -1, -2), -np.inf)
+    top = s.max(-1, keepdims=True)
+    e = np.where(visible, np.exp(s - np.where(np.isfinite(top), top, 0.0)), 0.0)
+    total = e.sum(-1, keepdims=True)
+    p = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+    dp = dout @ np.swapaxes(v, -1, -2)
+    ds = p * (dp - (dp * p).sum(-1, keepdims=True))
+    return p @ v, scale * ds @ k, scale * np.swapaxes(ds, -1, -2) @ q, np.swapaxes(p, -1, -2) @ dout
+
+
 def main():
     aligncl = sys.argv[1]
-    backends = sys.argv[2:] or ["opencl", "cpu"]
+    small = "--small" in sys.argv[2:]
+    backends = [name for name in sys.argv[2:] if name != "--small"] or ["opencl", "cpu"]
     rng = np.random.default_rng(0)
     passed = failed = 0
     with tempfile.TemporaryDirectory() as work:
@@ -70,7 +90,8 @@ def main():
             print(f"{'ok  ' if ok else 'FAIL'} {label}: error {error:.2e}", file=sys.stderr)
 
         for backend in backends:
-            for (batch, m, n, k, ta, tb) in [(None, 1024, 1024, 1024, False, False), (None, 37, 61, 29, True, False),
+            for (batch, m, n, k, ta, tb) in [(None, 70, 131, 33, False, False) if small else (None, 1024, 1024, 1024, False, False),
+                                             (None, 37, 61, 29, True, False),
                                              (3, 17, 19, 23, False, True), (None, 1, 1, 1, True, True)]:
                 lead = [] if batch is None else [batch]
                 a = rng.standard_normal(lead + ([k, m] if ta else [m, k])).astype(np.float32)
@@ -88,7 +109,7 @@ def main():
                 check(label + " grad_a", out("grad_a"), np.swapaxes(grad_opa, -1, -2) if ta else grad_opa)
                 check(label + " grad_b", out("grad_b"), np.swapaxes(grad_opb, -1, -2) if tb else grad_opb)
 
-            for (shape, magnitude, scale, log, masked) in [([4096, 4096], 10, 1.0, False, False), ([5, 17], 1e4, 0.5, True, True),
+            for (shape, magnitude, scale, log, masked) in [([13, 300] if small else [4096, 4096], 10, 1.0, False, False), ([5, 17], 1e4, 0.5, True, True),
                                                           ([2, 3, 129], 1, 2.0, False, True), ([1, 1], 1, 1.0, True, False)]:
                 x = (rng.standard_normal(shape) * magnitude).astype(np.float32)
                 mask = rng.random(shape) > 0.4 if masked else np.ones(shape, dtype=bool)
@@ -102,7 +123,25 @@ def main():
                 label = f"{backend} softmax {shape} x~{magnitude:g} scale {scale} log={log} masked={masked}"
                 check(label + " y", out("y"), y)
                 check(label + " grad_x", out("grad_x"), softmax_grad_reference(y, dy.astype(np.float64), mask, scale, log))
-            for (n, d, tau) in [(256, 64, 0.07), (1, 8, 0.5), (33, 5, 0.01)]:
+            # Attention: a fully masked batch (rows of zeros), causal with Lq < Lk, head widths
+            # across the GPU kernels' buckets, logits ~1e3.
+            for (b, h, lq, lk, d, dv, causal, masked, magnitude) in [(2, 2, 7, 13, 16, 8, False, True, 1), (1, 3, 5, 11, 64, 64, True, False, 1),
+                                                                      (1, 1, 1, 1, 1, 1, False, False, 1), (1, 2, 19, 17, 100, 33, True, True, 30)]:
+                q, k = [(rng.standard_normal((b, h, length, d)) * magnitude).astype(np.float32) for length in (lq, lk)]
+                v = rng.standard_normal((b, h, lk, dv)).astype(np.float32)
+                dout = rng.standard_normal((b, h, lq, dv)).astype(np.float32)
+                keep = (rng.random((b, lk)) > 0.3).astype(np.float32) if masked else np.ones((b, lk), dtype=np.float32)
+                if masked:
+                    keep[0] = 0
+                args = ["op", "attention", "--backend", backend, "--input", f"q={save('q.npy', q)}", "--input", f"k={save('k.npy', k)}",
+                        "--input", f"v={save('v.npy', v)}", "--grad-output", save("dout.npy", dout)]
+                args += (["--input", f"key_mask={save('keep.npy', keep)}"] if masked else []) + (["--causal"] if causal else [])
+                out = run(args, os.path.join(work, f"attention-{backend}-{d}-{lq}"))
+                expected = attention_reference(*(t.astype(np.float64) for t in (q, k, v)), keep, 1 / np.sqrt(d), causal, dout.astype(np.float64))
+                label = f"{backend} attention B{b} H{h} Lq{lq} Lk{lk} D{d} Dv{dv} causal={causal} masked={masked} x~{magnitude:g}"
+                for name, value in zip(["out", "grad_q", "grad_k", "grad_v"], expected):
+                    check(f"{label} {name}", out(name), value)
+            for (n, d, tau) in [(40 if small else 256, 64, 0.07), (1, 8, 0.5), (33, 5, 0.01)]:
                 a = rng.standard_normal((n, d)).astype(np.float32)
                 b = rng.standard_normal((n, d)).astype(np.float32)
                 out = run(["op", "infonce", "--backend", backend, "--input", f"a={save('a.npy', a)}", "--input", f"b={save('b.npy', b)}",
@@ -125,7 +164,7 @@ def main():
                 check(label + " logits", out("logits"), logits)
                 check(label + " grad_a", out("grad_a"), grad_a)
                 check(label + " grad_b", out("grad_b"), grad_b)
-            for shape in [[64, 768], [3, 5, 129], [1, 1]]:
+            for shape in [[9, 300] if small else [64, 768], [3, 5, 129], [1, 1]]:
                 c = shape[-1]
                 x = (rng.standard_normal(shape) * 3 + 50).astype(np.float32)
                 w = (rng.standard_normal(c) + 1).astype(np.float32)

@@ -62,17 +62,14 @@ extension Tensor {
         try tensor.requireElementType(.int32, "embedding ids")
         guard shape.count == 2 else { throw BackendError.invalidArgument(op: "embedding", message: "table must be [V, D], got \(shape)") }
         let (vocabulary, dimension, ids, idsShape) = (shape[0], shape[1], try tensor.intValues(), tensor.shape)
-        // Checked on the host: an out-of-range id would read or write outside the table.
-        for (index, id) in ids.enumerated() where !(0..<Int32(vocabulary)).contains(id) {
-            throw BackendError.invalidArgument(op: "embedding", message: "ids[\(index)] = \(id) is not a row of the \(vocabulary)-row table")
-        }
+        try validateEmbeddingIds(ids, vocabulary: vocabulary)
         let backend = self.backend
         let idBuffer = tensor.storage
         let out = try backend.makeBuffer(count: ids.count * dimension)
         try backend.embeddingForward(table: storage, ids: idBuffer, out: out, count: ids.count, dimension: dimension)
         return record(shape: idsShape + [dimension], storage: out, inputs: [self]) { gradient in
             let gradTable = try backend.makeBuffer(count: vocabulary * dimension, for: "the embedding-table gradient [\(vocabulary), \(dimension)]")
-            try backend.embeddingBackward(gradOut: gradient, ids: idBuffer, gradTable: gradTable, count: ids.count, dimension: dimension, vocabulary: vocabulary)
+            try backend.embeddingBackward(gradOut: gradient, ids: ids, gradTable: gradTable, dimension: dimension, vocabulary: vocabulary)
             return [gradTable]
         }
     }

@@ -41,11 +41,11 @@ public final class CLProgram: @unchecked Sendable {  // see `CLContext`
     }
 
     /// Creates the kernel `name` (an entry point of this program).
-    public func kernel(_ name: StaticString) throws(CLError) -> CLKernel {
+    public func kernel(_ name: String) throws(CLError) -> CLKernel {
         let handle = try checked("clCreateKernel") { status in
-            api.CreateKernel(self.handle, "\(name)", status)
+            api.CreateKernel(self.handle, name, status)
         }
-        return CLKernel(handle: handle, program: self, name: "\(name)")
+        return CLKernel(handle: handle, program: self, name: name)
     }
 
     private static func fromSource(context: CLContext, source: String, options: String) throws(CLError) -> cl_program {

@@ -82,8 +82,10 @@ public protocol Backend: AnyObject, Sendable {
 
     /// `out[n] = table[ids[n]]` for `count` ids (validated: 0 ≤ id < vocabulary).
     func embeddingForward(table: Buffer, ids: Buffer, out: Buffer, count: Int, dimension: Int) throws
-    /// `gradTable[v] = Σ_{n: ids[n] = v} gradOut[n]`, in a fixed order (deterministic).
-    func embeddingBackward(gradOut: Buffer, ids: Buffer, gradTable: Buffer, count: Int, dimension: Int, vocabulary: Int) throws
+    /// `gradTable[v] = Σ_{n: ids[n] = v} gradOut[n]` in ascending `n` (deterministic). The ids
+    /// come from the host, which has them (the forward validated them there): a device that
+    /// sums per row sorts them there first.
+    func embeddingBackward(gradOut: Buffer, ids: [Int32], gradTable: Buffer, dimension: Int, vocabulary: Int) throws
 
     /// Per-row loss `lse(logits_r) − logits_r[t_r]` (0 for ignored rows).
     func crossEntropyForward(_ descriptor: CrossEntropyDescriptor, logits: Buffer, targets: Buffer, rowLoss: Buffer) throws

@@ -109,8 +109,9 @@ enum BufferCounts {
         try require("embedding", (ids, count, "ids"), (out, count * dimension, "out"), (table, dimension, "the table"))
     }
 
-    static func embeddingBackward(gradOut: Buffer, ids: Buffer, gradTable: Buffer, count: Int, dimension: Int, vocabulary: Int) throws(BackendError) {
-        try require("embedding", (gradOut, count * dimension, "grad_out"), (ids, count, "ids"), (gradTable, vocabulary * dimension, "grad_table"))
+    static func embeddingBackward(gradOut: Buffer, ids: [Int32], gradTable: Buffer, dimension: Int, vocabulary: Int) throws(BackendError) {
+        try require("embedding", (gradOut, ids.count * dimension, "grad_out"), (gradTable, vocabulary * dimension, "grad_table"))
+        try validateEmbeddingIds(ids, vocabulary: vocabulary)
     }
 
     static func crossEntropyForward(_ d: CrossEntropyDescriptor, logits: Buffer, targets: Buffer, rowLoss: Buffer) throws(BackendError) {
@@ -151,5 +152,13 @@ enum BufferCounts {
         let (g, n, m, dim) = (d.groups, d.rows, d.columns, d.dimension)
         try require(InfoNCEDescriptor.op, (inputs.a, g * n * dim, "a"), (inputs.b, g * m * dim, "b"), (inputs.labelsA, n, "labels_a"),
                     (inputs.labelsB, m, "labels_b"), (inputs.softTargets, n * m, "targets"), (gradA, g * n * dim, "grad_a"), (gradB, g * m * dim, "grad_b"))
+    }
+}
+
+/// Checks every id names a row of a `vocabulary`-row table, on the host: an id out of range
+/// would read or write outside the table on a device.
+public func validateEmbeddingIds(_ ids: [Int32], vocabulary: Int) throws(BackendError) {
+    if let index = ids.firstIndex(where: { !(0..<Int32(clamping: vocabulary)).contains($0) }) {
+        throw .invalidArgument(op: "embedding", message: "ids[\(index)] = \(ids[index]) is not a row of the \(vocabulary)-row table")
     }
 }

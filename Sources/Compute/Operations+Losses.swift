@@ -50,9 +50,7 @@ extension Operations {
         guard table.shape.count == 2 else { throw fail("table must be [V, D], got \(shapeText(table.shape))") }
         let (vocabulary, dimension) = (table.shape[0], table.shape[1])
         let rowIds = try exactIntegers(ids.values, op: "embedding", name: "ids")
-        for (index, id) in rowIds.enumerated() where !(0..<Int32(vocabulary)).contains(id) {
-            throw fail("ids[\(index)] = \(id) is not a row of the \(vocabulary)-row table")
-        }
+        try validateEmbeddingIds(rowIds, vocabulary: vocabulary)
         let outShape = ids.shape + [dimension]
         if let gradOut, gradOut.shape != outShape { throw fail("grad_output must be \(shapeText(outShape)), got \(shapeText(gradOut.shape))") }
         guard ids.count > 0 else { return (HostArray(shape: outShape, values: []), gradOut.map { _ in HostArray(shape: table.shape, values: .init(repeating: 0, count: table.count)) }) }
@@ -62,7 +60,7 @@ extension Operations {
         let result = HostArray(shape: outShape, values: try backend.read(out))
         guard let gradOut else { return (result, nil) }
         let (upstream, gradTable) = (try backend.makeBuffer(gradOut.values), try backend.makeBuffer(count: table.count))
-        try backend.embeddingBackward(gradOut: upstream, ids: tokens, gradTable: gradTable, count: ids.count, dimension: dimension, vocabulary: vocabulary)
+        try backend.embeddingBackward(gradOut: upstream, ids: rowIds, gradTable: gradTable, dimension: dimension, vocabulary: vocabulary)
         return (result, HostArray(shape: table.shape, values: try backend.read(gradTable)))
     }
 

@@ -108,9 +108,9 @@ extension CPUBackend {
         }
     }
 
-    public func embeddingBackward(gradOut: Buffer, ids: Buffer, gradTable: Buffer, count: Int, dimension: Int, vocabulary: Int) throws {
-        try BufferCounts.embeddingBackward(gradOut: gradOut, ids: ids, gradTable: gradTable, count: count, dimension: dimension, vocabulary: vocabulary)
-        let (gradients, tokens, table) = (gradOut.hostPointer, ids.int32Pointer, gradTable.hostPointer)
+    public func embeddingBackward(gradOut: Buffer, ids tokens: [Int32], gradTable: Buffer, dimension: Int, vocabulary: Int) throws {
+        try BufferCounts.embeddingBackward(gradOut: gradOut, ids: tokens, gradTable: gradTable, dimension: dimension, vocabulary: vocabulary)
+        let (gradients, table, count) = (gradOut.hostPointer, gradTable.hostPointer, tokens.count)
         table.update(repeating: 0, count: vocabulary * dimension)
         // Threads own column slices of the whole table and walk the ids in order: no two
         // threads touch one entry, and the summation order is fixed.

@@ -1,13 +1,13 @@
 import CLRuntime
 
-/// The entry points of `Kernels/gemm.cl`.
+/// The entry points of `Kernels/gemm.cl` (CPU variant; the GPU variant's `gemm_gpu` is built
+/// per tile).
 struct GEMMKernels: KernelFamily {
     let packA: CLKernel
     let packATransposed: CLKernel
     let packB: CLKernel
     let packed: CLKernel
     let direct: CLKernel
-    let tiled: CLKernel
 
     init(tuning: OpenCLTuning, program make: (KernelProgram) throws(CLError) -> CLProgram) throws(CLError) {
         let program = try make(.gemm)
@@ -16,7 +16,6 @@ struct GEMMKernels: KernelFamily {
         packB = try program.kernel("gemm_pack_b")
         packed = try program.kernel("gemm_forward_packed")
         direct = try program.kernel("gemm_forward_direct")
-        tiled = try program.kernel("gemm_forward_tiled")
     }
 }
 
@@ -70,13 +69,15 @@ extension OpenCLBackend {
                 try queue.enqueue(kernels.packed, global: grid, local: [1, 1, 1])
             }
         case .gpu:
-            let tile = tuning.gemmTile
+            // Register-tiled: each work-item holds a block of C; both operands are staged through
+            // `__local` memory whatever their transposes.
+            let tile = tuning.gemmTile(m: descriptor.m, n: descriptor.n, batch: batch, computeUnits: device.computeUnits)
             try locked("gemm") {
-                let tiled = try kernels(GEMMKernels.self).tiled
-                try tiled.bind(.buffer(a.deviceMemory), .buffer(b.deviceMemory), .buffer(c.deviceMemory),
-                                           .int32(m), .int32(n), .int32(k), .int32(transposeA), .int32(transposeB))
-                try queue.enqueue(tiled, global: [roundUp(descriptor.n, tile), roundUp(descriptor.m, tile), batch],
-                                  local: [tile, tile, 1])
+                let kernel = try specializedKernel("gemm_gpu", of: .gemmGPU, specialization: tile.buildOptions, workGroupSize: tile.workGroupSize)
+                try kernel.bind(.buffer(a.deviceMemory), .buffer(b.deviceMemory), .buffer(c.deviceMemory),
+                                .int32(m), .int32(n), .int32(k), .int32(transposeA), .int32(transposeB))
+                try queue.enqueue(kernel, global: [ceilDiv(descriptor.n, tile.columns) * tile.itemsN, ceilDiv(descriptor.m, tile.rows) * tile.itemsM, batch],
+                                  local: [tile.itemsN, tile.itemsM, 1])
             }
         }
     }

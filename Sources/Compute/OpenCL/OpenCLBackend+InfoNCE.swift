@@ -1,40 +1,50 @@
 import CLRuntime
 
-/// The entry points of `Kernels/infonce.cl`.
+/// The entry points of `Kernels/infonce.cl` (CPU variant), or of `infonce_gpu.cl` and the
+/// mutual-information kernels of `infonce_chunks_gpu.cl` (GPU variant).
 struct InfoNCEKernels: KernelFamily {
     let normalize: CLKernel
     let normalizeBackward: CLKernel
     let rowStatistics: CLKernel
     let backwardRows: CLKernel
     let logits: CLKernel
-    let rowStatisticsGPU: CLKernel
-    let backwardRowsGPU: CLKernel
     let mutualInformationForward: CLKernel
     let mutualInformationBackward: CLKernel
 
     init(tuning: OpenCLTuning, program make: (KernelProgram) throws(CLError) -> CLProgram) throws(CLError) {
-        let program = try make(.infoNCE)
-        normalize = try program.kernel("infonce_normalize")
-        normalizeBackward = try program.kernel("infonce_normalize_backward")
-        rowStatistics = try program.kernel("infonce_row_stats")
-        backwardRows = try program.kernel("infonce_backward_rows")
-        logits = try program.kernel("infonce_logits")
-        rowStatisticsGPU = try program.kernel("infonce_row_stats_gpu")
-        backwardRowsGPU = try program.kernel("infonce_backward_rows_gpu")
-        mutualInformationForward = try program.kernel("mutual_information_forward")
-        mutualInformationBackward = try program.kernel("mutual_information_backward")
+        let gpu = tuning.variant == .gpu
+        let program = try make(gpu ? .infoNCEGPU : .infoNCE), information = gpu ? try make(.infoNCEChunksGPU) : program
+        normalize = try program.kernel("infonce_normalize", gpu: gpu)
+        normalizeBackward = try program.kernel("infonce_normalize_backward", gpu: gpu)
+        rowStatistics = try program.kernel("infonce_row_stats", gpu: gpu)
+        backwardRows = try program.kernel("infonce_backward_rows", gpu: gpu)
+        logits = try program.kernel("infonce_logits", gpu: gpu)
+        mutualInformationForward = try information.kernel("mutual_information_forward", gpu: gpu)
+        mutualInformationBackward = try information.kernel("mutual_information_backward", gpu: gpu)
     }
 }
 
 extension OpenCLBackend {
     /// CPU-style: a work-item owns `16 × infoNCERowPanels` rows (16 in the lanes of a `float16`);
-    /// GPU-style: a square work-group tiles rows × columns.
-    private func infoNCERowLaunch(rows: Int, groups: Int) -> (global: [Int], local: [Int]) {
+    /// GPU-style: a work-group owns a block of rows and walks tiles of columns.
+    private func infoNCERowLaunch(rows: Int, groups: Int) -> Grid {
         switch tuning.variant {
-        case .cpu: return ([ceilDiv(rows, 16 * tuning.infoNCERowPanels), groups], [1, 1])
+        case .cpu: return Grid(global: [ceilDiv(rows, 16 * tuning.infoNCERowPanels), groups], local: [1, 1])
         case .gpu:
-            let tile = tuning.infoNCETile
-            return ([tile, roundUp(rows, tile), groups], [tile, tile, 1])
+            let tiles = tuning.infoNCETiles
+            return Grid(global: [tiles.tileColumns, ceilDiv(rows, tiles.blockRows) * tiles.tileRows, groups],
+                        local: [tiles.tileColumns, tiles.tileRows, 1])
+        }
+    }
+
+    /// The normalisation and other row kernels: `infoNCEElementGroup` rows per work-group
+    /// (CPU variant), or `rowsPerGroup` rows of `rowLanes` work-items each (GPU variant).
+    private func infoNCEReductionLaunch(rows: Int) -> Grid {
+        switch tuning.variant {
+        case .cpu: return Grid(global: [roundUp(rows, tuning.infoNCEElementGroup)], local: [tuning.infoNCEElementGroup])
+        case .gpu:
+            let tiles = tuning.infoNCETiles
+            return Grid(global: [tiles.rowLanes, roundUp(rows, tiles.rowsPerGroup)], local: [tiles.rowLanes, tiles.rowsPerGroup])
         }
     }
 
@@ -57,10 +67,10 @@ extension OpenCLBackend {
 
     public func infoNCENormalize(_ descriptor: InfoNCEDescriptor, x: Buffer, rows: Int, normalized: Buffer, norms: Buffer) throws {
         try locked("infonce") {
-            let kernel = try kernels(InfoNCEKernels.self).normalize, group = tuning.infoNCEElementGroup
+            let kernel = try kernels(InfoNCEKernels.self).normalize
             try kernel.bind(.buffer(x.deviceMemory), .buffer(normalized.deviceMemory), .buffer(norms.deviceMemory), .int32(Int32(rows)),
                             .int32(Int32(descriptor.dimension)), .float(descriptor.epsilon), .int32(descriptor.normalizes ? 1 : 0))
-            try queue.enqueue(kernel, global: [roundUp(rows, group)], local: [group])
+            try queue.enqueue(kernel, infoNCEReductionLaunch(rows: rows))
         }
     }
 
@@ -69,13 +79,12 @@ extension OpenCLBackend {
         let placeholder = try makeBuffer(count: 1)
         let launch = infoNCERowLaunch(rows: pass.rows, groups: descriptor.groups)
         try locked("infonce") {
-            let kernels = try kernels(InfoNCEKernels.self)
-            let kernel = tuning.variant == .cpu ? kernels.rowStatistics : kernels.rowStatisticsGPU
+            let kernel = try kernels(InfoNCEKernels.self).rowStatistics
             try kernel.bind([.buffer(pass.x.deviceMemory), .buffer(pass.y.deviceMemory)] + targetArguments(pass, placeholder: placeholder)
                 + [.buffer(statistics.logSumExp.deviceMemory), .buffer(statistics.targetDot.deviceMemory), .buffer(statistics.targetMass.deviceMemory),
                    .int32(Int32(descriptor.groups)), .int32(Int32(pass.rows)), .int32(Int32(pass.columns)), .int32(Int32(descriptor.dimension)),
                    .float(descriptor.scale), .int32(descriptor.targets.rawValue), .int32(pass.transposed ? 1 : 0)])
-            try queue.enqueue(kernel, global: launch.global, local: launch.local)
+            try queue.enqueue(kernel, launch)
         }
     }
 
@@ -87,8 +96,7 @@ extension OpenCLBackend {
         // A zero coefficient switches a direction off; its statistics are then not read.
         let otherStatistics = other ?? own
         try locked("infonce backward") {
-            let kernels = try kernels(InfoNCEKernels.self)
-            let kernel = tuning.variant == .cpu ? kernels.backwardRows : kernels.backwardRowsGPU
+            let kernel = try kernels(InfoNCEKernels.self).backwardRows
             try kernel.bind([.buffer(pass.x.deviceMemory), .buffer(pass.y.deviceMemory)] + targetArguments(pass, placeholder: placeholder)
                 + [.buffer(own.logSumExp.deviceMemory), .buffer(own.targetMass.deviceMemory),
                    .buffer(otherStatistics.logSumExp.deviceMemory), .buffer(otherStatistics.targetMass.deviceMemory),
@@ -96,16 +104,16 @@ extension OpenCLBackend {
                    .int32(Int32(descriptor.groups)), .int32(Int32(pass.rows)), .int32(Int32(pass.columns)), .int32(Int32(descriptor.dimension)),
                    .float(descriptor.scale), .int32(descriptor.targets.rawValue), .int32(pass.transposed ? 1 : 0),
                    .float(ownCoefficient), .float(otherCoefficient)])
-            try queue.enqueue(kernel, global: launch.global, local: launch.local)
+            try queue.enqueue(kernel, launch)
         }
     }
 
     public func infoNCENormalizeBackward(_ descriptor: InfoNCEDescriptor, x: Buffer, rows: Int, norms: Buffer, gradNormalized: Buffer, gradX: Buffer) throws {
         try locked("infonce backward") {
-            let kernel = try kernels(InfoNCEKernels.self).normalizeBackward, group = tuning.infoNCEElementGroup
+            let kernel = try kernels(InfoNCEKernels.self).normalizeBackward
             try kernel.bind(.buffer(x.deviceMemory), .buffer(norms.deviceMemory), .buffer(gradNormalized.deviceMemory), .buffer(gradX.deviceMemory),
                             .int32(Int32(rows)), .int32(Int32(descriptor.dimension)), .float(descriptor.epsilon), .int32(descriptor.normalizes ? 1 : 0))
-            try queue.enqueue(kernel, global: [roundUp(rows, group)], local: [group])
+            try queue.enqueue(kernel, infoNCEReductionLaunch(rows: rows))
         }
     }
 
@@ -121,7 +129,14 @@ extension OpenCLBackend {
             try kernel.bind(.buffer(normalizedA.deviceMemory), .buffer(normalizedB.deviceMemory), .buffer(logits.deviceMemory),
                             .int32(Int32(descriptor.groups)), .int32(Int32(descriptor.rows)), .int32(Int32(descriptor.columns)),
                             .int32(Int32(descriptor.dimension)), .float(descriptor.scale))
-            try queue.enqueue(kernel, global: [ceilDiv(descriptor.rows, 16), descriptor.groups], local: [1, 1])
+            let tiles = tuning.infoNCETiles
+            switch tuning.variant {
+            case .cpu: try queue.enqueue(kernel, global: [ceilDiv(descriptor.rows, 16), descriptor.groups], local: [1, 1])
+            case .gpu:
+                try queue.enqueue(kernel, global: [ceilDiv(descriptor.columns, tiles.blockColumns) * tiles.tileColumns,
+                                                   ceilDiv(descriptor.rows, tiles.blockRows) * tiles.tileRows, descriptor.groups],
+                                  local: [tiles.tileColumns, tiles.tileRows, 1])
+            }
         }
     }
 
@@ -131,7 +146,12 @@ extension OpenCLBackend {
             let kernel = try kernels(InfoNCEKernels.self).mutualInformationForward
             try kernel.bind(.buffer(scores.deviceMemory), .buffer(bounds.deviceMemory), .buffer(statistics.deviceMemory),
                             .int32(Int32(descriptor.groups)), .int32(Int32(descriptor.size)), .int32(descriptor.estimator.rawValue))
-            try queue.enqueue(kernel, global: [descriptor.groups], local: [1])
+            // One work-item (CPU variant) or one work-group (GPU variant) per group.
+            let tiles = tuning.infoNCETiles
+            switch tuning.variant {
+            case .cpu: try queue.enqueue(kernel, global: [descriptor.groups], local: [1])
+            case .gpu: try queue.enqueue(kernel, global: [tiles.rowLanes, tiles.rowsPerGroup, descriptor.groups], local: [tiles.rowLanes, tiles.rowsPerGroup, 1])
+            }
         }
     }
 
@@ -139,11 +159,11 @@ extension OpenCLBackend {
                                           gradScores: Buffer) throws {
         try BufferCounts.mutualInformationBackward(descriptor, scores: scores, statistics: statistics, gradBounds: gradBounds, gradScores: gradScores)
         try locked("mutual-information backward") {
-            let kernel = try kernels(InfoNCEKernels.self).mutualInformationBackward, group = tuning.infoNCEElementGroup
+            let kernel = try kernels(InfoNCEKernels.self).mutualInformationBackward
             try kernel.bind(.buffer(scores.deviceMemory), .buffer(statistics.deviceMemory), .buffer(gradBounds.deviceMemory),
                             .buffer(gradScores.deviceMemory), .int32(Int32(descriptor.groups)), .int32(Int32(descriptor.size)),
                             .int32(descriptor.estimator.rawValue))
-            try queue.enqueue(kernel, global: [roundUp(descriptor.groups * descriptor.size, group)], local: [group])
+            try queue.enqueue(kernel, infoNCEReductionLaunch(rows: descriptor.groups * descriptor.size))
         }
     }
 }

@@ -1,6 +1,6 @@
 import CLRuntime
 
-/// The entry points of `Kernels/infonce_chunks.cl`.
+/// The entry points of `Kernels/infonce_chunks.cl` (CPU variant) or `infonce_chunks_gpu.cl`.
 struct InfoNCEChunkKernels: KernelFamily {
     let labelWeights: CLKernel
     let rowStatistics: CLKernel
@@ -8,21 +8,30 @@ struct InfoNCEChunkKernels: KernelFamily {
     let gradient: CLKernel
 
     init(tuning: OpenCLTuning, program make: (KernelProgram) throws(CLError) -> CLProgram) throws(CLError) {
-        let program = try make(.infoNCEChunks)
-        labelWeights = try program.kernel("infonce_label_weights")
-        rowStatistics = try program.kernel("infonce_chunk_row_stats")
-        columnStatistics = try program.kernel("infonce_chunk_column_stats")
-        gradient = try program.kernel("infonce_chunk_gradient")
+        let gpu = tuning.variant == .gpu, program = try make(gpu ? .infoNCEChunksGPU : .infoNCEChunks)
+        labelWeights = try program.kernel("infonce_label_weights", gpu: gpu)
+        rowStatistics = try program.kernel("infonce_chunk_row_stats", gpu: gpu)
+        columnStatistics = try program.kernel("infonce_chunk_column_stats", gpu: gpu)
+        gradient = try program.kernel("infonce_chunk_gradient", gpu: gpu)
     }
 }
 
 extension OpenCLBackend {
+    /// A chunk's rows: 8 per work-group, a work-item each (CPU variant), or `rowsPerGroup` rows
+    /// of `rowLanes` work-items each (GPU variant).
+    private func chunkRowLaunch(_ rows: Int, groups: Int) -> Grid {
+        let tiles = tuning.infoNCETiles
+        return tuning.variant == .cpu ? Grid(global: [roundUp(rows, 8), groups], local: [8, 1])
+            : Grid(global: [tiles.rowLanes, roundUp(rows, tiles.rowsPerGroup), groups], local: [tiles.rowLanes, tiles.rowsPerGroup, 1])
+    }
+
     public func infoNCELabelWeights(own: Buffer, ownCount: Int, other: Buffer, otherCount: Int, weights: Buffer) throws {
         try locked("infonce") {
             let kernel = try kernels(InfoNCEChunkKernels.self).labelWeights
             try kernel.bind(.buffer(own.deviceMemory), .buffer(other.deviceMemory), .int32(Int32(ownCount)), .int32(Int32(otherCount)),
                             .buffer(weights.deviceMemory))
-            try queue.enqueue(kernel, global: [roundUp(ownCount, 8)], local: [8])
+            let group = tuning.variant == .cpu ? 8 : tuning.infoNCETiles.labelGroup
+            try queue.enqueue(kernel, global: [roundUp(ownCount, group)], local: [group])
         }
     }
 
@@ -33,7 +42,7 @@ extension OpenCLBackend {
             try kernel.bind([.buffer(chunk.scores.deviceMemory)] + targetArguments(chunk, placeholder: placeholder, columnWeights: false)
                 + [.buffer(statistics.logSumExp.deviceMemory), .buffer(statistics.targetDot.deviceMemory),
                    .buffer(statistics.targetMass.deviceMemory)] + shapeArguments(descriptor, chunk))
-            try queue.enqueue(kernel, global: [roundUp(chunk.count, 8), descriptor.groups], local: [8, 1])
+            try queue.enqueue(kernel, chunkRowLaunch(chunk.count, groups: descriptor.groups))
         }
     }
 
@@ -47,7 +56,15 @@ extension OpenCLBackend {
                 + [.buffer(runningMaximum.deviceMemory), .buffer(runningSum.deviceMemory), .buffer(statistics.logSumExp.deviceMemory),
                    .buffer(statistics.targetDot.deviceMemory), .buffer(statistics.targetMass.deviceMemory)]
             try kernel.bind(arguments + shapeArguments(descriptor, chunk))
-            try queue.enqueue(kernel, global: [ceilDiv(descriptor.columns, 16), descriptor.groups], local: [1, 1])
+            // Consecutive work-items own consecutive columns (GPU variant: `columnRowLanes` of
+            // them split the chunk's rows, merged in lane order).
+            let tiles = tuning.infoNCETiles
+            switch tuning.variant {
+            case .cpu: try queue.enqueue(kernel, global: [ceilDiv(descriptor.columns, 16), descriptor.groups], local: [1, 1])
+            case .gpu:
+                try queue.enqueue(kernel, global: [roundUp(descriptor.columns, tiles.columnLanes), tiles.columnRowLanes, descriptor.groups],
+                                  local: [tiles.columnLanes, tiles.columnRowLanes, 1])
+            }
         }
     }
 
@@ -60,7 +77,7 @@ extension OpenCLBackend {
                 + [.buffer(rows.logSumExp.deviceMemory), .buffer(rows.targetMass.deviceMemory), .buffer(columns.logSumExp.deviceMemory),
                    .buffer(columns.targetMass.deviceMemory), .buffer(gradScalePartial.deviceMemory)]
             try kernel.bind(arguments + shapeArguments(descriptor, chunk) + [.float(rowCoefficient), .float(columnCoefficient)])
-            try queue.enqueue(kernel, global: [roundUp(chunk.count, 8), descriptor.groups], local: [8, 1])
+            try queue.enqueue(kernel, chunkRowLaunch(chunk.count, groups: descriptor.groups))
         }
     }
 

@@ -46,7 +46,7 @@ extension OpenCLBackend {
                 let group = tuning.softmaxRowsPerGroup
                 try queue.enqueue(kernel, global: [roundUp(descriptor.rows, group)], local: [group])
             case .gpu:
-                let group = tuning.softmaxWorkGroup
+                let group = tuning.rowWorkGroup
                 try queue.enqueue(kernel, global: [descriptor.rows * group], local: [group])
             }
         }

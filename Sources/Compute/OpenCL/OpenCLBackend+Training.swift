@@ -11,16 +11,23 @@ struct TrainingKernels: KernelFamily {
 
     init(tuning: OpenCLTuning, program make: (KernelProgram) throws(CLError) -> CLProgram) throws(CLError) {
         let (layerNorm, activation, optimizer) = (try make(.layerNorm), try make(.activation), try make(.optimizer))
-        layerNormForward = try layerNorm.kernel("layernorm_forward")
-        layerNormBackward = try layerNorm.kernel("layernorm_backward")
-        layerNormReduce = try layerNorm.kernel("layernorm_backward_reduce")
-        geluForward = try activation.kernel("gelu_forward")
-        geluBackward = try activation.kernel("gelu_backward")
-        adamW = try optimizer.kernel("adamw_step")
+        let gpu = tuning.variant == .gpu
+        layerNormForward = try layerNorm.kernel("layernorm_forward", gpu: gpu)
+        layerNormBackward = try layerNorm.kernel("layernorm_backward", gpu: gpu)
+        layerNormReduce = try layerNorm.kernel("layernorm_backward_reduce", gpu: gpu)
+        geluForward = try activation.kernel("gelu_forward", gpu: gpu)
+        geluBackward = try activation.kernel("gelu_backward", gpu: gpu)
+        adamW = try optimizer.kernel("adamw_step", gpu: gpu)
     }
 }
 
 extension OpenCLBackend {
+    /// GELU and AdamW: `elementsPerItem` consecutive floats per work-item (CPU variant), or as
+    /// the elementwise kernels (GPU variant).
+    private func elementsLaunch(_ count: Int) -> Grid {
+        tuning.variant == .cpu ? Grid(global: [max(1, ceilDiv(count, tuning.elementsPerItem))], local: [1]) : elementwiseLaunch(count)
+    }
+
     public func layerNormForward(_ descriptor: LayerNormDescriptor, x: Buffer, weight: Buffer, bias: Buffer, y: Buffer,
                                  mean: Buffer, reciprocalStd: Buffer) throws {
         try BufferCounts.layerNormForward(descriptor, x: x, weight: weight, bias: bias, y: y, mean: mean, reciprocalStd: reciprocalStd)
@@ -29,15 +36,21 @@ extension OpenCLBackend {
             try kernel.bind(.buffer(x.deviceMemory), .buffer(weight.deviceMemory), .buffer(bias.deviceMemory), .buffer(y.deviceMemory),
                             .buffer(mean.deviceMemory), .buffer(reciprocalStd.deviceMemory), .int32(Int32(descriptor.rows)),
                             .int32(Int32(descriptor.columns)), .float(descriptor.epsilon))
-            try queue.enqueue(kernel, global: [roundUp(descriptor.rows, 8)], local: [8])
+            switch tuning.variant {
+            case .cpu: try queue.enqueue(kernel, global: [roundUp(descriptor.rows, 8)], local: [8])
+            case .gpu: try queue.enqueue(kernel, global: [descriptor.rows * tuning.rowWorkGroup], local: [tuning.rowWorkGroup])
+            }
         }
     }
 
     public func layerNormBackward(_ descriptor: LayerNormDescriptor, x: Buffer, weight: Buffer, mean: Buffer, reciprocalStd: Buffer,
                                   gradY: Buffer, gradX: Buffer, gradWeight: Buffer, gradBias: Buffer) throws {
         try BufferCounts.layerNormBackward(descriptor, x: x, weight: weight, mean: mean, reciprocalStd: reciprocalStd, gradY: gradY, gradX: gradX, gradWeight: gradWeight, gradBias: gradBias)
-        // The weight and bias gradients sum over rows: partial sums per chunk of rows, then added.
-        let chunks = ceilDiv(descriptor.rows, tuning.layerNormRowChunk)
+        // The weight and bias gradients sum over rows: partial sums per chunk of rows, then added
+        // in chunk order. A work-item per chunk of `layerNormRowChunk` rows (CPU variant), or a
+        // work-group per chunk, about four per compute unit (GPU variant).
+        let group = tuning.rowWorkGroup
+        let chunks = tuning.variant == .cpu ? ceilDiv(descriptor.rows, tuning.layerNormRowChunk) : min(descriptor.rows, 4 * max(1, device.computeUnits))
         let partialWeight = try makeBuffer(count: chunks * descriptor.columns), partialBias = try makeBuffer(count: chunks * descriptor.columns)
         try locked("layernorm backward") {
             let kernels = try kernels(TrainingKernels.self)
@@ -45,11 +58,17 @@ extension OpenCLBackend {
                                                .buffer(reciprocalStd.deviceMemory), .buffer(gradY.deviceMemory), .buffer(gradX.deviceMemory),
                                                .buffer(partialWeight.deviceMemory), .buffer(partialBias.deviceMemory),
                                                .int32(Int32(descriptor.rows)), .int32(Int32(descriptor.columns)))
-            try queue.enqueue(kernels.layerNormBackward, global: [chunks], local: [1])
+            switch tuning.variant {
+            case .cpu: try queue.enqueue(kernels.layerNormBackward, global: [chunks], local: [1])
+            case .gpu: try queue.enqueue(kernels.layerNormBackward, global: [chunks * group], local: [group])
+            }
             try kernels.layerNormReduce.bind(.buffer(partialWeight.deviceMemory), .buffer(partialBias.deviceMemory),
                                              .buffer(gradWeight.deviceMemory), .buffer(gradBias.deviceMemory),
                                              .int32(Int32(chunks)), .int32(Int32(descriptor.columns)))
-            try queue.enqueue(kernels.layerNormReduce, global: [ceilDiv(descriptor.columns, 16)], local: [1])
+            switch tuning.variant {
+            case .cpu: try queue.enqueue(kernels.layerNormReduce, global: [ceilDiv(descriptor.columns, 16)], local: [1])
+            case .gpu: try queue.enqueue(kernels.layerNormReduce, global: [ceilDiv(descriptor.columns, tuning.layerNormReduceColumns) * group], local: [group])
+            }
         }
     }
 
@@ -59,7 +78,7 @@ extension OpenCLBackend {
             let kernel = try kernels(TrainingKernels.self).geluForward
             try kernel.bind(.buffer(x.deviceMemory), .buffer(y.deviceMemory), .int32(Int32(descriptor.count)),
                             .int32(descriptor.approximation == .tanh ? 1 : 0))
-            try queue.enqueue(kernel, global: [ceilDiv(descriptor.count, tuning.elementsPerItem)], local: [1])
+            try queue.enqueue(kernel, elementsLaunch(descriptor.count))
         }
     }
 
@@ -69,7 +88,7 @@ extension OpenCLBackend {
             let kernel = try kernels(TrainingKernels.self).geluBackward
             try kernel.bind(.buffer(x.deviceMemory), .buffer(gradY.deviceMemory), .buffer(gradX.deviceMemory), .int32(Int32(descriptor.count)),
                             .int32(descriptor.approximation == .tanh ? 1 : 0))
-            try queue.enqueue(kernel, global: [ceilDiv(descriptor.count, tuning.elementsPerItem)], local: [1])
+            try queue.enqueue(kernel, elementsLaunch(descriptor.count))
         }
     }
 
@@ -82,7 +101,7 @@ extension OpenCLBackend {
                             .buffer(secondMoment.deviceMemory), .int32(Int32(descriptor.count)), .float(descriptor.learningRate),
                             .float(descriptor.beta1), .float(descriptor.beta2), .float(descriptor.epsilon), .float(descriptor.weightDecay),
                             .float(c1), .float(c2))
-            try queue.enqueue(kernel, global: [ceilDiv(descriptor.count, tuning.elementsPerItem)], local: [1])
+            try queue.enqueue(kernel, elementsLaunch(descriptor.count))
         }
     }
 }

@@ -17,9 +17,11 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
     /// Serialises programs, kernel argument binding and enqueueing (kernel objects hold their
     /// bound arguments).
     let lock = NSLock()
-    private var programs: [KernelProgram: CLProgram] = [:]
+    private var programs: [ProgramKey: CLProgram] = [:]
     /// The kernel families made so far, by type (see `kernels(_:)`).
     private var families: [ObjectIdentifier: any KernelFamily] = [:]
+    /// Kernels of programs built per tile or head width (see `specializedKernel`).
+    private var specializedKernels: [String: CLKernel] = [:]
     /// Key masks and other read-only arrays, uploaded once per contents.
     private let constants = ConstantCache()
     /// Host transfers so far (under `lock`).
@@ -29,6 +31,12 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
 
     struct PackedOperandKey: Hashable {
         let transposed: Bool, k: Int, n: Int, batch: Int
+    }
+
+    /// A kernel file and the extra `-D` options of one specialisation of it ("" for none).
+    private struct ProgramKey: Hashable {
+        let program: KernelProgram, specialization: String
+        var name: String { specialization.isEmpty ? program.rawValue : "\(program.rawValue) [\(specialization)]" }
     }
 
     /// - Parameters:
@@ -83,20 +91,46 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
 
     /// How each program built so far was obtained (compiled, or loaded from the cache).
     public var programOrigins: [String: CLProgram.Origin] {
-        lock.withLock { Dictionary(uniqueKeysWithValues: programs.map { ($0.key.rawValue, $0.value.origin) }) }
+        lock.withLock { Dictionary(uniqueKeysWithValues: programs.map { ($0.key.name, $0.value.origin) }) }
     }
 
-    /// Builds every program now (e.g. to warm the cache, or to report on all of them).
+    /// Builds every program of this backend's variant now (e.g. to warm the cache, or to
+    /// report on all of them); programs specialised by shape are built when first used.
     public func buildAllPrograms() throws {
-        try locked("build") { for program in KernelProgram.allCases { _ = try self.program(program) } }
+        try locked("build") {
+            for program in KernelProgram.allCases where program.variants.contains(tuning.variant) && !program.isSpecialized {
+                _ = try self.program(program)
+            }
+        }
     }
 
-    /// The built program of one kernel file. Call with `lock` held.
-    private func program(_ which: KernelProgram) throws(CLError) -> CLProgram {
-        if let program = programs[which] { return program }
-        let program = try CLProgram(context: context, source: which.source, options: which.buildOptions(tuning), cache: programCache)
-        programs[which] = program
+    /// The built program of one kernel file, with the extra `-D` options `specialization`.
+    /// Call with `lock` held.
+    private func program(_ which: KernelProgram, specialization: String = "") throws(CLError) -> CLProgram {
+        let key = ProgramKey(program: which, specialization: specialization)
+        if let program = programs[key] { return program }
+        let options = which.buildOptions(tuning) + (specialization.isEmpty ? "" : " " + specialization)
+        let program = try CLProgram(context: context, source: which.source, options: options, cache: programCache)
+        programs[key] = program
         return program
+    }
+
+    /// Kernel `name` of `which` built with the `-D` options `specialization` (a tile, a head
+    /// width), made on first use and kept. It is checked first against what the device allows
+    /// it: a kernel's own limit (`CL_KERNEL_WORK_GROUP_SIZE`) is below the device's when it
+    /// needs many registers, and its `__local` arrays must fit. Call with `lock` held.
+    func specializedKernel(_ name: String, of which: KernelProgram, specialization: String, workGroupSize: Int) throws -> CLKernel {
+        let key = "\(name) \(specialization)"
+        if let kernel = specializedKernels[key] { return kernel }
+        let kernel = try program(which, specialization: specialization).kernel(name)
+        let (allowed, localBytes) = (try kernel.maxWorkGroupSize, try kernel.localMemoryBytes)
+        guard workGroupSize <= allowed, localBytes <= device.localMemoryBytes else {
+            throw BackendError.unsupported(
+                op: name, message: "with \(specialization) it needs work-groups of \(workGroupSize) and \(localBytes) bytes of local memory; "
+                    + "\(device.name) allows it \(allowed) work-items (CL_KERNEL_WORK_GROUP_SIZE) and \(device.localMemoryBytes) bytes")
+        }
+        specializedKernels[key] = kernel
+        return kernel
     }
 
     public func withUnchangedOperand<R>(_ operand: Buffer, _ body: () throws -> R) throws -> R {
@@ -203,3 +237,21 @@ func roundUp(_ n: Int, _ multiple: Int) -> Int { ceilDiv(n, multiple) * multiple
 
 /// `n / d` rounded up.
 func ceilDiv(_ n: Int, _ d: Int) -> Int { (n + d - 1) / d }
+
+/// The work-items of one launch and their work-groups.
+struct Grid {
+    let global: [Int], local: [Int]
+}
+
+extension CLCommandQueue {
+    func enqueue(_ kernel: CLKernel, _ grid: Grid) throws(CLError) {
+        try enqueue(kernel, global: grid.global, local: grid.local)
+    }
+}
+
+extension CLProgram {
+    /// The kernel `name`, or its GPU-class twin `name_gpu` when `gpu`.
+    func kernel(_ name: String, gpu: Bool) throws(CLError) -> CLKernel {
+        try kernel(gpu ? name + "_gpu" : name)
+    }
+}

@@ -29,12 +29,14 @@ public struct OpenCLTuning: Sendable, Equatable {
     /// would serve only N/16 B panels, too few to repay the extra pass over A (the skinny
     /// GEMMs of a training step ran 1.1–1.4× faster); above it, packing wins (2048³: 10–15 %).
     public var gemmDirectMaximumN = 256
-    /// GEMM tile edge (GPU variant): `gemmTile × gemmTile` work-groups over `__local` tiles.
-    public var gemmTile = 16
+    /// GEMM tiles (GPU variant), preferred first: a shape takes the first whose work-groups
+    /// fill the device (see `gemmTile(m:n:batch:computeUnits:)`), else the last.
+    public var gemmTiles: [GEMMTile] = [.standard]
     /// Softmax rows per work-group (CPU variant: one work-item per row).
     public var softmaxRowsPerGroup = 8
-    /// Softmax work-group size (GPU variant: one work-group per row), a power of two.
-    public var softmaxWorkGroup = 256
+    /// Work-group of the GPU variant's row reductions (softmax, layer norm, cross-entropy, KL:
+    /// a work-group per row), a power of two.
+    public var rowWorkGroup = 256
 
     /// Attention (CPU variant): keys per block of the forward and dq kernels, queries per block
     /// of the dk/dv kernel, and outputs per register tile (6 × 16 lanes fills 15 of the 16 AVX2
@@ -44,11 +46,8 @@ public struct OpenCLTuning: Sendable, Equatable {
     public var attentionRegisterTile = 6
     /// The largest D and Dv the attention kernels take (private arrays are sized by it).
     public var attentionMaximumHeadDimension = 256
-    /// Work-group size of the attention `delta` kernel, and of the GPU-style attention kernels.
+    /// Work-group size of the attention `delta` kernel (CPU variant).
     public var attentionDeltaWorkGroup = 64
-    public var attentionWorkGroup = 64
-    /// Rows per `__local` tile of the GPU-style attention kernels.
-    public var attentionTileRows = 16
 
     /// InfoNCE (CPU variant): columns per block, outputs per register tile, and panels of 16
     /// rows each work-item owns (2 ran like 1; 4 was slower and needs more private memory).
@@ -59,12 +58,14 @@ public struct OpenCLTuning: Sendable, Equatable {
     public var infoNCEMaximumDimension = 512
     /// Work-group size of the element-wise InfoNCE and mutual-information kernels.
     public var infoNCEElementGroup = 8
-    /// InfoNCE (GPU variant): the tile edge, and the D slice staged in `__local` memory.
-    public var infoNCETile = 16
-    public var infoNCEDimensionSlice = 64
+    /// InfoNCE (GPU variant): the work-groups and tiles.
+    public var infoNCETiles = InfoNCETiles()
 
     /// Rows each work-item of the layer-norm backward sums into its partial weight/bias gradients.
     public var layerNormRowChunk = 16
+    /// Columns per work-group of the GPU variant's layer-norm gradient reduction: 32 floats are
+    /// one 128-byte line per row of partials.
+    public var layerNormReduceColumns = 32
     /// Consecutive elements each work-item of the elementwise kernels (GELU, AdamW) owns.
     public var elementsPerItem = 256
 
@@ -75,6 +76,12 @@ public struct OpenCLTuning: Sendable, Equatable {
     public var columnSumRowChunk = 64
     /// Ids per work-item of the embedding gather.
     public var embeddingRowsPerItem = 8
+    /// GPU variant: the work-group of the 1-D elementwise kernels (a `float4` per work-item),
+    /// and the 2-D one of bias add, column sums and embeddings (`planeGroupColumns` consecutive
+    /// columns: one 128-byte line per row).
+    public var elementGroup = 256
+    public var planeGroupColumns = 32
+    public var planeGroupRows = 8
 
     /// The device limits the GPU-class parameters were derived from.
     public let limits: DeviceLimits
@@ -86,7 +93,32 @@ public struct OpenCLTuning: Sendable, Equatable {
         self.limits = limits
         // Work-groups of at most 256 (the floor GPUs offer), a power of two for the tree
         // reductions, never above what the device allows.
-        softmaxWorkGroup = limits.largestPowerOfTwoWorkGroup(atMost: 256)
+        rowWorkGroup = limits.largestPowerOfTwoWorkGroup(atMost: 256)
+        layerNormReduceColumns = min(32, rowWorkGroup)
+        elementGroup = rowWorkGroup
+        planeGroupColumns = min(32, rowWorkGroup)
+        planeGroupRows = rowWorkGroup / planeGroupColumns
+        gemmTiles = Self.gemmTiles(for: limits)
+        infoNCETiles = InfoNCETiles.pick(limits: limits, maximumDimension: infoNCEMaximumDimension)
+    }
+
+    /// 8×8 register tiles where the device looks like a discrete NVIDIA or AMD GPU (48 KiB or
+    /// more of `__local` memory, work-groups of 1,024), with the 4×4 tile for shapes too small
+    /// to fill it; the 4×4 tile elsewhere, over fewer work-items where work-groups are smaller.
+    static func gemmTiles(for limits: DeviceLimits) -> [GEMMTile] {
+        var tiles = limits.localMemoryBytes >= 48 * 1024 && limits.maxWorkGroupSize >= 1024 ? [GEMMTile.large, .standard] : [.standard]
+        tiles = tiles.map { tile in
+            var tile = tile
+            while tile.workGroupSize > limits.maxWorkGroupSize && tile.workGroupSize > 1 { tile = tile.halvingWorkItems() }
+            return tile
+        }
+        return tiles
+    }
+
+    /// The GEMM tile for an `m × n` product (`batch` of them): the first of `gemmTiles` with
+    /// at least two work-groups per compute unit, else the last (the smallest).
+    func gemmTile(m: Int, n: Int, batch: Int, computeUnits: Int) -> GEMMTile {
+        gemmTiles.first { ceilDiv(m, $0.rows) * ceilDiv(n, $0.columns) * batch >= 2 * computeUnits } ?? gemmTiles[gemmTiles.count - 1]
     }
 
     /// The variant `variant` (by default the one suited to the device's type: CPU-class on CPU
@@ -100,7 +132,9 @@ public struct OpenCLTuning: Sendable, Equatable {
         let limitText = "local memory \(limits.localMemoryBytes / 1024) KiB, max work-group \(limits.maxWorkGroupSize)"
         switch variant {
         case .cpu: return "cpu-class kernels (\(limitText); no __local memory or barriers)"
-        case .gpu: return "gpu-class kernels (\(limitText) → row reductions by work-groups of \(softmaxWorkGroup))"
+        case .gpu:
+            return "gpu-class kernels (\(limitText) → row reductions by work-groups of \(rowWorkGroup); GEMM tiles "
+                + gemmTiles.map(\.description).joined(separator: " or ") + ")"
         }
     }
 
@@ -110,34 +144,44 @@ public struct OpenCLTuning: Sendable, Equatable {
 
     fileprivate var gemmBuildOptions: String {
         Self.commonOptions + " -cl-mad-enable -D GEMM_MR=\(gemmMicroRows) -D GEMM_NR=\(gemmMicroColumns) -D GEMM_MT=\(gemmTilesPerItemM) "
-            + "-D GEMM_NT=\(gemmTilesPerItemN) -D GEMM_KC=\(gemmKSlice) -D GEMM_TILE=\(gemmTile)"
+            + "-D GEMM_NT=\(gemmTilesPerItemN) -D GEMM_KC=\(gemmKSlice)"
     }
 
     fileprivate var attentionBuildOptions: String {
         Self.commonOptions + " -D ATTN_BK=\(attentionKeyBlock) -D ATTN_BQK=\(attentionQueryBlock) -D ATTN_KR=\(attentionRegisterTile)"
-            + " -D ATTN_DMAX=\(attentionMaximumHeadDimension) -D ATTN_DELTA_WG=\(attentionDeltaWorkGroup) -D ATTN_WG=\(attentionWorkGroup)"
-            + " -D ATTN_TK=\(attentionTileRows)"
+            + " -D ATTN_DMAX=\(attentionMaximumHeadDimension) -D ATTN_DELTA_WG=\(attentionDeltaWorkGroup)"
     }
+
+    /// The GPU variant's row-reduction work-group, for every file with row kernels.
+    fileprivate var rowOptions: String { " -D ROW_WG=\(rowWorkGroup) -D LN_RCOLS=\(layerNormReduceColumns)" }
 
     fileprivate var infoNCEBuildOptions: String {
         Self.commonOptions + " -D NCE_BK=\(infoNCEColumnBlock) -D NCE_KR=\(infoNCERegisterTile) -D NCE_RB=\(infoNCERowPanels)"
-            + " -D NCE_DMAX=\(infoNCEMaximumDimension) -D NCE_NWG=\(infoNCEElementGroup) -D NCE_GT=\(infoNCETile) -D NCE_DK=\(infoNCEDimensionSlice)"
+            + " -D NCE_DMAX=\(infoNCEMaximumDimension) -D NCE_NWG=\(infoNCEElementGroup)"
     }
 
     fileprivate var infoNCEChunksBuildOptions: String { Self.commonOptions }
 
+    fileprivate var infoNCEGPUBuildOptions: String { Self.commonOptions + " " + infoNCETiles.buildOptions }
+
     fileprivate var trainingBuildOptions: String {
         Self.commonOptions + " -D LN_CHUNK=\(layerNormRowChunk) -D ACT_ITEMS=\(elementsPerItem) -D OPT_ITEMS=\(elementsPerItem)"
+            + rowOptions + " -D EW_WG=\(elementGroup)"
     }
 
     fileprivate var elementwiseBuildOptions: String {
-        Self.commonOptions + " -D EW_ITEMS=\(elementwiseItems) -D BIAS_ROWS=\(biasRowsPerItem) -D SUM_CHUNK=\(columnSumRowChunk)"
-            + " -D EMB_ROWS=\(embeddingRowsPerItem)"
+        let (x, y) = (planeGroupColumns, planeGroupRows)
+        return Self.commonOptions + " -D EW_ITEMS=\(elementwiseItems) -D BIAS_ROWS=\(biasRowsPerItem) -D SUM_CHUNK=\(columnSumRowChunk)"
+            + " -D EMB_ROWS=\(embeddingRowsPerItem)" + rowOptions + " -D EW_WG=\(elementGroup)"
+            + " -D BIAS_WX=\(x) -D BIAS_WY=\(y) -D SUM_WX=\(x) -D SUM_WY=\(y) -D EMB_WX=\(x) -D EMB_WY=\(y)"
     }
 
     fileprivate var softmaxBuildOptions: String {
-        Self.commonOptions + " -D SOFTMAX_WG=\(softmaxWorkGroup)"
+        Self.commonOptions + " -D SOFTMAX_WG=\(rowWorkGroup)"
     }
+
+    /// Programs specialised per shape take their tiles as `specialization` options.
+    fileprivate var specializedBuildOptions: String { Self.commonOptions }
 }
 
 /// What a device allows a kernel launch: GPU-class parameters are derived from it.
@@ -170,22 +214,40 @@ public struct DeviceLimits: Sendable, Equatable {
 
 /// The kernel files of `Kernels/`, one program each.
 public enum KernelProgram: String, CaseIterable, Sendable {
-    case gemm, softmax, attention, attentionGPU, infoNCE, infoNCEChunks, layerNorm, activation, optimizer, elementwise, embedding, losses, layout
+    case gemm, gemmGPU, softmax, attention, attentionGPU, infoNCE, infoNCEGPU, infoNCEChunks, infoNCEChunksGPU
+    case layerNorm, activation, optimizer, elementwise, embedding, losses, layout
+
+    /// The kernel variants that use this file.
+    var variants: Set<OpenCLTuning.Variant> {
+        switch self {
+        case .gemm, .attention, .infoNCE, .infoNCEChunks: [.cpu]
+        case .gemmGPU, .attentionGPU, .infoNCEGPU, .infoNCEChunksGPU: [.gpu]
+        default: [.cpu, .gpu]
+        }
+    }
+
+    /// Whether the file is built per tile or head width, never with its defaults alone.
+    var isSpecialized: Bool { self == .gemmGPU || self == .attentionGPU }
 
     /// `common.cl` first (shared inline helpers), then the file, its line numbers restored for
     /// build logs.
     var source: String {
-        EmbeddedKernels.common + "\n#line 1\n" + fileSource
+        // The GPU-class InfoNCE files share their tile and reduction helpers.
+        let shared = self == .infoNCEGPU || self == .infoNCEChunksGPU ? "\n" + EmbeddedKernels.infonceGpuCommon : ""
+        return EmbeddedKernels.common + shared + "\n#line 1\n" + fileSource
     }
 
     private var fileSource: String {
         switch self {
         case .gemm: EmbeddedKernels.gemm
+        case .gemmGPU: EmbeddedKernels.gemmGpu
         case .softmax: EmbeddedKernels.softmax
         case .attention: EmbeddedKernels.attention
         case .attentionGPU: EmbeddedKernels.attentionGpu
         case .infoNCE: EmbeddedKernels.infonce
+        case .infoNCEGPU: EmbeddedKernels.infonceGpu
         case .infoNCEChunks: EmbeddedKernels.infonceChunks
+        case .infoNCEChunksGPU: EmbeddedKernels.infonceChunksGpu
         case .layerNorm: EmbeddedKernels.layernorm
         case .activation: EmbeddedKernels.activation
         case .optimizer: EmbeddedKernels.optimizer
@@ -199,10 +261,12 @@ public enum KernelProgram: String, CaseIterable, Sendable {
     func buildOptions(_ tuning: OpenCLTuning) -> String {
         switch self {
         case .gemm: tuning.gemmBuildOptions
+        case .gemmGPU, .attentionGPU: tuning.specializedBuildOptions
         case .softmax: tuning.softmaxBuildOptions
-        case .attention, .attentionGPU: tuning.attentionBuildOptions
+        case .attention: tuning.attentionBuildOptions
         case .infoNCE: tuning.infoNCEBuildOptions
         case .infoNCEChunks: tuning.infoNCEChunksBuildOptions
+        case .infoNCEGPU, .infoNCEChunksGPU: tuning.infoNCEGPUBuildOptions
         case .layerNorm, .activation, .optimizer: tuning.trainingBuildOptions
         case .elementwise, .embedding, .losses, .layout: tuning.elementwiseBuildOptions
         }
