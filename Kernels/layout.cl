@@ -38,3 +38,39 @@ __kernel void copy_blocks(__global const float* src, __global float* dst, const 
     for (; k + 16 <= k1; k += 16) vstore16(vload16(0, from + k), 0, to + k);
     for (; k < k1; ++k) to[k] = from[k];
 }
+
+/* GPU class: a work-item per element, consecutive work-items on consecutive floats of a row
+ * (coalesced reads and writes; a row of D floats stays contiguous on both sides). No barriers.
+ *
+ * swap_axes12_gpu (arguments of swap_axes12): global (up(D, LAYOUT_WX), up(A*B*C, LAYOUT_WY)),
+ *   local (LAYOUT_WX, LAYOUT_WY). 8 bytes moved per element.
+ * copy_blocks_gpu (arguments of copy_blocks): global (up(block_len, LAYOUT_WX),
+ *   up(blocks, LAYOUT_WY)), local (LAYOUT_WX, LAYOUT_WY). 8 bytes moved per element.
+ * LAYOUT_WX x LAYOUT_WY (default 32 x 8) must not exceed the device's work-group size. */
+#ifndef LAYOUT_WX
+#define LAYOUT_WX 32
+#endif
+#ifndef LAYOUT_WY
+#define LAYOUT_WY 8
+#endif
+#if LAYOUT_WX < 1 || LAYOUT_WY < 1 || LAYOUT_WX * LAYOUT_WY > 1024
+#error "LAYOUT_WX, LAYOUT_WY must be >= 1 with LAYOUT_WX * LAYOUT_WY <= 1024"
+#endif
+
+__kernel __attribute__((reqd_work_group_size(LAYOUT_WX, LAYOUT_WY, 1)))
+void swap_axes12_gpu(__global const float* in, __global float* out, const int A, const int B, const int C, const int D)
+{
+    const size_t d = get_global_id(0), row = get_global_id(1);
+    if (d >= (size_t)D || row >= (size_t)A * B * C) return;
+    const size_t c = row % C, b = (row / C) % B, a = row / ((size_t)B * C);
+    out[(((a * C) + c) * B + b) * D + d] = in[row * D + d];
+}
+
+__kernel __attribute__((reqd_work_group_size(LAYOUT_WX, LAYOUT_WY, 1)))
+void copy_blocks_gpu(__global const float* src, __global float* dst, const int blocks, const int block_len,
+                     const int src_off, const int src_stride, const int dst_off, const int dst_stride)
+{
+    const size_t k = get_global_id(0), i = get_global_id(1);
+    if (k >= (size_t)block_len || i >= (size_t)blocks) return;
+    dst[dst_off + i * dst_stride + k] = src[src_off + i * src_stride + k];
+}

@@ -10,8 +10,8 @@ struct ElementwiseKernels: KernelFamily {
     init(tuning: OpenCLTuning, program make: (KernelProgram) throws(CLError) -> CLProgram) throws(CLError) {
         let (elementwise, embedding, layout) = (try make(.elementwise), try make(.embedding), try make(.layout))
         let losses = try make(.losses), gpu = tuning.variant == .gpu
-        swapAxes12 = try layout.kernel("swap_axes12")
-        copyBlocks = try layout.kernel("copy_blocks")
+        swapAxes12 = try layout.kernel("swap_axes12", gpu: gpu)
+        copyBlocks = try layout.kernel("copy_blocks", gpu: gpu)
         fill = try elementwise.kernel("elementwise_fill", gpu: gpu)
         add = try elementwise.kernel("elementwise_add", gpu: gpu)
         multiply = try elementwise.kernel("elementwise_multiply", gpu: gpu)
@@ -117,9 +117,10 @@ extension OpenCLBackend {
     public func swapAxes12(_ x: Buffer, into y: Buffer, shape: (Int, Int, Int, Int)) throws {
         try BufferCounts.swapAxes12(x, into: y, shape: shape)
         let (a, b, c, d) = shape
+        guard a * b * c * d > 0 else { return }
         try launch("swap axes", \.swapAxes12, [.buffer(x.deviceMemory), .buffer(y.deviceMemory), .int32(Int32(a)), .int32(Int32(b)),
                                                 .int32(Int32(c)), .int32(Int32(d))],
-                   Grid(global: [a * b * c], local: [1]))
+                   tuning.variant == .cpu ? Grid(global: [a * b * c], local: [1]) : planeLaunch(columns: d, rows: a * b * c))
     }
 
     public func copyBlocks(_ source: Buffer, to destination: Buffer, _ layout: BlockCopy) throws {
@@ -128,7 +129,9 @@ extension OpenCLBackend {
         let arguments: [CLKernel.Argument] = [.buffer(source.deviceMemory), .buffer(destination.deviceMemory), .int32(Int32(layout.blocks)),
                                               .int32(Int32(layout.blockLength)), .int32(Int32(layout.sourceOffset)), .int32(Int32(layout.sourceStride)),
                                               .int32(Int32(layout.destinationOffset)), .int32(Int32(layout.destinationStride))]
-        try launch("copy blocks", \.copyBlocks, arguments, Grid(global: [layout.blocks, ceilDiv(layout.blockLength, Self.copyChunk)], local: [1, 1]))
+        try launch("copy blocks", \.copyBlocks, arguments,
+                   tuning.variant == .cpu ? Grid(global: [layout.blocks, ceilDiv(layout.blockLength, Self.copyChunk)], local: [1, 1])
+                       : planeLaunch(columns: layout.blockLength, rows: layout.blocks))
     }
 
     /// Elements per work-item of `copy_blocks` (its COPY_CHUNK).

@@ -173,7 +173,7 @@ public struct OpenCLTuning: Sendable, Equatable {
         let (x, y) = (planeGroupColumns, planeGroupRows)
         return Self.commonOptions + " -D EW_ITEMS=\(elementwiseItems) -D BIAS_ROWS=\(biasRowsPerItem) -D SUM_CHUNK=\(columnSumRowChunk)"
             + " -D EMB_ROWS=\(embeddingRowsPerItem)" + rowOptions + " -D EW_WG=\(elementGroup)"
-            + " -D BIAS_WX=\(x) -D BIAS_WY=\(y) -D SUM_WX=\(x) -D SUM_WY=\(y) -D EMB_WX=\(x) -D EMB_WY=\(y)"
+            + " -D BIAS_WX=\(x) -D BIAS_WY=\(y) -D SUM_WX=\(x) -D SUM_WY=\(y) -D EMB_WX=\(x) -D EMB_WY=\(y) -D LAYOUT_WX=\(x) -D LAYOUT_WY=\(y)"
     }
 
     fileprivate var softmaxBuildOptions: String {
