@@ -1,11 +1,13 @@
 /*
  * common.cl -- helpers every AlignCL kernel file shares. The Swift side puts this file in
  * front of each program's source (then `#line 1`, so build logs keep the file's own line
- * numbers), so it defines only static inline functions.
+ * numbers), so it defines only static inline functions and a few macros (used only
+ * where a file expands them).
  *
- * exp2_nonpos16 / exp_nonpos16: 2^t and e^t for t <= 0 (t may be -INFINITY), 16 lanes, no
- * branches. Why not exp(): on CPU OpenCL (PoCL) the library exp() handles the full range and
- * its special cases and was the bottleneck of the softmax, attention and InfoNCE loops (~2x);
+ * exp2_nonpos16 / exp_nonpos16 (float4: exp2_nonpos4 / exp_nonpos4): 2^t and e^t for t <= 0
+ * (t may be -INFINITY), 16 (4) lanes, no branches. Why not exp(): on CPU OpenCL (PoCL) the
+ * library exp() handles the full range and its special cases and was the bottleneck of the
+ * softmax, attention and InfoNCE loops (~2x);
  * every exponential there has an argument <= 0 (a score minus its row maximum or its
  * log-sum-exp), so a reduced-range version suffices:
  *   t = n + r, n = rint(t) via the 1.5*2^23 shifter (the low mantissa bits of t + shifter are
@@ -16,28 +18,35 @@
  *   ~|t|*4e-8, largest where e^t is already negligible next to the row's largest term (1).
  */
 
-static inline __attribute__((always_inline)) float16 exp2_nonpos16(const float16 t)
-{
-    const float16 tc = fmax(t, (float16)(-126.0f));
-    const float16 big = (float16)(12582912.0f);             /* 1.5 * 2^23 */
-    const float16 sh = tc + big;                             /* low mantissa bits = rint(tc) */
-    const float16 r = tc - (sh - big);                       /* exact, |r| <= 1/2 */
-    float16 e = (float16)(1.5370704932138324e-4f);
-    e = fma(e, r, (float16)(1.3399848248809576e-3f));
-    e = fma(e, r, (float16)(9.618373587727547e-3f));
-    e = fma(e, r, (float16)(5.550329014658928e-2f));
-    e = fma(e, r, (float16)(2.4022647738456726e-1f));
-    e = fma(e, r, (float16)(6.931471824645996e-1f));
-    e = fma(e, r, (float16)(1.0f));
-    const int16 ni = as_int16(sh) - as_int16(big);
-    return select(e * as_float16((ni + (int16)(127)) << 23), (float16)(0.0f),
-                  isless(t, (float16)(-126.0f)));
+/* One definition per width (16 lanes for the CPU-class kernels, 4 for the float4 GPU-class
+ * ones): the same steps lane for lane, so exp_nonpos4 gives exp_nonpos16's bits. */
+#define EXP_NONPOS_DEFINE_(N)                                                               \
+static inline __attribute__((always_inline)) float##N exp2_nonpos##N(const float##N t)     \
+{                                                                                           \
+    const float##N tc = fmax(t, (float##N)(-126.0f));                                       \
+    const float##N big = (float##N)(12582912.0f);            /* 1.5 * 2^23 */               \
+    const float##N sh = tc + big;                            /* low mantissa bits = rint(tc) */ \
+    const float##N r = tc - (sh - big);                      /* exact, |r| <= 1/2 */        \
+    float##N e = (float##N)(1.5370704932138324e-4f);                                        \
+    e = fma(e, r, (float##N)(1.3399848248809576e-3f));                                      \
+    e = fma(e, r, (float##N)(9.618373587727547e-3f));                                       \
+    e = fma(e, r, (float##N)(5.550329014658928e-2f));                                       \
+    e = fma(e, r, (float##N)(2.4022647738456726e-1f));                                      \
+    e = fma(e, r, (float##N)(6.931471824645996e-1f));                                       \
+    e = fma(e, r, (float##N)(1.0f));                                                        \
+    const int##N ni = as_int##N(sh) - as_int##N(big);                                       \
+    return select(e * as_float##N((ni + (int##N)(127)) << 23), (float##N)(0.0f),            \
+                  isless(t, (float##N)(-126.0f)));                                          \
+}                                                                                           \
+                                                                                            \
+static inline __attribute__((always_inline)) float##N exp_nonpos##N(const float##N t)      \
+{                                                                                           \
+    return exp2_nonpos##N(t * (float##N)(M_LOG2E_F));                                       \
 }
 
-static inline __attribute__((always_inline)) float16 exp_nonpos16(const float16 t)
-{
-    return exp2_nonpos16(t * (float16)(M_LOG2E_F));
-}
+EXP_NONPOS_DEFINE_(16)
+EXP_NONPOS_DEFINE_(4)
+#undef EXP_NONPOS_DEFINE_
 
 /* Horizontal max and sum of 16 lanes (a tree, which also bounds rounding growth). */
 static inline float hmax16(const float16 v)
@@ -196,4 +205,47 @@ static inline void wg_store4(__global float* p, const int4 c, const int n, const
     if (c.y < n) p[c.y] = v.y;
     if (c.z < n) p[c.z] = v.z;
     if (c.w < n) p[c.w] = v.w;
+}
+
+/* =============================================================================================
+ * The float4 scaffold of the GPU-class elementwise kernels (elementwise, activation,
+ * optimizer): work-item g owns floats [4g, min(4g+4, n)) as one float4.
+ *   EW4_RANGE(n) declares i (the first float) and rem (floats left from i, 1..4) and returns
+ *   past the end (only for kernels without barriers).
+ *   ew_load4 / ew_store4: vload4 / vstore4 when all 4 floats exist, else lanes from rem on
+ *   read 0 and are never stored.
+ *   EW_GPU: the kernel qualifier with reqd_work_group_size(EW_WG, 1, 1).
+ *   -D EW_WG: their work-group size, 1..1024, pow2 not required (default 256). Defined in
+ *   every program (unused outside those three files), so one default and one check serve all.
+ * ========================================================================================== */
+#ifndef EW_WG
+#define EW_WG 256
+#endif
+#if EW_WG < 1 || EW_WG > 1024
+#error "EW_WG must be in 1..1024"
+#endif
+
+#define EW4_RANGE(n)                                            \
+    const size_t i = (size_t)get_global_id(0) * 4;              \
+    if (i >= (size_t)(n)) return;                               \
+    const int rem = (int)min((size_t)4, (size_t)(n) - i);
+
+#define EW_GPU __kernel __attribute__((reqd_work_group_size(EW_WG, 1, 1)))
+
+static inline float4 ew_load4(__global const float* p, const int rem)
+{
+    if (rem >= 4) return vload4(0, p);
+    float4 v = (float4)(0.0f);
+    v.x = p[0];
+    if (rem > 1) v.y = p[1];
+    if (rem > 2) v.z = p[2];
+    return v;
+}
+
+static inline void ew_store4(const float4 v, __global float* p, const int rem)
+{
+    if (rem >= 4) { vstore4(v, 0, p); return; }
+    p[0] = v.x;
+    if (rem > 1) p[1] = v.y;
+    if (rem > 2) p[2] = v.z;
 }

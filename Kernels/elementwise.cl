@@ -177,7 +177,8 @@ __kernel void column_sum_finish(__global const float* partial, __global float* o
  * up(a,b) = ceil(a,b)*b. Skip the launch when the element count (or rows*cols) is 0.
  *
  * -D build options (each checked below):
- *   EW_WG      work-group of the 1-D kernels, 1..1024, pow2 not required (default 256)
+ *   EW_WG      work-group of the 1-D kernels, 1..1024, pow2 not required (default 256;
+ *              defined and checked in common.cl)
  *   BIAS_WX, BIAS_WY  2-D work-group of bias_add_gpu (default 32 x 8); BIAS_ROWS (above)
  *              is the rows each of its work-items adds
  *   SUM_WX, SUM_WY    2-D work-group of the column sums (default 32 x 8); SUM_CHUNK (above)
@@ -226,9 +227,6 @@ __kernel void column_sum_finish(__global const float* partial, __global float* o
  *   the partial pass (1/SUM_CHUNK of it); a few us.
  */
 
-#ifndef EW_WG
-#define EW_WG 256
-#endif
 #ifndef BIAS_WX
 #define BIAS_WX 32
 #endif
@@ -241,9 +239,6 @@ __kernel void column_sum_finish(__global const float* partial, __global float* o
 #ifndef SUM_WY
 #define SUM_WY 8
 #endif
-#if EW_WG < 1 || EW_WG > 1024
-#error "EW_WG must be in 1..1024"
-#endif
 #if BIAS_WX < 1 || BIAS_WY < 1 || BIAS_WX * BIAS_WY > 1024 || BIAS_ROWS < 1
 #error "BIAS_WX, BIAS_WY, BIAS_ROWS must be >= 1 with BIAS_WX * BIAS_WY <= 1024"
 #endif
@@ -251,33 +246,7 @@ __kernel void column_sum_finish(__global const float* partial, __global float* o
 #error "SUM_WX, SUM_WY, SUM_CHUNK must be >= 1 with SUM_WX * SUM_WY <= 1024"
 #endif
 
-/* Up to 4 floats at p (rem = floats left, >= 1): vload4 when all 4 exist, else lanes
- * from rem on are 0 (never stored). */
-static inline float4 ew_load4(__global const float* p, const int rem)
-{
-    if (rem >= 4) return vload4(0, p);
-    float4 v = (float4)(0.0f);
-    v.x = p[0];
-    if (rem > 1) v.y = p[1];
-    if (rem > 2) v.z = p[2];
-    return v;
-}
-
-static inline void ew_store4(const float4 v, __global float* p, const int rem)
-{
-    if (rem >= 4) { vstore4(v, 0, p); return; }
-    p[0] = v.x;
-    if (rem > 1) p[1] = v.y;
-    if (rem > 2) p[2] = v.z;
-}
-
-/* No barriers in the 1-D kernels, so a work-item past the end may return. */
-#define EW4_RANGE(n)                                            \
-    const size_t i = (size_t)get_global_id(0) * 4;              \
-    if (i >= (size_t)(n)) return;                               \
-    const int rem = (int)min((size_t)4, (size_t)(n) - i);
-
-#define EW_GPU __kernel __attribute__((reqd_work_group_size(EW_WG, 1, 1)))
+/* ew_load4 / ew_store4, EW4_RANGE and EW_GPU: common.cl. */
 
 EW_GPU void elementwise_add_gpu(__global const float* a, __global const float* b, __global float* y, const int n)
 {

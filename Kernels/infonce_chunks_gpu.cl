@@ -13,8 +13,9 @@
  *   NCG_RL, NCG_RR  row kernels: RL lanes per row x RR rows, powers of 2, RL*RR <= 1024 32, 8
  *   NCG_CL, NCG_CR  column stats: CL columns x CR row lanes, CL*CR <= 1024              32, 8
  *   NCG_LW          label weights work-group size, 1..1024                              128
- * (NCG_RL/NCG_RR are also infonce_gpu.cl's normalize tunables; the two programs are built
- * separately, so the host may give them different values.) Host choice: the group sizes
+ * (NCG_RL/NCG_RR are also infonce_gpu.cl's normalize tunables, defined and checked in
+ * infonce_gpu_common.cl; the two programs are built separately, so the host may give them
+ * different values.) Host choice: the group sizes
  * <= CL_DEVICE_MAX_WORK_GROUP_SIZE (__local is at most 4 KB at 256 work-items). 32 KiB / 256:
  * the defaults; 1024-work-item GPUs: the same 256-item groups (these kernels are bandwidth
  * bound; more, smaller groups fill the GPU better), RL = CL = 64, RR = CR = 4 on AMD wave64,
@@ -81,12 +82,6 @@
 #error "build as common.cl + infonce_gpu_common.cl + infonce_chunks_gpu.cl (see the header)"
 #endif
 
-#ifndef NCG_RL
-#define NCG_RL 32
-#endif
-#ifndef NCG_RR
-#define NCG_RR 8
-#endif
 #ifndef NCG_CL
 #define NCG_CL 32
 #endif
@@ -97,9 +92,6 @@
 #define NCG_LW 128
 #endif
 
-#if NCG_RL < 1 || NCG_RR < 1 || (NCG_RL & (NCG_RL - 1)) != 0 || (NCG_RR & (NCG_RR - 1)) != 0 || NCG_RL * NCG_RR > 1024
-#error "NCG_RL, NCG_RR must be powers of 2 with NCG_RL * NCG_RR <= 1024"
-#endif
 #if NCG_CL < 1 || NCG_CR < 1 || NCG_CL * NCG_CR > 1024
 #error "NCG_CL, NCG_CR >= 1 with NCG_CL * NCG_CR <= 1024"
 #endif
@@ -107,7 +99,6 @@
 #error "NCG_LW must be in 1..1024"
 #endif
 
-#define NCG_RT (NCG_RL * NCG_RR)
 
 /* ---------------------------------------------------------------------------
  * Chunked path (infonce_chunks.cl semantics).
@@ -168,10 +159,7 @@ void infonce_chunk_row_stats_gpu(__global const float* P, __global const float* 
         if (kind == 0) { if (r < M) { d = scale * p[r]; w = 1.0f; } }
         else if (kind == 1) { if (wr > 0.0f) { d = wr * td; w = 1.0f; } }
         else { d = td; w = tm; }
-        const size_t o = (size_t)g * N + r;
-        lse[o] = m + log(l);
-        dot[o] = d;
-        mass[o] = w;
+        ncg_store_stats(lse, dot, mass, (size_t)g * N + r, m, l, d, w);
     }
 }
 

@@ -18,7 +18,7 @@
  *                   WM*GD floats, GD = ceil(DMAX, TX), GW = GD*TX; build it near the
  *                   real D, e.g. up(D, 64); a DMAX far above D only costs registers)  512
  *   NCG_RL, NCG_RR  normalize kernels: RL lanes per row x RR rows, powers of 2,
- *                   RL*RR <= 1024                                                      32, 8
+ *                   RL*RR <= 1024 (defined in infonce_gpu_common.cl)                   32, 8
  * Host choice: TX*TY and RL*RR <= CL_DEVICE_MAX_WORK_GROUP_SIZE, and every __local formula
  * below <= CL_DEVICE_LOCAL_MEM_SIZE minus ~2 KB. 32 KiB / 256: the defaults with DMAX =
  * up(D, 64) (backward 25.0 KB at DMAX = 512; for D > 512 use the chunked path, whose GEMM has
@@ -125,12 +125,6 @@
 #ifndef NCG_DMAX
 #define NCG_DMAX 512
 #endif
-#ifndef NCG_RL
-#define NCG_RL 32
-#endif
-#ifndef NCG_RR
-#define NCG_RR 8
-#endif
 
 #if NCG_TX < 1 || NCG_TY < 1 || NCG_TX * NCG_TY > 1024
 #error "NCG_TX, NCG_TY >= 1 with NCG_TX * NCG_TY <= 1024"
@@ -143,9 +137,6 @@
 #endif
 #if NCG_CK < 1 || NCG_DMAX < 1
 #error "NCG_CK, NCG_DMAX must be >= 1"
-#endif
-#if NCG_RL < 1 || NCG_RR < 1 || (NCG_RL & (NCG_RL - 1)) != 0 || (NCG_RR & (NCG_RR - 1)) != 0 || NCG_RL * NCG_RR > 1024
-#error "NCG_RL, NCG_RR must be powers of 2 with NCG_RL * NCG_RR <= 1024"
 #endif
 
 #define NCG_BM (NCG_TY * NCG_WM)
@@ -160,7 +151,6 @@
 #define NCG_SLICES (NCG_DK * (NCG_XS + NCG_YS))
 #define NCG_FPOOL NCG_MX(NCG_SLICES, NCG_MX(NCG_BM * NCG_TS, 4 * NCG_BM * NCG_TX))
 #define NCG_BPOOL NCG_MX(NCG_MX(NCG_SLICES, NCG_CK * NCG_GW), NCG_MX(NCG_TY * NCG_BN, NCG_BM * NCG_TX))
-#define NCG_RT (NCG_RL * NCG_RR)
 
 /* ---------------------------------------------------------------------------
  * Normalisation: a work-group = NCG_RR rows x NCG_RL lanes.
@@ -370,13 +360,23 @@ void infonce_row_stats_gpu(__global const float* xhat, __global const float* yha
         }
         if (target_kind == 0) Ms = row < C ? 1.0f : 0.0f;
         else if (target_kind == 1) { Dt *= Ms > 0.0f ? 1.0f / Ms : 0.0f; Ms = Ms > 0.0f ? 1.0f : 0.0f; }
-        if (row < R) {
-            const size_t o = (size_t)g * R + row;
-            row_lse[o] = M + log(L);
-            row_target_dot[o] = Dt;
-            row_target_mass[o] = Ms;
-        }
+        if (row < R)
+            ncg_store_stats(row_lse, row_target_dot, row_target_mass, (size_t)g * R + row, M, L, Dt, Ms);
     }
+}
+
+/* What the dS formula needs of row (column) k of group g, k clamped to n - 1 (its side has n
+ * of them): its label (target kind 1), log-sum-exp and coefficient * target mass (when that
+ * side's term is used), as (label, lse, coefficient * mass); 0 where not needed, unread. */
+static inline float3 ncg_side_stats(__global const float* labels, __global const float* lse,
+                                    __global const float* mass, const int g, const int n,
+                                    const int k, const int target_kind, const int use,
+                                    const float coefficient)
+{
+    const size_t c = min(k, n - 1);
+    return (float3)(target_kind == 1 ? labels[c] : 0.0f,
+                    use ? lse[(size_t)g * n + c] : 0.0f,
+                    use ? coefficient * mass[(size_t)g * n + c] : 0.0f);
 }
 
 __kernel __attribute__((reqd_work_group_size(NCG_TX, NCG_TY, 1)))
@@ -405,10 +405,9 @@ void infonce_backward_rows_gpu(__global const float* xhat, __global const float*
     float lab[NCG_WM], inv[NCG_WM], Lr[NCG_WM], Mr[NCG_WM], gs[NCG_WM];
     #pragma unroll
     for (int i = 0; i < NCG_WM; ++i) {
-        const size_t r = min(rbase + ty + NCG_TY * i, R - 1);
-        lab[i] = target_kind == 1 ? labels_x[r] : 0.0f;
-        Lr[i] = use_row ? row_lse[(size_t)g * R + r] : 0.0f;
-        Mr[i] = use_row ? row_coefficient * row_target_mass[(size_t)g * R + r] : 0.0f;
+        const float3 st = ncg_side_stats(labels_x, row_lse, row_target_mass, g, R,
+                                         rbase + ty + NCG_TY * i, target_kind, use_row, row_coefficient);
+        lab[i] = st.x; Lr[i] = st.y; Mr[i] = st.z;
         inv[i] = gs[i] = 0.0f;
     }
     {                         /* kind 1: n_r = #{c: labels_y[c] == labels_x[r]}, lanes tx (mod TX) */
@@ -439,10 +438,9 @@ void infonce_backward_rows_gpu(__global const float* xhat, __global const float*
         float ly[NCG_WN], icol[NCG_WN], cl[NCG_WN], cm[NCG_WN];
         #pragma unroll
         for (int j = 0; j < NCG_WN; ++j) {
-            const size_t c = min(cb + tx + NCG_TX * j, C - 1);
-            ly[j] = target_kind == 1 ? labels_y[c] : 0.0f;
-            cl[j] = use_col ? col_lse[(size_t)g * C + c] : 0.0f;
-            cm[j] = use_col ? col_coefficient * col_target_mass[(size_t)g * C + c] : 0.0f;
+            const float3 st = ncg_side_stats(labels_y, col_lse, col_target_mass, g, C,
+                                             cb + tx + NCG_TX * j, target_kind, use_col, col_coefficient);
+            ly[j] = st.x; cl[j] = st.y; cm[j] = st.z;
             icol[j] = 0.0f;
         }
         {                     /* colcnt: n'_c over rows ty (mod TY), summed over ty in order */

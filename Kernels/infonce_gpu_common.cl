@@ -3,13 +3,26 @@
  * infonce_chunks_gpu.cl (chunk and mutual-information kernels); not a program of its own.
  * Host build of each of those two programs:
  *   source  = common.cl + "\n" + infonce_gpu_common.cl + "\n#line 1\n" + <file>.cl
- *   options = "-w -D NCG_...=..." (the file's tunables; this file has none)
- * (build logs then keep <file>.cl's own line numbers). Only static inline functions and
+ *   options = "-w -D NCG_...=..." (the file's tunables)
+ * (build logs then keep <file>.cl's own line numbers). Only static inline functions,
  * NCG_GPU_COMMON, which both files check for, so a build without this file stops with a
- * clear #error. Deterministic: every reduction here has a fixed order.
+ * clear #error, and the one tunable both files have: NCG_RL x NCG_RR, the work-group of their
+ * row kernels (documented in each file's header; default 32 x 8, checked here), NCG_RT its
+ * size. Deterministic: every reduction here has a fixed order.
  */
 #ifndef NCG_GPU_COMMON
 #define NCG_GPU_COMMON 1
+
+#ifndef NCG_RL
+#define NCG_RL 32
+#endif
+#ifndef NCG_RR
+#define NCG_RR 8
+#endif
+#if NCG_RL < 1 || NCG_RR < 1 || (NCG_RL & (NCG_RL - 1)) != 0 || (NCG_RR & (NCG_RR - 1)) != 0 || NCG_RL * NCG_RR > 1024
+#error "NCG_RL, NCG_RR must be powers of 2 with NCG_RL * NCG_RR <= 1024"
+#endif
+#define NCG_RT (NCG_RL * NCG_RR)
 
 /* 4 consecutive floats from p[c], lanes at or past n get pad; vload4 needs only 4-byte
  * alignment, so any c works */
@@ -89,6 +102,16 @@ static inline void ncg_lse4(float* m, float* l, const float4 v)
     const float4 e = exp(v - (float4)(M));
     *l = *l * exp(*m - M) + ((e.x + e.y) + (e.z + e.w));
     *m = M;
+}
+
+/* a row's final statistics at o: log-sum-exp from its online (m, l), target dot d and mass w */
+static inline void ncg_store_stats(__global float* lse, __global float* dot, __global float* mass,
+                                   const size_t o, const float m, const float l, const float d,
+                                   const float w)
+{
+    lse[o] = m + log(l);
+    dot[o] = d;
+    mass[o] = w;
 }
 
 #endif /* NCG_GPU_COMMON */

@@ -54,45 +54,19 @@ __kernel void adamw_step(__global float* param, __global const float* grad, __gl
  * (~100 G parameters/s).
  */
 
-#ifndef EW_WG
-#define EW_WG 256
-#endif
-#if EW_WG < 1 || EW_WG > 1024
-#error "EW_WG must be in 1..1024"
-#endif
-
-static inline float4 opt_load4(__global const float* p, const int rem)
-{
-    if (rem >= 4) return vload4(0, p);
-    float4 v = (float4)(0.0f);
-    v.x = p[0];
-    if (rem > 1) v.y = p[1];
-    if (rem > 2) v.z = p[2];
-    return v;
-}
-
-static inline void opt_store4(const float4 v, __global float* p, const int rem)
-{
-    if (rem >= 4) { vstore4(v, 0, p); return; }
-    p[0] = v.x;
-    if (rem > 1) p[1] = v.y;
-    if (rem > 2) p[2] = v.z;
-}
-
-__kernel __attribute__((reqd_work_group_size(EW_WG, 1, 1)))
+/* ew_load4 / ew_store4, EW4_RANGE and EW_GPU: common.cl. */
+EW_GPU
 void adamw_step_gpu(__global float* param, __global const float* grad, __global float* m,
                     __global float* v, const int n, const float lr, const float beta1,
                     const float beta2, const float epsilon, const float weight_decay,
                     const float correction1, const float correction2)
 {
-    const size_t i = (size_t)get_global_id(0) * 4;
-    if (i >= (size_t)n) return;   /* no barriers */
-    const int rem = (int)min((size_t)4, (size_t)n - i);
-    const float4 g = opt_load4(grad + i, rem);
-    const float4 p = opt_load4(param + i, rem) * (1.0f - lr * weight_decay);
-    const float4 mi = fma((float4)(beta1), opt_load4(m + i, rem), (1.0f - beta1) * g);
-    const float4 vi = fma((float4)(beta2), opt_load4(v + i, rem), (1.0f - beta2) * g * g);
-    opt_store4(mi, m + i, rem);
-    opt_store4(vi, v + i, rem);
-    opt_store4(p - lr * (mi / correction1) / (sqrt(vi / correction2) + epsilon), param + i, rem);
+    EW4_RANGE(n)
+    const float4 g = ew_load4(grad + i, rem);
+    const float4 p = ew_load4(param + i, rem) * (1.0f - lr * weight_decay);
+    const float4 mi = fma((float4)(beta1), ew_load4(m + i, rem), (1.0f - beta1) * g);
+    const float4 vi = fma((float4)(beta2), ew_load4(v + i, rem), (1.0f - beta2) * g * g);
+    ew_store4(mi, m + i, rem);
+    ew_store4(vi, v + i, rem);
+    ew_store4(p - lr * (mi / correction1) / (sqrt(vi / correction2) + epsilon), param + i, rem);
 }
