@@ -1,11 +1,17 @@
 /// The tiles of the GPU-class matrix kernels, chosen from the device's limits and the shapes.
 /// Each reaches its kernel file as `-D` options; a program is built per tile (and head width).
 
+/// Tiles a program is built for: kernels are cached by their value, and `buildOptions` is
+/// formed only when a program is built (not on every launch).
+protocol KernelTiles: Hashable {
+    var buildOptions: String { get }
+}
+
 /// The work-group and register tile of `gemm_gpu` (`Kernels/gemm_gpu.cl`): a work-group of
 /// `itemsM × itemsN` work-items computes a `rows × columns` tile of C, walking K in slices of
 /// `depth` staged through `__local` memory; each work-item holds
 /// `(rows / itemsM) × (columns / itemsN)` outputs in registers.
-public struct GEMMTile: Sendable, Hashable, CustomStringConvertible {
+public struct GEMMTile: Sendable, KernelTiles, CustomStringConvertible {
     public var rows: Int, columns: Int, depth: Int
     public var itemsM: Int, itemsN: Int
     /// Vector width of a work-item's rows and columns (1, 2 or 4).
@@ -21,12 +27,6 @@ public struct GEMMTile: Sendable, Hashable, CustomStringConvertible {
     public static let large = GEMMTile(rows: 128, columns: 128, depth: 16, itemsM: 16, itemsN: 16, vectorM: 4, vectorN: 4)
 
     public var workGroupSize: Int { itemsM * itemsN }
-    public var localMemoryBytes: Int { 4 * depth * (rows + columns + 2 * padding) }
-    /// `__local` floats read per FMA by a work-item's register tile.
-    public var localLoadsPerFMA: Double {
-        let (r, c) = (Double(rows / itemsM), Double(columns / itemsN))
-        return (r + c) / (r * c)
-    }
 
     /// The same register tile over fewer work-items, for devices whose work-groups are smaller.
     func halvingWorkItems() -> GEMMTile {
@@ -47,7 +47,7 @@ public struct GEMMTile: Sendable, Hashable, CustomStringConvertible {
 
 /// The tiles of the FlashAttention-2-shaped kernels of `Kernels/attention_gpu.cl` for one
 /// head-width bucket: `__local` rows are padded to `headWidth`, so tiles shrink as it grows.
-public struct AttentionTiles: Sendable, Hashable {
+public struct AttentionTiles: Sendable, KernelTiles {
     /// A work-group owns `owned` rows (queries; keys for dk/dv) and walks tiles of `walked`
     /// rows of the other side; a work-item holds `ownedPerItem × walkedPerItem` scores.
     public struct Block: Sendable, Hashable {
@@ -64,15 +64,6 @@ public struct AttentionTiles: Sendable, Hashable {
     /// The widest head the kernels take: wider rows leave no room for useful tiles in 32 KiB.
     public static let maximumHeadWidth = 256
     static let buckets = [16, 32, 64, 128, 256]
-
-    /// `__local` bytes of each kernel (the formulas of the kernel file's header).
-    public var localMemoryBytes: (forward: Int, gradQ: Int, gradKV: Int) {
-        let (la, lb) = (headWidth + 4, headWidth + 1)
-        let f = forward, q = gradQ, kv = gradKV
-        return (4 * (f.owned * la + f.walked * lb + f.owned * (f.walked + 4) + f.owned * (f.walked / f.walkedPerItem)),
-                4 * (2 * q.owned * la + 2 * q.walked * lb + q.owned * (q.walked + 4)),
-                4 * (2 * kv.owned * la + 2 * kv.walked * lb + 2 * kv.owned * (kv.walked + 4)))
-    }
 
     /// The tiles for heads of width `width` on a device with `limits`: the 48 KiB row where the
     /// device has that much `__local` memory and work-groups of 128, else rows that fit 32 KiB
@@ -123,8 +114,6 @@ public struct InfoNCETiles: Sendable, Hashable {
     public var rowLanes = 32, rowsPerGroup = 8
     public var columnLanes = 32, columnRowLanes = 8
     public var labelGroup = 128
-    /// The largest D of the backward (it keeps a row's gradient in registers).
-    public var maximumDimension = 512
 
     /// Rows and columns of one similarity tile.
     public var blockRows: Int { tileRows * registerRows }
@@ -132,8 +121,8 @@ public struct InfoNCETiles: Sendable, Hashable {
 
     /// Work-groups of 256 where the device allows them (64 and fewer lanes otherwise), with
     /// twice the D slice where it has 48 KiB of `__local` memory (backward 33 KB, not 25).
-    public static func pick(limits: DeviceLimits, maximumDimension: Int) -> InfoNCETiles {
-        var tiles = InfoNCETiles(maximumDimension: maximumDimension)
+    public static func pick(limits: DeviceLimits) -> InfoNCETiles {
+        var tiles = InfoNCETiles()
         let group = limits.largestPowerOfTwoWorkGroup(atMost: 256)
         if group < 256 {
             (tiles.tileColumns, tiles.tileRows) = (8, max(1, group / 8))
@@ -148,7 +137,7 @@ public struct InfoNCETiles: Sendable, Hashable {
 
     var buildOptions: String {
         "-D NCG_TX=\(tileColumns) -D NCG_TY=\(tileRows) -D NCG_WM=\(registerRows) -D NCG_WN=\(registerColumns)"
-            + " -D NCG_DK=\(dimensionSlice) -D NCG_CK=\(stagedRows) -D NCG_DMAX=\(maximumDimension) -D NCG_RL=\(rowLanes)"
+            + " -D NCG_DK=\(dimensionSlice) -D NCG_CK=\(stagedRows) -D NCG_RL=\(rowLanes)"
             + " -D NCG_RR=\(rowsPerGroup) -D NCG_CL=\(columnLanes) -D NCG_CR=\(columnRowLanes) -D NCG_LW=\(labelGroup)"
     }
 }

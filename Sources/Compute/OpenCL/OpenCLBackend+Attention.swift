@@ -34,7 +34,7 @@ extension OpenCLBackend {
             throw BackendError.unsupported(op: AttentionDescriptor.op, message: attentionLimit(descriptor) ?? "head too wide")
         }
         func kernel(_ name: String, _ workGroupSize: Int) throws -> CLKernel {
-            try specializedKernel(name, of: .attentionGPU, specialization: tiles.buildOptions, workGroupSize: workGroupSize)
+            try specializedKernel(name, of: .attentionGPU, tiles: tiles, workGroupSize: workGroupSize)
         }
         return AttentionGPUKernels(tiles: tiles, forward: try kernel("attention_forward_gpu", tiles.forward.workGroupSize),
                                    delta: try kernel("attention_backward_delta_gpu", tiles.deltaWorkGroup),

@@ -73,7 +73,7 @@ extension OpenCLBackend {
             // `__local` memory whatever their transposes.
             let tile = tuning.gemmTile(m: descriptor.m, n: descriptor.n, batch: batch, computeUnits: device.computeUnits)
             try locked("gemm") {
-                let kernel = try specializedKernel("gemm_gpu", of: .gemmGPU, specialization: tile.buildOptions, workGroupSize: tile.workGroupSize)
+                let kernel = try specializedKernel("gemm_gpu", of: .gemmGPU, tiles: tile, workGroupSize: tile.workGroupSize)
                 try kernel.bind(.buffer(a.deviceMemory), .buffer(b.deviceMemory), .buffer(c.deviceMemory),
                                 .int32(m), .int32(n), .int32(k), .int32(transposeA), .int32(transposeB))
                 try queue.enqueue(kernel, global: [ceilDiv(descriptor.n, tile.columns) * tile.itemsN, ceilDiv(descriptor.m, tile.rows) * tile.itemsM, batch],

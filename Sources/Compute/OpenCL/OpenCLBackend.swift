@@ -21,7 +21,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
     /// The kernel families made so far, by type (see `kernels(_:)`).
     private var families: [ObjectIdentifier: any KernelFamily] = [:]
     /// Kernels of programs built per tile or head width (see `specializedKernel`).
-    private var specializedKernels: [String: CLKernel] = [:]
+    private var specializedKernels: [SpecializedKernelKey: CLKernel] = [:]
     /// Key masks and other read-only arrays, uploaded once per contents.
     private let constants = ConstantCache()
     /// Host transfers so far (under `lock`).
@@ -37,6 +37,10 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
     private struct ProgramKey: Hashable {
         let program: KernelProgram, specialization: String
         var name: String { specialization.isEmpty ? program.rawValue : "\(program.rawValue) [\(specialization)]" }
+    }
+
+    private struct SpecializedKernelKey: Hashable {
+        let name: String, tiles: AnyHashable
     }
 
     /// - Parameters:
@@ -115,13 +119,14 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
         return program
     }
 
-    /// Kernel `name` of `which` built with the `-D` options `specialization` (a tile, a head
+    /// Kernel `name` of `which` built for `tiles` (a GEMM tile, attention's tiles for a head
     /// width), made on first use and kept. It is checked first against what the device allows
     /// it: a kernel's own limit (`CL_KERNEL_WORK_GROUP_SIZE`) is below the device's when it
     /// needs many registers, and its `__local` arrays must fit. Call with `lock` held.
-    func specializedKernel(_ name: String, of which: KernelProgram, specialization: String, workGroupSize: Int) throws -> CLKernel {
-        let key = "\(name) \(specialization)"
+    func specializedKernel(_ name: String, of which: KernelProgram, tiles: some KernelTiles, workGroupSize: Int) throws -> CLKernel {
+        let key = SpecializedKernelKey(name: name, tiles: AnyHashable(tiles))
         if let kernel = specializedKernels[key] { return kernel }
+        let specialization = tiles.buildOptions
         let kernel = try program(which, specialization: specialization).kernel(name)
         let (allowed, localBytes) = (try kernel.maxWorkGroupSize, try kernel.localMemoryBytes)
         guard workGroupSize <= allowed, localBytes <= device.localMemoryBytes else {

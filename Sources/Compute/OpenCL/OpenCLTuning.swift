@@ -99,7 +99,7 @@ public struct OpenCLTuning: Sendable, Equatable {
         planeGroupColumns = min(32, rowWorkGroup)
         planeGroupRows = rowWorkGroup / planeGroupColumns
         gemmTiles = Self.gemmTiles(for: limits)
-        infoNCETiles = InfoNCETiles.pick(limits: limits, maximumDimension: infoNCEMaximumDimension)
+        infoNCETiles = InfoNCETiles.pick(limits: limits)
     }
 
     /// 8×8 register tiles where the device looks like a discrete NVIDIA or AMD GPU (48 KiB or
@@ -162,7 +162,10 @@ public struct OpenCLTuning: Sendable, Equatable {
 
     fileprivate var infoNCEChunksBuildOptions: String { Self.commonOptions }
 
-    fileprivate var infoNCEGPUBuildOptions: String { Self.commonOptions + " " + infoNCETiles.buildOptions }
+    /// The backward keeps a row's gradient in registers, sized by the largest D (`NCG_DMAX`).
+    fileprivate var infoNCEGPUBuildOptions: String {
+        Self.commonOptions + " " + infoNCETiles.buildOptions + " -D NCG_DMAX=\(infoNCEMaximumDimension)"
+    }
 
     fileprivate var trainingBuildOptions: String {
         Self.commonOptions + " -D LN_CHUNK=\(layerNormRowChunk) -D ACT_ITEMS=\(elementsPerItem) -D OPT_ITEMS=\(elementsPerItem)"
