@@ -49,6 +49,8 @@ let package = Package(
         // The architectures (text transformer, ViT, fusion) and the recipes that train them.
         .target(name: "Multimodal", dependencies: ["Autograd", "CLRuntime", "Compute", "DataParallel", "Datasets", "NeuralNetworks"]),
         .target(name: "Checkpoints"),
+        // Hugging Face model folders (BERT-family, CLIP): configs, weights, pooling.
+        .target(name: "Pretrained", dependencies: ["Autograd", "Checkpoints", "Compute", "NeuralNetworks"]),
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
         .target(name: "DataParallel", dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
         .target(name: "Training", dependencies: ["Autograd", "Benchmarking", "Checkpoints", "CLRuntime", "Compute", "DataParallel", "Datasets", "Multimodal", "NeuralNetworks", "Reporting"]),
@@ -67,6 +69,7 @@ let package = Package(
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Autograd", "CLRuntime", "Compute", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Checkpoints", "Multimodal", "Datasets", "Reporting", "Autograd", "Compute", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
+        .testTarget(name: "PretrainedTests", dependencies: ["Pretrained", "Datasets", "Autograd", "Checkpoints", "Compute", "NeuralNetworks", "NumPyFiles", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["aligncl", "Benchmarking", "Checkpoints", "NumPyFiles", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

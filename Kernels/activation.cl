@@ -3,8 +3,10 @@
  *
  *   exact (approximate == 0): gelu(x) = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)),
  *                              gelu'(x) = Phi(x) + x * phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi)
- *   tanh  (approximate != 0): u = sqrt(2/pi) (x + 0.044715 x^3), gelu(x) = 0.5 x (1 + tanh u),
+ *   tanh  (approximate == 1): u = sqrt(2/pi) (x + 0.044715 x^3), gelu(x) = 0.5 x (1 + tanh u),
  *                              gelu'(x) = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3*0.044715 x^2)
+ *   sigmoid (approximate == 2, CLIP's quick_gelu): s = sigmoid(1.702 x), gelu(x) = x s,
+ *                              gelu'(x) = s + 1.702 x s (1 - s)
  * CPU-style: a work-item owns ACT_ITEMS consecutive floats in 16-lane vectors (a padded
  * private buffer for the tail).
  * Launch: global (ceil(n, ACT_ITEMS)), local (1). OpenCL C 1.2.
@@ -26,6 +28,7 @@
  * with t = 1/(1 + p z); absolute error <= 1.5e-7, below float32 rounding of 1 + erf. The
  * e^{-z^2} it needs is also phi's exponential in the derivative.
  * tanh u = sign(u) (1 - e)/(1 + e) with e = e^{-2|u|} <= 1: no overflow, saturates to +-1.
+ * sigmoid z = 1/(1 + e) for z >= 0, e/(1 + e) below, with e = e^{-|z|} <= 1: the same.
  * gelu_derivative: e = e^{-x^2/2} in the exact form. */
 #define GELU_DEFINE_(N)                                                                                        \
 static inline float##N erf_nonneg##N(const float##N z, const float##N e)                                      \
@@ -43,8 +46,15 @@ static inline float##N tanh##N(const float##N u)                                
                                                                                                                \
 static inline float##N gelu_tanh_u##N(const float##N x) { return GELU_SQRT_2_OVER_PI * fma(GELU_COEFF * x, x * x, x); } \
                                                                                                                \
+static inline float##N quick_gelu_sigmoid##N(const float##N x)                                                 \
+{                                                                                                              \
+    const float##N z = 1.702f * x, e = exp_nonpos##N(-fabs(z)), r = 1.0f / (1.0f + e);                         \
+    return select(e * r, r, isgreaterequal(z, (float##N)(0.0f)));                                              \
+}                                                                                                              \
+                                                                                                               \
 static inline float##N gelu##N(const float##N v, const int approximate)                                        \
 {                                                                                                              \
+    if (approximate == 2) return v * quick_gelu_sigmoid##N(v);                                                \
     if (approximate) return 0.5f * v * (1.0f + tanh##N(gelu_tanh_u##N(v)));                                    \
     const float##N z = fabs(v) * M_SQRT1_2_F;                                                                  \
     return 0.5f * v * (1.0f + copysign(erf_nonneg##N(z, exp_nonpos##N(-z * z)), v));                           \
@@ -52,6 +62,10 @@ static inline float##N gelu##N(const float##N v, const int approximate)         
                                                                                                                \
 static inline float##N gelu_derivative##N(const float##N v, const int approximate)                             \
 {                                                                                                              \
+    if (approximate == 2) {                                                                                    \
+        const float##N s = quick_gelu_sigmoid##N(v);                                                           \
+        return s + 1.702f * v * s * (1.0f - s);                                                                \
+    }                                                                                                          \
     if (approximate) {                                                                                         \
         const float##N t = tanh##N(gelu_tanh_u##N(v));                                                         \
         return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * GELU_SQRT_2_OVER_PI * fma(3.0f * GELU_COEFF, v * v, 1.0f); \

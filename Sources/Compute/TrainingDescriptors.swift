@@ -32,10 +32,19 @@ public struct LayerNormDescriptor: OpDescriptor {
     public var flops: Double { 8 * Double(count) }
 }
 
-/// GELU over `count` floats, exact (`x·Φ(x)`) or with the tanh approximation.
+/// GELU over `count` floats, exact (`x·Φ(x)`, Hugging Face's `gelu`), with the tanh
+/// approximation (`gelu_new`, `gelu_pytorch_tanh`) or the sigmoid one (`x·σ(1.702x)`, CLIP's
+/// `quick_gelu`).
 public struct GELUDescriptor: OpDescriptor {
     public static let op = "gelu"
-    public enum Approximation: String, Sendable, CaseIterable { case none, tanh }
+    public enum Approximation: String, Sendable, CaseIterable, Codable {
+        case none, tanh, sigmoid
+
+        /// The kernels' `approximate` argument.
+        public var kernelCode: Int32 {
+            switch self { case .none: 0; case .tanh: 1; case .sigmoid: 2 }
+        }
+    }
 
     public let count: Int
     public let approximation: Approximation

@@ -55,19 +55,21 @@ public final class LayerNorm: Module {
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try x.layerNorm(weight: weight, bias: bias, epsilon: epsilon) }
 }
 
-/// `Linear → GELU → Linear`.
+/// `Linear → GELU → Linear` (GELU exact, or in the form a pretrained model was trained with).
 public final class MLP: Module {
     public let up: Linear
     public let down: Linear
+    public let activation: GELUDescriptor.Approximation
 
-    public init(dimensions: Int, hidden: Int, name: String, initializer: Initializer) throws {
+    public init(dimensions: Int, hidden: Int, name: String, activation: GELUDescriptor.Approximation = .none, initializer: Initializer) throws {
         up = try Linear(dimensions, hidden, name: "\(name).up", initializer: initializer)
         down = try Linear(hidden, dimensions, name: "\(name).down", initializer: initializer)
+        self.activation = activation
     }
 
     public var namedParameters: [(name: String, tensor: Tensor)] { Self.prefixed("up", up) + Self.prefixed("down", down) }
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor { try down(up(x).gelu()) }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try down(up(x).gelu(approximation: activation)) }
 }
 
 /// Multi-head attention, self (`context` nil) or cross: `x [B, Lq, C]`, `context [B, Lk, C]`,
@@ -76,7 +78,8 @@ public final class MultiHeadAttention: Module {
     public let heads: Int
     public let query, key, value, output: Linear
 
-    public init(dimensions: Int, heads: Int, name: String, initializer: Initializer) throws {
+    /// `keyBias`: pretrained models (BERT, CLIP) have one; models trained here do not (below).
+    public init(dimensions: Int, heads: Int, name: String, keyBias: Bool = false, initializer: Initializer) throws {
         guard dimensions % heads == 0 else {
             throw BackendError.invalidArgument(op: "attention", message: "the width \(dimensions) must divide into \(heads) heads")
         }
@@ -85,7 +88,7 @@ public final class MultiHeadAttention: Module {
         // No key bias (as in Whisper): it adds q·b to every score of a row, which softmax
         // ignores, so its gradient is exactly 0 in exact arithmetic and pure rounding noise in
         // float32 — noise that Adam would scale up into steps of the full learning rate.
-        key = try Linear(dimensions, dimensions, name: "\(name).key", bias: false, initializer: initializer)
+        key = try Linear(dimensions, dimensions, name: "\(name).key", bias: keyBias, initializer: initializer)
         value = try Linear(dimensions, dimensions, name: "\(name).value", initializer: initializer)
         output = try Linear(dimensions, dimensions, name: "\(name).output", initializer: initializer)
     }
@@ -115,11 +118,13 @@ public final class TransformerBlock: Module {
     public let mlpNorm: LayerNorm
     public let mlp: MLP
 
-    public init(dimensions: Int, heads: Int, hidden: Int, name: String, initializer: Initializer) throws {
-        attentionNorm = try LayerNorm(dimensions: dimensions, initializer: initializer)
-        attention = try MultiHeadAttention(dimensions: dimensions, heads: heads, name: "\(name).attention", initializer: initializer)
-        mlpNorm = try LayerNorm(dimensions: dimensions, initializer: initializer)
-        mlp = try MLP(dimensions: dimensions, hidden: hidden, name: "\(name).mlp", initializer: initializer)
+    /// The defaults are this project's own models; a pretrained model's config sets the rest.
+    public init(dimensions: Int, heads: Int, hidden: Int, name: String, keyBias: Bool = false, activation: GELUDescriptor.Approximation = .none,
+                epsilon: Float = 1e-5, initializer: Initializer) throws {
+        attentionNorm = try LayerNorm(dimensions: dimensions, epsilon: epsilon, initializer: initializer)
+        attention = try MultiHeadAttention(dimensions: dimensions, heads: heads, name: "\(name).attention", keyBias: keyBias, initializer: initializer)
+        mlpNorm = try LayerNorm(dimensions: dimensions, epsilon: epsilon, initializer: initializer)
+        mlp = try MLP(dimensions: dimensions, hidden: hidden, name: "\(name).mlp", activation: activation, initializer: initializer)
     }
 
     public var namedParameters: [(name: String, tensor: Tensor)] {

@@ -70,9 +70,12 @@ import TestSupport
     }
 
     /// GELU in float64: value, and the derivative by central differences of the value.
-    func referenceGELU(_ x: Double, tanhForm: Bool) -> Double {
-        tanhForm ? 0.5 * x * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
-            : 0.5 * x * (1 + Foundation.erf(x / 2.0.squareRoot()))
+    func referenceGELU(_ x: Double, _ form: GELUDescriptor.Approximation) -> Double {
+        switch form {
+        case .none: 0.5 * x * (1 + Foundation.erf(x / 2.0.squareRoot()))
+        case .tanh: 0.5 * x * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
+        case .sigmoid: x / (1 + Foundation.exp(-1.702 * x))
+        }
     }
 
     @Test func geluMatchesReferenceAndFiniteDifferencesOnCPU() throws { try geluMatchesReferenceAndFiniteDifferences(backend: "cpu") }
@@ -83,13 +86,12 @@ import TestSupport
         let x = random.array(1000, scale: 6) + [0, -1e4, 1e4, -30, 30, 1e-6, 1, 7]
         let dy = random.array(x.count)
         for approximation in GELUDescriptor.Approximation.allCases {
-            let tanhForm = approximation == .tanh
             let result = try operations.gelu(HostArray(shape: [x.count], values: x), approximation: approximation,
                                              gradY: HostArray(shape: [x.count], values: dy))
-            let expected = x.map { referenceGELU(Double($0), tanhForm: tanhForm) }
+            let expected = x.map { referenceGELU(Double($0), approximation) }
             let expectedGrad = zip(x, dy).map { (value, upstream) -> Double in
                 let (v, h) = (Double(value), 1e-5 * max(1, abs(Double(value))))
-                return Double(upstream) * (referenceGELU(v + h, tanhForm: tanhForm) - referenceGELU(v - h, tanhForm: tanhForm)) / (2 * h)
+                return Double(upstream) * (referenceGELU(v + h, approximation) - referenceGELU(v - h, approximation)) / (2 * h)
             }
             #expect(!result.y.values.contains { $0.isNaN } && !result.gradX!.values.contains { $0.isNaN })
             #expect(normwiseError(result.y.values, expected) <= 1e-4, "\(name) \(approximation)")

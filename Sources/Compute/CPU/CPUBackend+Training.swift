@@ -65,17 +65,17 @@ extension CPUBackend {
 
     public func geluForward(_ descriptor: GELUDescriptor, x: Buffer, y: Buffer) throws {
         try BufferCounts.geluForward(descriptor, x: x, y: y)
-        let (xs, ys, tanhForm) = (x.hostPointer, y.hostPointer, descriptor.approximation == .tanh)
+        let (xs, ys, form) = (x.hostPointer, y.hostPointer, descriptor.approximation)
         parallelFor(descriptor.count, minimumChunk: 4096) { range in
-            for i in range { ys[i] = gelu(xs[i], tanhForm: tanhForm).value }
+            for i in range { ys[i] = gelu(xs[i], form).value }
         }
     }
 
     public func geluBackward(_ descriptor: GELUDescriptor, x: Buffer, gradY: Buffer, gradX: Buffer) throws {
         try BufferCounts.geluBackward(descriptor, x: x, gradY: gradY, gradX: gradX)
-        let (xs, dys, dxs, tanhForm) = (x.hostPointer, gradY.hostPointer, gradX.hostPointer, descriptor.approximation == .tanh)
+        let (xs, dys, dxs, form) = (x.hostPointer, gradY.hostPointer, gradX.hostPointer, descriptor.approximation)
         parallelFor(descriptor.count, minimumChunk: 4096) { range in
-            for i in range { dxs[i] = dys[i] * gelu(xs[i], tanhForm: tanhForm).derivative }
+            for i in range { dxs[i] = dys[i] * gelu(xs[i], form).derivative }
         }
     }
 
@@ -95,11 +95,18 @@ extension CPUBackend {
     }
 }
 
-/// GELU and its derivative at `x`: exact `x·Φ(x)`, or the tanh approximation (tanh formed as
-/// 1 − 2/(1 + e^{2u}), which saturates without NaN).
+/// GELU and its derivative at `x`: exact `x·Φ(x)`, the tanh approximation (tanh formed as
+/// 1 − 2/(1 + e^{2u}), which saturates without NaN), or `x·σ(1.702x)` (σ from e^{−|z|} ≤ 1, so
+/// no overflow for large |x|).
 @inline(__always)
-func gelu(_ x: Float, tanhForm: Bool) -> (value: Float, derivative: Float) {
-    if tanhForm {
+func gelu(_ x: Float, _ form: GELUDescriptor.Approximation) -> (value: Float, derivative: Float) {
+    switch form {
+    case .none: break
+    case .sigmoid:
+        let z = 1.702 * x, e = Foundation.exp(-abs(z))
+        let s = z >= 0 ? 1 / (1 + e) : e / (1 + e)
+        return (x * s, s + 1.702 * x * s * (1 - s))
+    case .tanh:
         let k: Float = 0.797_884_560_802_865_4, a: Float = 0.044_715
         let u = k * (x + a * x * x * x)
         let t = 1 - 2 / (1 + Foundation.exp(2 * u))

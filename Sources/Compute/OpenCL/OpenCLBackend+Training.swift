@@ -77,7 +77,7 @@ extension OpenCLBackend {
         try locked("gelu") {
             let kernel = try kernels(TrainingKernels.self).geluForward
             try kernel.bind(.buffer(x.deviceMemory), .buffer(y.deviceMemory), .int32(Int32(descriptor.count)),
-                            .int32(descriptor.approximation == .tanh ? 1 : 0))
+                            .int32(descriptor.approximation.kernelCode))
             try queue.enqueue(kernel, elementsLaunch(descriptor.count))
         }
     }
@@ -87,7 +87,7 @@ extension OpenCLBackend {
         try locked("gelu backward") {
             let kernel = try kernels(TrainingKernels.self).geluBackward
             try kernel.bind(.buffer(x.deviceMemory), .buffer(gradY.deviceMemory), .buffer(gradX.deviceMemory), .int32(Int32(descriptor.count)),
-                            .int32(descriptor.approximation == .tanh ? 1 : 0))
+                            .int32(descriptor.approximation.kernelCode))
             try queue.enqueue(kernel, elementsLaunch(descriptor.count))
         }
     }
