@@ -50,14 +50,16 @@ let package = Package(
         .target(name: "Multimodal", dependencies: ["Autograd", "CLRuntime", "Compute", "DataParallel", "Datasets", "NeuralNetworks"]),
         .target(name: "Checkpoints"),
         // Hugging Face model folders (BERT-family, CLIP): configs, weights, pooling.
-        .target(name: "Pretrained", dependencies: ["Autograd", "Checkpoints", "Compute", "NeuralNetworks"]),
+        .target(name: "Pretrained", dependencies: ["Autograd", "Checkpoints", "Compute", "Datasets", "NeuralNetworks", "Tokenizers"]),
+        // Hugging Face tokenizers (WordPiece, CLIP's byte-level BPE), id for id with `tokenizers`.
+        .target(name: "Tokenizers"),
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
         .target(name: "DataParallel", dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
         .target(name: "Training", dependencies: ["Autograd", "Benchmarking", "Checkpoints", "CLRuntime", "Compute", "DataParallel", "Datasets", "Multimodal", "NeuralNetworks", "Reporting"]),
         .executableTarget(
             name: "aligncl",
             dependencies: [
-                "Benchmarking", "Checkpoints", "Compute", "DataParallel", "Datasets", "Multimodal", "NumPyFiles", "Reporting", "Training",
+                "Benchmarking", "Checkpoints", "Compute", "DataParallel", "Datasets", "Multimodal", "NumPyFiles", "Pretrained", "Reporting", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -16,7 +16,7 @@ enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
 /// `--run-dir`, `--checkpoint` and the backend: which trained model to load.
 struct RunOptions: ParsableArguments {
     @Option(help: "A run directory written by `aligncl train`.")
-    var runDir: String
+    var runDir: String?
 
     @Option(help: "Which checkpoint, e.g. step-900 (default: the newest).")
     var checkpoint: String?
@@ -24,6 +24,7 @@ struct RunOptions: ParsableArguments {
     @OptionGroup var backendOptions: BackendOptions
 
     func load() throws -> (run: LoadedRun, backend: any Backend) {
+        guard let runDir else { throw CLIError("give --run-dir with a run written by `aligncl train`") }
         let run = URL(fileURLWithPath: runDir)
         let backend = try backendOptions.resolve(requirements: (try? RunConfig.load(run: run))?.options.model.sizeDependentOps ?? [])
         return (try LoadedRun(run: run, checkpoint: checkpoint, backend: backend), backend)
@@ -95,14 +96,23 @@ struct EvalCommand: ParsableCommand {
 struct EmbedCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed",
-        abstract: "Write image and text embeddings of a split as .npy files, with an index.",
+        abstract: "Write image and text embeddings as .npy files, with an index: of a trained run's split, or of your texts and images with a Hugging Face model.",
         discussion: """
-        OUT gets text_embeddings.npy [N, E], image_embeddings.npy [N, E] (not for ita, whose model \
-        reads the image as text) and index.jsonl: one line per row with its text and label.
+        With --run-dir: OUT gets text_embeddings.npy [N, E], image_embeddings.npy [N, E] (not for \
+        ita, whose model reads the image as text) and index.jsonl: one line per row with its text \
+        and label.
+
+        With --model DIR (a local folder as save_pretrained writes it: BertModel-family or \
+        CLIPModel, safetensors weights, its tokenizer; a sentence-transformers folder brings its \
+        own pooling and normalisation): --texts FILE (one text per line) gives \
+        text_embeddings.npy, --images DIR (PNG, JPEG, BMP; sorted by name) gives \
+        image_embeddings.npy (CLIP), both in input order, with index.jsonl. Nothing is downloaded.
         """
     )
 
     @OptionGroup var runOptions: RunOptions
+
+    @OptionGroup var model: PretrainedEmbedOptions
 
     @Option(help: "The data: `shapes` or a dataset folder (default: the run's own data).")
     var data: String?
@@ -118,6 +128,16 @@ struct EmbedCommand: ParsableCommand {
 
     func run() throws {
         guard batchSize >= 1 else { throw CLIError("--batch-size must be at least 1, got \(batchSize)") }
+        if model.model != nil {
+            guard runOptions.runDir == nil, data == nil else { throw CLIError("--model embeds your --texts and --images; --run-dir and --data belong to a trained run: give one or the other") }
+            return try model.run(backendOptions: runOptions.backendOptions, outputDir: outputDir, batchSize: batchSize)
+        }
+        guard model.texts == nil, model.images == nil else { throw CLIError("--texts and --images need --model DIR (a Hugging Face model folder)") }
+        if model.model != nil {
+            guard runOptions.runDir == nil, data == nil else { throw CLIError("--model embeds your --texts and --images; --run-dir and --data belong to a trained run: give one or the other") }
+            return try model.run(backendOptions: runOptions.backendOptions, outputDir: outputDir, batchSize: batchSize)
+        }
+        guard model.texts == nil, model.images == nil else { throw CLIError("--texts and --images need --model DIR (a Hugging Face model folder)") }
         let (loaded, backend) = try runOptions.load()
         let data = try loaded.data(data) { printError("aligncl: warning: \($0)") }
         let embeddings = try loaded.embeddings(data, split: split, batchSize: batchSize, on: backend)

@@ -1,0 +1,158 @@
+import Autograd
+import Compute
+import Datasets
+import Foundation
+import NeuralNetworks
+import Tokenizers
+
+/// A Hugging Face model folder ready to embed texts and (CLIP) images: the model, its
+/// tokenizer, its pooling and its image preprocessing, all read from the folder.
+public final class PretrainedEncoder {
+    public enum Architecture {
+        case bert(BertModel)
+        case clip(CLIPModel)
+
+        enum Configuration {
+            case bert(BertConfig)
+            case clip(CLIPConfig)
+
+            var vocabularyAndPositions: (Int, Int) {
+                switch self {
+                case .bert(let config): (config.vocabularySize, config.maxPositions)
+                case .clip(let config): (config.vocabularySize, config.maxPositions)
+                }
+            }
+        }
+    }
+
+    public let folder: URL
+    public let architecture: Architecture
+    public let tokenizer: any TextTokenizer
+    /// BERT-family only (CLIP projects at its end-of-text token).
+    public let pooling: Pooling
+    public let normalize: Bool
+    /// Texts are truncated to this many tokens, specials included.
+    public let maximumTextLength: Int
+    public let imagePreprocessor: CLIPImagePreprocessor?
+
+    public static let supportedArchitectures = ["BertModel", "CLIPModel"]
+
+    /// `pooling`/`normalize` nil: the folder's sentence-transformers pipeline, else `mean` and
+    /// no normalisation. Given for a sentence-transformers folder, they replace its own.
+    public init(folder url: URL, backend: any Backend, pooling: Pooling? = nil, normalize: Bool? = nil) throws {
+        let pipeline = try SentenceTransformersPipeline.read(url)
+        let modelFolder = try ModelFolder(pipeline?.modelFolder ?? url)
+        folder = url
+        let initializer = Initializer(seed: 0, backend: backend)
+        let weightsPath = modelFolder.file(modelFolder.exists("model.safetensors") ? "model.safetensors" : "model.safetensors.index.json").path
+        tokenizer = try PretrainedTokenizer.load(folder: modelFolder.url)
+        let modelType = (modelFolder.config.values["model_type"] as? String) ?? ""
+        // Sizes first, so a tokenizer that cannot fit the model is reported before its weights.
+        let configuration: Architecture.Configuration
+        switch (modelFolder.architecture, modelType) {
+        case ("BertModel", _), (_, "bert"): configuration = .bert(try BertConfig(modelFolder.config))
+        case ("CLIPModel", _), (_, "clip"): configuration = .clip(try CLIPConfig(modelFolder.config))
+        default:
+            throw PretrainedError.unsupportedArchitecture(path: modelFolder.file("config.json").path, found: modelFolder.architecture,
+                                                          supported: Self.supportedArchitectures)
+        }
+        let (vocabulary, modelPositions) = configuration.vocabularyAndPositions
+        guard tokenizer.vocabularySize <= vocabulary else {
+            throw PretrainedError.tokenizerMismatch(folder: modelFolder.url.path,
+                                                    reason: "the tokenizer has \(tokenizer.vocabularySize) tokens but the model's vocab_size is \(vocabulary)")
+        }
+        let weights = try modelFolder.weights()
+        switch configuration {
+        case .bert(let config):
+            let model = try BertModel(config, initializer: initializer)
+            try model.load(weights, prefixes: ["", "bert."], path: weightsPath)
+            architecture = .bert(model)
+            imagePreprocessor = nil
+        case .clip(let config):
+            let model = try CLIPModel(config, initializer: initializer)
+            try model.load(weights, path: weightsPath)
+            architecture = .clip(model)
+            imagePreprocessor = modelFolder.exists("preprocessor_config.json") ? try CLIPImagePreprocessor(folder: modelFolder.url) : nil
+            if let imagePreprocessor, imagePreprocessor.outputHeight != config.imageSize || imagePreprocessor.outputWidth != config.imageSize {
+                throw PretrainedError.invalidConfig(path: modelFolder.file("preprocessor_config.json").path, key: "crop_size",
+                                                    expected: "\(config.imageSize)×\(config.imageSize), the vision model's image_size",
+                                                    found: "\(imagePreprocessor.outputHeight)×\(imagePreprocessor.outputWidth)")
+            }
+        }
+        var positions = modelPositions
+        positions = min(positions, tokenizer.maximumLength ?? positions)
+        maximumTextLength = min(positions, pipeline?.maximumLength ?? positions)
+        self.pooling = pooling ?? pipeline?.pooling ?? .mean
+        self.normalize = normalize ?? pipeline?.normalize ?? false
+    }
+
+    public var backend: any Backend {
+        switch architecture {
+        case .bert(let model): model.words.table.backend
+        case .clip(let model): model.logitScaleLog.backend
+        }
+    }
+
+    /// Width of the text embeddings.
+    public var textWidth: Int {
+        switch architecture {
+        case .bert(let model): model.config.width
+        case .clip(let model): model.config.projection
+        }
+    }
+
+    /// `texts` padded to their longest in one batch: ids `[B, L]` and mask `[B·L]`.
+    func tokenize(_ texts: [String]) throws -> (ids: Tensor, mask: [Float]) {
+        let encoded = texts.map { tokenizer.encode($0, maxLength: maximumTextLength) }
+        let length = max(encoded.map(\.ids.count).max() ?? 1, 1)
+        var ids = [Int32](repeating: tokenizer.padId, count: texts.count * length), mask = [Float](repeating: 0, count: texts.count * length)
+        for (row, text) in encoded.enumerated() {
+            for (t, id) in text.ids.enumerated() { ids[row * length + t] = id; mask[row * length + t] = 1 }
+        }
+        return (try Tensor(ids, shape: [texts.count, length], on: backend), mask)
+    }
+
+    /// One batch of texts → `[B·width]` (pooled, or CLIP's projected features), then
+    /// normalised when asked.
+    public func embed(texts: [String]) throws -> [Float] {
+        guard !texts.isEmpty else { return [] }
+        let (ids, mask) = try tokenize(texts)
+        let values: [Float] = try Autograd.withoutGradients {
+            switch architecture {
+            case .bert(let model):
+                let hidden = try model(ids: ids, mask: mask)
+                if pooling == .pooler {
+                    let (batch, length) = (ids.shape[0], ids.shape[1])
+                    return try model.pooled(cls: hidden.reshaped([batch * length, model.config.width]).gatherRows((0..<batch).map { Int32($0 * length) }))
+                }
+                return pooling.pool(try hidden.values(), mask: mask, batch: ids.shape[0], length: ids.shape[1], width: model.config.width)
+            case .clip(let model):
+                return try model.text(ids: ids, mask: mask).features.values()
+            }
+        }
+        return normalize ? normalizedRows(values, width: textWidth) : values
+    }
+
+    /// One batch of image files → CLIP's projected image features `[B·projection]`.
+    public func embed(imageFiles: [URL]) throws -> [Float] {
+        guard case .clip(let model) = architecture, let imagePreprocessor else {
+            throw PretrainedError.invalidInput("\(folder.path) has no image tower (a CLIPModel folder with preprocessor_config.json has one)")
+        }
+        guard !imageFiles.isEmpty else { return [] }
+        let pixels = try imageFiles.flatMap { try imagePreprocessor.pixelValues(imageFile: $0) }
+        let values = try Autograd.withoutGradients { try model.vision(pixels: pixels, batch: imageFiles.count, on: backend).features.values() }
+        return normalize ? normalizedRows(values, width: model.config.projection) : values
+    }
+}
+
+extension PretrainedEncoder {
+    /// The attention head widths of the model in `folder` (to pick a backend that runs them),
+    /// or [] when the config cannot be read (loading then reports why).
+    public static func headWidths(folder url: URL) -> [Int] {
+        let modelURL = (try? SentenceTransformersPipeline.read(url))??.modelFolder ?? url
+        guard let folder = try? ModelFolder(modelURL) else { return [] }
+        if let bert = try? BertConfig(folder.config) { return [bert.width / bert.heads] }
+        if let clip = try? CLIPConfig(folder.config) { return [clip.text.width / clip.text.heads, clip.vision.width / clip.vision.heads] }
+        return []
+    }
+}
