@@ -156,3 +156,27 @@ extension PretrainedEncoder {
         return []
     }
 }
+
+extension PretrainedEncoder {
+    /// CLIP zero-shot classification: `softmax(exp(logit_scale) · cos(image, label text))` over
+    /// the labels, as `logits_per_image` in `transformers` (the labels are the texts as given:
+    /// write "a photo of a cat" for CLIP's prompt style).
+    public func zeroShot(imageFile: URL, labels: [String]) throws -> [(label: String, probability: Double)] {
+        guard case .clip(let model) = architecture else {
+            throw PretrainedError.invalidInput("\(folder.path) is not a CLIPModel: zero-shot classification needs both towers")
+        }
+        guard !labels.isEmpty else { throw PretrainedError.invalidInput("give at least one label") }
+        let width = model.config.projection
+        let image = normalizedRows(try embed(imageFiles: [imageFile]), width: width)
+        let texts = normalizedRows(try embed(texts: labels), width: width)
+        let scale = Foundation.exp(Double(try model.logitScaleLog.values()[0]))
+        let logits = labels.indices.map { row in
+            scale * (0..<width).reduce(0.0) { $0 + Double(image[$1]) * Double(texts[row * width + $1]) }
+        }
+        // Max subtracted first: exp(logit_scale) reaches 100, so raw exps overflow float32 easily.
+        let top = logits.max() ?? 0
+        let exps = logits.map { Foundation.exp($0 - top) }
+        let total = exps.reduce(0, +)
+        return zip(labels, exps).map { ($0, $1 / total) }
+    }
+}

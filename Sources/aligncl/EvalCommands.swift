@@ -4,6 +4,7 @@ import Datasets
 import Foundation
 import Multimodal
 import NumPyFiles
+import Pretrained
 import Reporting
 import Training
 
@@ -157,16 +158,27 @@ struct EmbedCommand: ParsableCommand {
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
-        abstract: "Run a trained model on one image and text: class probabilities, match probability, similarity or tags."
+        abstract: "Run a trained model on one image and text (class probabilities, match probability, similarity or tags), or a CLIP folder zero-shot over labels.",
+        discussion: """
+        With --run-dir: --image and --text. With --model DIR (a Hugging Face CLIPModel folder): \
+        --image and --labels "a photo of a cat,a photo of a dog"; prints each label's probability \
+        (softmax of exp(logit_scale) × cosine similarity, as CLIP's logits_per_image).
+        """
     )
 
     @OptionGroup var runOptions: RunOptions
 
+    @Option(help: "A CLIPModel folder, for zero-shot classification over --labels.")
+    var model: String?
+
+    @Option(help: "With --model: the candidate texts, comma-separated.")
+    var labels: String?
+
     @Option(help: "A PNG, JPEG or BMP image.")
     var image: String
 
-    @Option(help: "The text paired with the image.")
-    var text: String
+    @Option(help: "The text paired with the image (with --run-dir).")
+    var text: String?
 
     @Option(help: "ita: the image's visual context as text (object tags, a caption).")
     var imageText = ""
@@ -175,6 +187,9 @@ struct PredictCommand: ParsableCommand {
     var format: ReportFormat = .table
 
     func run() throws {
+        if let model { return try zeroShot(model) }
+        guard labels == nil else { throw CLIError("--labels needs --model DIR (a CLIPModel folder)") }
+        guard let text else { throw CLIError("give --text: the text paired with the image") }
         guard let bytes = FileManager.default.contents(atPath: image) else { throw CLIError("--image: cannot read '\(image)'") }
         let (loaded, backend) = try runOptions.load()
         let size = loaded.model.config.imageSize
@@ -196,6 +211,24 @@ struct PredictCommand: ParsableCommand {
             if let similarity = prediction.similarity { rows.append(["similarity", String(format: "%.4f", similarity)]) }
             if let words = prediction.words, let tags = prediction.tags { rows += zip(words, tags).map { [$0, $1] } }
             print(TextTable.render(headers: ["\(loaded.config.options.recipe.rawValue)", "value"], rows: rows, alignRight: []))
+        }
+    }
+
+    func zeroShot(_ model: String) throws {
+        guard runOptions.runDir == nil, text == nil else { throw CLIError("--model classifies --image over --labels; --run-dir and --text belong to a trained run") }
+        let names = (labels ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !names.isEmpty else { throw CLIError("--model needs --labels \"a cat,a dog,…\": the candidate texts") }
+        guard FileManager.default.isReadableFile(atPath: image) else { throw CLIError("--image: cannot read '\(image)'") }
+        let folder = URL(fileURLWithPath: model)
+        let encoder = try PretrainedEncoder(folder: folder, backend: try runOptions.backendOptions.resolve(requirements: PretrainedEmbedOptions.requirements(folder)))
+        let result = try encoder.zeroShot(imageFile: URL(fileURLWithPath: image), labels: names)
+        switch format {
+        case .json:
+            let object = ["image": image, "probabilities": Dictionary(uniqueKeysWithValues: result.map { ($0.label, $0.probability) })] as [String: Any]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+        case .table:
+            let rows = result.sorted { $0.probability > $1.probability }.map { ["P(\($0.label))", String(format: "%.4f", $0.probability)] }
+            print(TextTable.render(headers: ["zero-shot \(folder.lastPathComponent)", "value"], rows: rows, alignRight: [1]))
         }
     }
 }

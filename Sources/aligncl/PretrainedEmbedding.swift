@@ -23,6 +23,13 @@ struct PretrainedEmbedOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "L2-normalise the embeddings (default: a sentence-transformers folder's own Normalize, else no).")
     var normalize: Bool?
 
+    /// Attention at the model's head widths, so `auto` picks a backend that runs them.
+    static func requirements(_ folder: URL) throws -> [any OpDescriptor] {
+        try PretrainedEncoder.headWidths(folder: folder).map {
+            try AttentionDescriptor(batch: 1, heads: 1, queryLength: 1, keyLength: 1, headDimension: $0, valueDimension: $0)
+        }
+    }
+
     static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "bmp"]
 
     func run(backendOptions: BackendOptions, outputDir: String, batchSize: Int) throws {
@@ -31,10 +38,7 @@ struct PretrainedEmbedOptions: ParsableArguments {
         let textList = try texts.map(Self.readTexts) ?? []
         let imageList = try images.map(Self.listImages) ?? []
         let folder = URL(fileURLWithPath: model)
-        let requirements = try PretrainedEncoder.headWidths(folder: folder).map {
-            try AttentionDescriptor(batch: 1, heads: 1, queryLength: 1, keyLength: 1, headDimension: $0, valueDimension: $0) as any OpDescriptor
-        }
-        let backend = try backendOptions.resolve(requirements: requirements)
+        let backend = try backendOptions.resolve(requirements: Self.requirements(folder))
         let encoder = try PretrainedEncoder(folder: folder, backend: backend, pooling: pooling, normalize: normalize)
         if images != nil, encoder.imagePreprocessor == nil { throw CLIError("\(model) has no image tower: --images needs a CLIPModel folder with preprocessor_config.json") }
         var files: [(name: String, bytes: [UInt8])] = []
@@ -82,12 +86,14 @@ struct PretrainedEmbedOptions: ParsableArguments {
         for begin in stride(from: 0, to: items.count, by: batchSize) {
             out += try body(Array(items[begin..<min(begin + batchSize, items.count)]))
             let done = min(begin + batchSize, items.count), now = Date()
-            if now.timeIntervalSince(lastReport) >= 5 || (done == items.count && now.timeIntervalSince(start) >= 5) {
+            if now.timeIntervalSince(lastReport) >= 5 {
                 let rate = Double(done) / now.timeIntervalSince(start)
                 printError(String(format: "aligncl: %@ %d/%d (%.0f/s, %.0f s left)", what, done, items.count, rate, Double(items.count - done) / rate))
                 lastReport = now
             }
         }
+        let seconds = Date().timeIntervalSince(start)
+        printError(String(format: "aligncl: embedded %d %@ in %.3f s (%.1f/s; tokenising or decoding included, loading not)", items.count, what, seconds, Double(items.count) / seconds))
         return out
     }
 }
