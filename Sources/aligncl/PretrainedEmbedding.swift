@@ -88,7 +88,7 @@ struct PretrainedEmbedOptions: ParsableArguments {
             let done = min(begin + batchSize, items.count), now = Date()
             if now.timeIntervalSince(lastReport) >= 5 {
                 let rate = Double(done) / now.timeIntervalSince(start)
-                printError(String(format: "aligncl: %@ %d/%d (%.0f/s, %.0f s left)", what, done, items.count, rate, Double(items.count - done) / rate))
+                printError(String(format: "aligncl: %@ %d/%d (%.1f/s, %.0f s left)", what, done, items.count, rate, Double(items.count - done) / rate))
                 lastReport = now
             }
         }
