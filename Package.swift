@@ -71,6 +71,7 @@ let package = Package(
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Autograd", "CLRuntime", "Compute", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Checkpoints", "Multimodal", "Datasets", "Reporting", "Autograd", "Compute", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "PretrainedTests", dependencies: ["Pretrained", "Datasets", "Autograd", "Checkpoints", "Compute", "NeuralNetworks", "NumPyFiles", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["aligncl", "Benchmarking", "Checkpoints", "NumPyFiles", "TestSupport"]),
     ],

@@ -43,7 +43,7 @@ public final class PretrainedEncoder {
         let pipeline = try SentenceTransformersPipeline.read(url)
         let modelFolder = try ModelFolder(pipeline?.modelFolder ?? url)
         folder = url
-        let initializer = Initializer(seed: 0, backend: backend)
+        let initializer = Initializer.placeholders(on: backend)
         let weightsPath = modelFolder.file(modelFolder.exists("model.safetensors") ? "model.safetensors" : "model.safetensors.index.json").path
         tokenizer = try PretrainedTokenizer.load(folder: modelFolder.url)
         let modelType = (modelFolder.config.values["model_type"] as? String) ?? ""

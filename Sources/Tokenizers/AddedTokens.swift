@@ -14,6 +14,35 @@ struct AddedToken: Sendable, Equatable {
     var singleWord: Bool
 }
 
+extension AddedToken {
+    /// The ids the Rust crate gives added tokens, whatever ids the files wrote: a token already
+    /// in the model's vocabulary keeps that id, any other gets the next id from the
+    /// vocabulary's size on, in order. A repeated content keeps its first id and its last
+    /// flags; empty contents are dropped.
+    static func assigningIds(_ tokens: [AddedToken], vocabulary: Vocabulary) -> [AddedToken] {
+        var result: [AddedToken] = []
+        var indexByContent: [TokenKey: Int] = [:]
+        var nextId = Int32(vocabulary.count)
+        for var token in tokens where !token.content.isEmpty {
+            let key = TokenKey(token.content)
+            if let index = indexByContent[key] {
+                token.id = result[index].id
+                result[index] = token
+                continue
+            }
+            if let id = vocabulary[key] {
+                token.id = id
+            } else {
+                token.id = nextId
+                nextId += 1
+            }
+            indexByContent[key] = result.count
+            result.append(token)
+        }
+        return result
+    }
+}
+
 /// Finds added tokens in text the way the Rust crate's `AddedVocabulary` does: leftmost-longest
 /// non-overlapping matches; a `single_word` match that touches a word character is skipped
 /// (the scan still resumes after it, so the skipped span stays plain text).

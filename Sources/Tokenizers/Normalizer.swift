@@ -109,14 +109,14 @@ indirect enum Normalizer: Sendable {
                 if out != nil { out!.append(lowered) } else if lowered != scalar { out = Array(text[..<index]); out!.append(lowered) }
                 continue
             }
-            let mapping = scalar.properties.lowercaseMapping.unicodeScalars
-            let same = mapping.count == 1 && mapping.first == scalar
-            if out != nil {
-                out!.append(contentsOf: mapping)
-            } else if !same {
-                out = Array(text[..<index])
-                out!.append(contentsOf: mapping)
+            // The binary property is a cheap test; the mapping builds a String.
+            let properties = scalar.properties
+            guard properties.changesWhenLowercased else {
+                out?.append(scalar)
+                continue
             }
+            if out == nil { out = Array(text[..<index]) }
+            out!.append(contentsOf: properties.lowercaseMapping.unicodeScalars)
         }
         if let out { text = out }
     }
@@ -124,8 +124,8 @@ indirect enum Normalizer: Sendable {
 
 /// Unicode normal forms as the Rust crate computes them, with Foundation doing the work.
 ///
-/// Two things keep Foundation's answer from being the crate's, both found by checking every
-/// scalar against it (Tests/TokenizersTests):
+/// Three things keep Foundation's answer from being the crate's, found by checking every
+/// scalar, alone and between marks and jamo, against it (UnicodeEdgeCaseTests keeps them):
 /// * The crate's normalization tables are Unicode 9.0 (`tableVersion`): a scalar assigned later (or
 ///   unassigned) has no decomposition and combining class 0 there, so it blocks reordering
 ///   and composition around it. Such scalars are passed through untouched, and the text on

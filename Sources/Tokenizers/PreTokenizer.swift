@@ -5,7 +5,7 @@ indirect enum PreTokenizer: Sendable {
     case bert
     /// Splits on whitespace only.
     case whitespaceSplit
-    /// `Split` with one of the known regexes; `keepMatches` is `behavior: Removed, invert:
+    /// `Split` with one of the known regexes; `keepMatchesOnly` is `behavior: Removed, invert:
     /// true` (keep what matches, drop the rest), otherwise `behavior: Isolated`.
     case split(SplitPattern, keepMatchesOnly: Bool)
     /// Maps each UTF-8 byte to its printable stand-in (GPT-2's table); with `useRegex` it first

@@ -48,16 +48,22 @@ extension TextTokenizer {
     /// Truncated to the model's maximum length when the folder gives one.
     public func encode(_ text: String) -> TokenizedText { encode(text, maxLength: maximumLength) }
 
-    /// Encodes every text (each truncated to `maxLength`, and to the fixed length when padding
-    /// to one) and pads on the right with `padId`, mask 0.
-    public func encodeBatch(_ texts: [String], padding: BatchPadding = .longest, maxLength: Int? = nil) -> TokenizedBatch {
+    /// Encodes every text, truncated to the model's maximum length when the folder gives one,
+    /// and pads them to a common length (see `encodeBatch(_:padding:maxLength:)`).
+    public func encodeBatch(_ texts: [String], padding: BatchPadding = .longest) -> TokenizedBatch {
+        encodeBatch(texts, padding: padding, maxLength: maximumLength)
+    }
+
+    /// Encodes every text (each truncated to `maxLength`, nil for no limit, and to the fixed
+    /// length when padding to one) and pads on the right with `padId`, mask 0.
+    public func encodeBatch(_ texts: [String], padding: BatchPadding, maxLength: Int?) -> TokenizedBatch {
         var limit = maxLength
-        if case .fixed(let length) = padding { limit = min(limit ?? length, length) }
+        if case .fixed(let length) = padding { limit = min(limit ?? length, max(0, length)) }
         let encoded = texts.map { encode($0, maxLength: limit) }
         let length: Int
         switch padding {
         case .longest: length = encoded.map(\.ids.count).max() ?? 0
-        case .fixed(let fixed): length = fixed
+        case .fixed(let fixed): length = max(0, fixed)
         }
         var ids = [Int32](repeating: padId, count: texts.count * length)
         var mask = [Int32](repeating: 0, count: texts.count * length)
@@ -77,6 +83,13 @@ extension TextTokenizer {
 enum TokenizerModel: Sendable {
     case wordPiece(WordPieceModel)
     case bpe(BPEModel)
+
+    var vocabulary: Vocabulary {
+        switch self {
+        case .wordPiece(let model): model.vocabulary
+        case .bpe(let model): model.vocabulary
+        }
+    }
 
     func tokenize(_ word: [Unicode.Scalar], into ids: inout [Int32]) {
         switch self {

@@ -1,6 +1,14 @@
 import Foundation
 
 /// Builds a `TokenizerPipeline` from a Hugging Face folder.
+///
+/// Which file decides what follows `transformers` (5.x, and 4.x for the normalizer flags):
+/// when tokenizer_config.json names BertTokenizer, DistilBertTokenizer or CLIPTokenizer, those
+/// classes rebuild the pipeline from the config (do_lower_case, strip_accents,
+/// tokenize_chinese_chars, the special tokens and added_tokens_decoder) and take only the
+/// vocabulary (and merges) from tokenizer.json; its normalizer, pre-tokenizer, post-processor
+/// and added_tokens are not used. Any other class, or no tokenizer_config.json, means
+/// tokenizer.json is the whole description, as the `tokenizers` library reads it.
 enum TokenizerLoader {
     static func load(folder: URL) throws(TokenizerError) -> TokenizerPipeline {
         let fileManager = FileManager.default
@@ -13,13 +21,18 @@ enum TokenizerLoader {
             return try fromTokenizerJSON(tokenizerJSON, config: config)
         }
         if let vocabText = file("vocab.txt") {
-            return try VocabularyFiles.wordPiece(vocabulary: vocabText, config: config, folder: folder)
+            try VocabularyFiles.checkClass(config, allowed: VocabularyFiles.wordPieceClasses)
+            let vocabulary = try VocabularyFiles.readVocabularyText(vocabText)
+            return try VocabularyFiles.bert(vocabulary: vocabulary, path: vocabText.path, config: config)
         }
         if let vocabJSON = file("vocab.json") {
             guard let merges = file("merges.txt") else {
                 throw .missingFiles(folder: folder.path, expected: "merges.txt next to vocab.json (BPE)")
             }
-            return try VocabularyFiles.bpe(vocabulary: vocabJSON, merges: merges, config: config, folder: folder)
+            try VocabularyFiles.checkClass(config, allowed: VocabularyFiles.bpeClasses)
+            let vocabulary = try VocabularyFiles.readVocabularyJSON(vocabJSON)
+            return try VocabularyFiles.clip(
+                vocabulary: vocabulary, merges: try VocabularyFiles.readMerges(merges), path: merges.path, config: config)
         }
         throw .missingFiles(folder: folder.path, expected: "tokenizer.json, or vocab.txt (WordPiece), or vocab.json and merges.txt (BPE)")
     }
@@ -37,14 +50,32 @@ enum TokenizerLoader {
         guard let modelJSON = root["model"], modelJSON.members != nil else {
             throw .invalidField(path: url.path, field: "model", expected: "an object", found: root["model"]?.summary ?? "nothing")
         }
+        // Files written by old versions of the library have no "type"; the fields tell.
+        let modelType = modelJSON["type"]?.string
+            ?? (modelJSON["merges"] != nil ? "BPE" : (modelJSON["continuing_subword_prefix"] != nil ? "WordPiece" : "(none)"))
+        guard ["WordPiece", "BPE"].contains(modelType) else {
+            throw .unsupported(path: url.path, component: "model type", found: modelType, supported: ["WordPiece", "BPE"])
+        }
+        if let config, let name = config.tokenizerClass {
+            let family = VocabularyFiles.wordPieceClasses.contains(name) ? "WordPiece" : (VocabularyFiles.bpeClasses.contains(name) ? "BPE" : nil)
+            if let family {
+                guard family == modelType else {
+                    throw .unsupported(path: url.path, component: "model type for \(name)", found: modelType, supported: [family])
+                }
+                let vocabulary = try vocabulary(modelJSON, fields)
+                if family == "WordPiece" { return try VocabularyFiles.bert(vocabulary: vocabulary, path: url.path, config: config) }
+                return try VocabularyFiles.clip(vocabulary: vocabulary, merges: try merges(modelJSON, fields), path: url.path, config: config)
+            }
+        }
         let normalizer = try root["normalizer"].flatMap { json throws(TokenizerError) in try parseNormalizer(json, fields) }
         let preTokenizer = try root["pre_tokenizer"].flatMap { json throws(TokenizerError) in try parsePreTokenizer(json, fields) }
-        let model = try parseModel(modelJSON, fields)
+        let model = try parseModel(modelJSON, type: modelType, fields)
 
         var addedTokens: [AddedToken] = []
         for (index, entry) in (try fields.array(root, "added_tokens", default: [])).enumerated() {
             addedTokens.append(try fields.addedToken(entry, field: "added_tokens[\(index)]"))
         }
+        addedTokens = AddedToken.assigningIds(addedTokens, vocabulary: model.vocabulary)
         let (prefix, suffix) = try root["post_processor"].map { json throws(TokenizerError) in
             try parsePostProcessor(json, fields)
         } ?? ([], [])
@@ -56,8 +87,8 @@ enum TokenizerLoader {
             prefix: prefix, suffix: suffix, padId: padId, config: config)
     }
 
-    /// Joins the parts; the pad id comes from tokenizer.json's padding, else the config's pad
-    /// token, else 0.
+    /// Joins the parts. The pad id is the config's pad token's (it overrides tokenizer.json's
+    /// padding in transformers), else `padId`, else 0.
     static func assemble(
         model: TokenizerModel, normalizer: Normalizer?, preTokenizer: PreTokenizer?, addedTokens: [AddedToken],
         prefix: [Int32], suffix: [Int32], padId: Int32?, config: TokenizerConfig?
@@ -74,15 +105,13 @@ enum TokenizerLoader {
                 raw.append((scalars, token))
             }
         }
-        let vocabulary: Vocabulary
-        switch model {
-        case .wordPiece(let m): vocabulary = m.vocabulary
-        case .bpe(let m): vocabulary = m.vocabulary
-        }
+        let vocabulary = model.vocabulary
         let largest = max(vocabulary.values.max() ?? -1, addedTokens.map(\.id).max() ?? -1)
         var pad = padId
-        if pad == nil, let name = config?.specialToken("pad_token")?.content {
-            pad = addedTokens.first { $0.content.utf8.elementsEqual(name.utf8) }?.id ?? vocabulary[TokenKey(name)]
+        if let name = config?.specialToken("pad_token")?.content,
+            let id = addedTokens.first(where: { $0.content.utf8.elementsEqual(name.utf8) })?.id ?? vocabulary[TokenKey(name)]
+        {
+            pad = id
         }
         return TokenizerPipeline(
             rawAddedTokens: AddedTokenMatcher(raw), normalizedAddedTokens: AddedTokenMatcher(normalized),
@@ -185,55 +214,57 @@ enum TokenizerLoader {
         }
     }
 
-    private static func parseModel(_ json: JSONValue, _ fields: JSONFields) throws(TokenizerError) -> TokenizerModel {
-        // Files written by old versions of the library have no "type"; the fields tell.
-        let type = json["type"]?.string ?? (json["merges"] != nil ? "BPE" : (json["continuing_subword_prefix"] != nil ? "WordPiece" : "(none)"))
-        guard let vocabJSON = json["vocab"], let members = vocabJSON.members else {
-            throw .invalidField(path: fields.path, field: "model.vocab", expected: "an object of token → id", found: json["vocab"]?.summary ?? "nothing")
+    private static func vocabulary(_ model: JSONValue, _ fields: JSONFields) throws(TokenizerError) -> Vocabulary {
+        guard let members = model["vocab"]?.members else {
+            throw .invalidField(path: fields.path, field: "model.vocab", expected: "an object of token → id", found: model["vocab"]?.summary ?? "nothing")
         }
-        let vocabulary = try fields.vocabulary(members, field: "model.vocab")
-        switch type {
-        case "WordPiece":
+        return try fields.vocabulary(members, field: "model.vocab")
+    }
+
+    /// `model.merges`: "a b" strings (older files) or ["a", "b"] pairs.
+    private static func merges(_ model: JSONValue, _ fields: JSONFields) throws(TokenizerError) -> [(String, String)] {
+        var pairs: [(String, String)] = []
+        for (index, merge) in (try fields.array(model, "merges", default: [])).enumerated() {
+            if let line = merge.string {
+                let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+                guard parts.count == 2 else {
+                    throw .invalidField(path: fields.path, field: "model.merges[\(index)]", expected: "two tokens separated by one space", found: merge.summary)
+                }
+                pairs.append((String(parts[0]), String(parts[1])))
+            } else if let parts = merge.array, parts.count == 2, let a = parts[0].string, let b = parts[1].string {
+                pairs.append((a, b))
+            } else {
+                throw .invalidField(path: fields.path, field: "model.merges[\(index)]", expected: "\"a b\" or [\"a\", \"b\"]", found: merge.summary)
+            }
+        }
+        return pairs
+    }
+
+    private static func parseModel(_ json: JSONValue, type: String, _ fields: JSONFields) throws(TokenizerError) -> TokenizerModel {
+        let vocabulary = try vocabulary(json, fields)
+        if type == "WordPiece" {
             let unknown = json["unk_token"]?.string ?? "[UNK]"
             guard let unknownId = vocabulary[TokenKey(unknown)] else {
                 throw .missingToken(path: fields.path, token: unknown, role: "model.unk_token")
             }
-            let limit = json["max_input_chars_per_word"]?.int ?? 100
             return .wordPiece(
                 WordPieceModel(
                     vocabulary: vocabulary, unknownId: unknownId,
                     continuingSubwordPrefix: Array((json["continuing_subword_prefix"]?.string ?? "##").utf8),
-                    maxInputCharactersPerWord: limit))
-        case "BPE":
-            if let dropout = json["dropout"], !dropout.isNull, case .number(let p) = dropout, p > 0 {
-                throw .unsupported(path: fields.path, component: "BPE dropout", found: String(p), supported: ["null", "0"])
-            }
-            var pairs: [(String, String)] = []
-            for (index, merge) in (try fields.array(json, "merges", default: [])).enumerated() {
-                if let line = merge.string {
-                    let parts = line.split(separator: " ", omittingEmptySubsequences: false)
-                    guard parts.count == 2 else {
-                        throw .invalidField(path: fields.path, field: "model.merges[\(index)]", expected: "two tokens separated by one space", found: merge.summary)
-                    }
-                    pairs.append((String(parts[0]), String(parts[1])))
-                } else if let parts = merge.array, parts.count == 2, let a = parts[0].string, let b = parts[1].string {
-                    pairs.append((a, b))
-                } else {
-                    throw .invalidField(path: fields.path, field: "model.merges[\(index)]", expected: "\"a b\" or [\"a\", \"b\"]", found: merge.summary)
-                }
-            }
-            let optionalString = { (key: String) -> [UInt8]? in json[key]?.string.map { Array($0.utf8) } }
-            return .bpe(
-                try bpeModel(
-                    vocabulary: vocabulary, merges: pairs, unknown: json["unk_token"]?.string,
-                    continuingSubwordPrefix: optionalString("continuing_subword_prefix"),
-                    endOfWordSuffix: optionalString("end_of_word_suffix"),
-                    fuseUnknown: try fields.bool(json, "fuse_unk", default: false),
-                    byteFallback: try fields.bool(json, "byte_fallback", default: false),
-                    ignoreMerges: try fields.bool(json, "ignore_merges", default: false), path: fields.path))
-        default:
-            throw .unsupported(path: fields.path, component: "model type", found: type, supported: ["WordPiece", "BPE"])
+                    maxInputCharactersPerWord: json["max_input_chars_per_word"]?.int ?? 100))
         }
+        if let dropout = json["dropout"], case .number(let p) = dropout, p > 0 {
+            throw .unsupported(path: fields.path, component: "BPE dropout", found: String(p), supported: ["null", "0"])
+        }
+        let optionalString = { (key: String) -> [UInt8]? in json[key]?.string.map { Array($0.utf8) } }
+        return .bpe(
+            try bpeModel(
+                vocabulary: vocabulary, merges: try merges(json, fields), unknown: json["unk_token"]?.string,
+                continuingSubwordPrefix: optionalString("continuing_subword_prefix"),
+                endOfWordSuffix: optionalString("end_of_word_suffix"),
+                fuseUnknown: try fields.bool(json, "fuse_unk", default: false),
+                byteFallback: try fields.bool(json, "byte_fallback", default: false),
+                ignoreMerges: try fields.bool(json, "ignore_merges", default: false), path: fields.path))
     }
 
     /// Resolves merges to id pairs; every part and every merged token must be in the

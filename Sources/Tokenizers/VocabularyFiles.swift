@@ -39,8 +39,10 @@ struct TokenizerConfig {
         }
         guard let content = field["content"]?.string else { return nil }
         func flag(_ name: String, _ value: Bool) -> Bool { field[name]?.bool ?? value }
+        // transformers' AddedToken defaults `normalized` to `not special` as written in the entry,
+        // before marking the named token special.
         return AddedToken(
-            content: content, id: -1, special: true, normalized: flag("normalized", false), lstrip: flag("lstrip", false),
+            content: content, id: -1, special: true, normalized: flag("normalized", !flag("special", false)), lstrip: flag("lstrip", false),
             rstrip: flag("rstrip", false), singleWord: flag("single_word", false))
     }
 
@@ -58,8 +60,9 @@ struct TokenizerConfig {
     }
 }
 
-/// Loading without tokenizer.json, the way `transformers` builds its fast tokenizer from the
-/// older files: vocab.txt for BERT, vocab.json + merges.txt for CLIP.
+/// The pipelines `transformers`' BertTokenizer and CLIPTokenizer classes build from their
+/// config, with the vocabulary from tokenizer.json or from the older files (vocab.txt for
+/// BERT, vocab.json + merges.txt for CLIP).
 enum VocabularyFiles {
     static let wordPieceClasses = ["BertTokenizer", "BertTokenizerFast", "DistilBertTokenizer", "DistilBertTokenizerFast"]
     static let bpeClasses = ["CLIPTokenizer", "CLIPTokenizerFast"]
@@ -79,17 +82,43 @@ enum VocabularyFiles {
         return lines
     }
 
-    /// BertTokenizer's fast pipeline: BertNormalizer from the config flags, BertPreTokenizer,
-    /// WordPiece, then [CLS] … [SEP].
-    static func wordPiece(vocabulary url: URL, config: TokenizerConfig?, folder: URL) throws(TokenizerError) -> TokenizerPipeline {
-        try checkClass(config, allowed: wordPieceClasses)
+    /// vocab.txt: one token a line, the id is the line number. WordPiece::read_file trims
+    /// trailing whitespace; a repeated token keeps its last line.
+    static func readVocabularyText(_ url: URL) throws(TokenizerError) -> Vocabulary {
         var vocabulary: Vocabulary = [:]
         for (index, line) in try lines(of: url).enumerated() {
-            // WordPiece::read_file trims trailing whitespace; a repeated token keeps its last line.
             var scalars = Array(line.unicodeScalars)
             while let last = scalars.last, CharacterClasses.isWhitespace(last) { scalars.removeLast() }
             vocabulary[TokenKey(scalars)] = Int32(index)
         }
+        return vocabulary
+    }
+
+    static func readVocabularyJSON(_ url: URL) throws(TokenizerError) -> Vocabulary {
+        let root = try TokenizerLoader.readJSON(url)
+        guard let members = root.members else {
+            throw .invalidField(path: url.path, field: "(top level)", expected: "an object of token → id", found: root.summary)
+        }
+        return try JSONFields(path: url.path).vocabulary(members, field: "vocab")
+    }
+
+    /// merges.txt: "a b" a line after an optional "#version" header; ranks count from the
+    /// first merge.
+    static func readMerges(_ url: URL) throws(TokenizerError) -> [(String, String)] {
+        var pairs: [(String, String)] = []
+        for (index, line) in try lines(of: url).enumerated() where !line.hasPrefix("#version") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+            guard parts.count == 2 else {
+                throw .malformedLine(path: url.path, line: index + 1, expected: "two tokens separated by one space", found: line)
+            }
+            pairs.append((String(parts[0]), String(parts[1])))
+        }
+        return pairs
+    }
+
+    /// BertTokenizer's pipeline: BertNormalizer from the config flags, BertPreTokenizer,
+    /// WordPiece, then [CLS] … [SEP]. `path` names the vocabulary's file in errors.
+    static func bert(vocabulary: Vocabulary, path: String, config: TokenizerConfig?) throws(TokenizerError) -> TokenizerPipeline {
         let lowercase = try config?.bool("do_lower_case", default: true) ?? true
         let normalizer = Normalizer.bert(
             cleanText: true, handleChineseCharacters: try config?.bool("tokenize_chinese_chars", default: true) ?? true,
@@ -98,47 +127,33 @@ enum VocabularyFiles {
         let names = ["unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"]
         let added = try addedTokens(config: config, names: names, order: ["unk_token", "sep_token", "pad_token", "cls_token", "mask_token"], vocabulary: vocabulary)
         let unknown = added.named["unk_token"]!
-        guard let unknownId = vocabulary[TokenKey(unknown)] else { throw .missingToken(path: url.path, token: unknown, role: "unk_token") }
-        let cls = try id(of: added.named["cls_token"]!, role: "cls_token", in: added.tokens, path: url.path)
-        let sep = try id(of: added.named["sep_token"]!, role: "sep_token", in: added.tokens, path: url.path)
+        guard let unknownId = vocabulary[TokenKey(unknown)] else { throw .missingToken(path: path, token: unknown, role: "unk_token") }
+        let cls = try id(of: added.named["cls_token"]!, role: "cls_token", in: added.tokens, path: path)
+        let sep = try id(of: added.named["sep_token"]!, role: "sep_token", in: added.tokens, path: path)
         let model = WordPieceModel(vocabulary: vocabulary, unknownId: unknownId, continuingSubwordPrefix: Array("##".utf8), maxInputCharactersPerWord: 100)
         return try TokenizerLoader.assemble(
             model: .wordPiece(model), normalizer: normalizer, preTokenizer: .bert, addedTokens: added.tokens,
-            prefix: [cls], suffix: [sep], padId: added.tokens.first { $0.content == added.named["pad_token"] }?.id, config: config)
+            prefix: [cls], suffix: [sep], padId: try? id(of: added.named["pad_token"]!, role: "", in: added.tokens, path: path), config: config)
     }
 
-    /// CLIPTokenizer's fast pipeline: NFC, whitespace runs to one space, lowercase; the CLIP
-    /// split then byte-level; BPE with "</w>"; then <|startoftext|> … <|endoftext|>.
-    static func bpe(vocabulary vocabURL: URL, merges mergesURL: URL, config: TokenizerConfig?, folder: URL) throws(TokenizerError) -> TokenizerPipeline {
-        try checkClass(config, allowed: bpeClasses)
-        let root = try TokenizerLoader.readJSON(vocabURL)
-        guard let members = root.members else {
-            throw .invalidField(path: vocabURL.path, field: "(top level)", expected: "an object of token → id", found: root.summary)
-        }
-        let vocabulary = try JSONFields(path: vocabURL.path).vocabulary(members, field: "vocab")
-        var pairs: [(String, String)] = []
-        for (index, line) in try lines(of: mergesURL).enumerated() where !line.hasPrefix("#version") {
-            let parts = line.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2 else {
-                throw .malformedLine(path: mergesURL.path, line: index + 1, expected: "two tokens separated by one space", found: line)
-            }
-            pairs.append((String(parts[0]), String(parts[1])))
-        }
+    /// CLIPTokenizer's pipeline: NFC, whitespace runs to one space, lowercase; the CLIP split
+    /// then byte-level; BPE with "</w>"; then <|startoftext|> … <|endoftext|>.
+    static func clip(vocabulary: Vocabulary, merges pairs: [(String, String)], path: String, config: TokenizerConfig?) throws(TokenizerError) -> TokenizerPipeline {
         let names = ["bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>"]
         let added = try addedTokens(config: config, names: names, order: ["bos_token", "eos_token", "unk_token", "pad_token"], vocabulary: vocabulary)
         let model = try TokenizerLoader.bpeModel(
             vocabulary: vocabulary, merges: pairs, unknown: added.named["unk_token"], continuingSubwordPrefix: [],
-            endOfWordSuffix: Array("</w>".utf8), fuseUnknown: false, byteFallback: false, ignoreMerges: false, path: mergesURL.path)
-        let bos = try id(of: added.named["bos_token"]!, role: "bos_token", in: added.tokens, path: vocabURL.path)
-        let eos = try id(of: added.named["eos_token"]!, role: "eos_token", in: added.tokens, path: vocabURL.path)
+            endOfWordSuffix: Array("</w>".utf8), fuseUnknown: false, byteFallback: false, ignoreMerges: false, path: path)
+        let bos = try id(of: added.named["bos_token"]!, role: "bos_token", in: added.tokens, path: path)
+        let eos = try id(of: added.named["eos_token"]!, role: "eos_token", in: added.tokens, path: path)
         let normalizer = Normalizer.sequence([.nfc, .replaceWhitespaceRuns(with: [" "]), .lowercase])
         let preTokenizer = PreTokenizer.sequence([.split(.clip, keepMatchesOnly: true), .byteLevel(addPrefixSpace: false, useRegex: true)])
         return try TokenizerLoader.assemble(
             model: .bpe(model), normalizer: normalizer, preTokenizer: preTokenizer, addedTokens: added.tokens,
-            prefix: [bos], suffix: [eos], padId: added.tokens.first { $0.content == added.named["pad_token"] }?.id, config: config)
+            prefix: [bos], suffix: [eos], padId: try? id(of: added.named["pad_token"]!, role: "", in: added.tokens, path: path), config: config)
     }
 
-    private static func checkClass(_ config: TokenizerConfig?, allowed: [String]) throws(TokenizerError) {
+    static func checkClass(_ config: TokenizerConfig?, allowed: [String]) throws(TokenizerError) {
         guard let config, let name = config.tokenizerClass, !allowed.contains(name) else { return }
         throw .unsupported(path: config.path, component: "tokenizer_class without tokenizer.json", found: name, supported: allowed)
     }
@@ -150,27 +165,19 @@ enum VocabularyFiles {
         return match.id
     }
 
-    /// The config's `added_tokens_decoder` entries, then each named special token not among
-    /// them, with the vocabulary's id (or the next free id, as the Rust crate assigns).
+    /// The config's `added_tokens_decoder` entries (by id), then each named special token not
+    /// among them, in the order transformers adds them; ids as the Rust crate assigns them.
     private static func addedTokens(
         config: TokenizerConfig?, names defaults: [String: String], order: [String], vocabulary: Vocabulary
     ) throws(TokenizerError) -> (tokens: [AddedToken], named: [String: String]) {
         var tokens = try config?.addedTokensDecoder() ?? []
         var named: [String: String] = [:]
-        var nextId = max(Int32(vocabulary.count), (vocabulary.values.max() ?? -1) + 1, (tokens.map(\.id).max() ?? -1) + 1)
         for key in order {
-            var token = config?.specialToken(key)
+            let token = config?.specialToken(key)
                 ?? AddedToken(content: defaults[key]!, id: -1, special: true, normalized: false, lstrip: false, rstrip: false, singleWord: false)
             named[key] = token.content
-            if tokens.contains(where: { $0.content.utf8.elementsEqual(token.content.utf8) }) { continue }
-            if let id = vocabulary[TokenKey(token.content)] {
-                token.id = id
-            } else {
-                token.id = nextId
-                nextId += 1
-            }
-            tokens.append(token)
+            if !tokens.contains(where: { $0.content.utf8.elementsEqual(token.content.utf8) }) { tokens.append(token) }
         }
-        return (tokens, named)
+        return (AddedToken.assigningIds(tokens, vocabulary: vocabulary), named)
     }
 }
