@@ -98,17 +98,22 @@ public final class CLIPTextModel: PretrainedModule {
         }
     }
 
-    /// `ids [B, L]`, `mask [B·L]` → (last hidden state `[B, L, D]`, projected features `[B, P]`).
-    public func callAsFunction(ids: Tensor, mask: [Float]) throws -> (tokens: Tensor, features: Tensor) {
-        let (batch, length, backend) = (ids.shape[0], ids.shape[1], ids.backend)
+    /// `ids [B·L]` (on the host: the pooled positions are read from them, so they are never
+    /// read back from the device), `mask [B·L]` → (last hidden state `[B, L, D]`, projected
+    /// features `[B, P]`).
+    public func callAsFunction(ids: [Int32], batch: Int, mask: [Float], on backend: any Backend) throws -> (tokens: Tensor, features: Tensor) {
+        guard batch >= 1, ids.count % batch == 0, mask.count == ids.count else {
+            throw PretrainedError.invalidInput("expected \(batch) rows of ids and a mask of the same size, got \(ids.count) ids and \(mask.count) mask values")
+        }
+        let length = ids.count / batch
         guard length <= config.maxPositions else {
             throw PretrainedError.invalidInput("the CLIP text model takes at most \(config.maxPositions) tokens, got \(length)")
         }
         let positionIds = try Tensor((0..<(batch * length)).map { Int32($0 % length) }, shape: [batch, length], on: backend)
-        var x = try tokens.table.embedding(ids: ids) + positions.table.embedding(ids: positionIds)
+        var x = try tokens.table.embedding(ids: Tensor(ids, shape: [batch, length], on: backend)) + positions.table.embedding(ids: positionIds)
         for layer in layers { x = try layer(x, keyMask: mask, causal: true) }
         x = try finalNorm(x)
-        let pooled = try x.reshaped([batch * length, config.text.width]).gatherRows(poolingPositions(try ids.intValues(), batch: batch, length: length))
+        let pooled = try x.reshaped([batch * length, config.text.width]).gatherRows(poolingPositions(ids, batch: batch, length: length))
         return (x, try projection(pooled))
     }
 }

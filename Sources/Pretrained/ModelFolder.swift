@@ -25,6 +25,11 @@ public struct ModelFolder: Sendable {
         (config.values["architectures"] as? [String])?.first ?? (config.values["model_type"] as? String) ?? "unknown"
     }
 
+    /// The weights file, or the shard index, that `weights()` reads (for messages).
+    public var weightsPath: String {
+        file(exists("model.safetensors") || !exists("model.safetensors.index.json") ? "model.safetensors" : "model.safetensors.index.json").path
+    }
+
     /// Every tensor of the weights, by name, from one file or all shards.
     public func weights() throws -> [String: SafeTensor] {
         if exists("model.safetensors") { return try Self.read(file("model.safetensors")) }

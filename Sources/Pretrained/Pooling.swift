@@ -19,14 +19,21 @@ public enum Pooling: String, Sendable, CaseIterable, Codable {
         for b in 0..<batch {
             let rows = (0..<length).filter { mask[b * length + $0] != 0 }
             let count = Double(Swift.max(rows.count, 1))
+            var sum = [Double](repeating: 0, count: width), top = [Double](repeating: -.infinity, count: width)
+            for t in rows {
+                for d in 0..<width {
+                    let value = Double(hidden[(b * length + t) * width + d])
+                    sum[d] += value
+                    top[d] = Swift.max(top[d], value)
+                }
+            }
             for d in 0..<width {
-                let column = rows.map { Double(hidden[(b * length + $0) * width + d]) }
                 let value: Double
                 switch self {
                 case .cls, .pooler: value = Double(hidden[b * length * width + d])
-                case .mean: value = column.reduce(0, +) / count
-                case .max: value = column.max() ?? 0
-                case .meanSqrtLength: value = column.reduce(0, +) / count.squareRoot()
+                case .mean: value = sum[d] / count
+                case .max: value = rows.isEmpty ? 0 : top[d]
+                case .meanSqrtLength: value = sum[d] / count.squareRoot()
                 }
                 out[b * width + d] = Float(value)
             }

@@ -44,7 +44,7 @@ public final class PretrainedEncoder {
         let modelFolder = try ModelFolder(pipeline?.modelFolder ?? url)
         folder = url
         let initializer = Initializer.placeholders(on: backend)
-        let weightsPath = modelFolder.file(modelFolder.exists("model.safetensors") ? "model.safetensors" : "model.safetensors.index.json").path
+        let weightsPath = modelFolder.weightsPath
         tokenizer = try PretrainedTokenizer.load(folder: modelFolder.url)
         let modelType = (modelFolder.config.values["model_type"] as? String) ?? ""
         // Sizes first, so a tokenizer that cannot fit the model is reported before its weights.
@@ -101,33 +101,28 @@ public final class PretrainedEncoder {
         }
     }
 
-    /// `texts` padded to their longest in one batch: ids `[B, L]` and mask `[B·L]`.
-    func tokenize(_ texts: [String]) throws -> (ids: Tensor, mask: [Float]) {
-        let encoded = texts.map { tokenizer.encode($0, maxLength: maximumTextLength) }
-        let length = max(encoded.map(\.ids.count).max() ?? 1, 1)
-        var ids = [Int32](repeating: tokenizer.padId, count: texts.count * length), mask = [Float](repeating: 0, count: texts.count * length)
-        for (row, text) in encoded.enumerated() {
-            for (t, id) in text.ids.enumerated() { ids[row * length + t] = id; mask[row * length + t] = 1 }
-        }
-        return (try Tensor(ids, shape: [texts.count, length], on: backend), mask)
+    /// `texts` padded to their longest in one batch: host ids `[B·L]`, the length, and the mask `[B·L]`.
+    func tokenize(_ texts: [String]) -> (ids: [Int32], length: Int, mask: [Float]) {
+        let batch = tokenizer.encodeBatch(texts, padding: .longest, maxLength: maximumTextLength)
+        return (batch.ids, batch.length, batch.attentionMask.map(Float.init))
     }
 
     /// One batch of texts → `[B·width]` (pooled, or CLIP's projected features), then
     /// normalised when asked.
     public func embed(texts: [String]) throws -> [Float] {
         guard !texts.isEmpty else { return [] }
-        let (ids, mask) = try tokenize(texts)
+        let (ids, length, mask) = tokenize(texts)
+        let batch = texts.count
         let values: [Float] = try Autograd.withoutGradients {
             switch architecture {
             case .bert(let model):
-                let hidden = try model(ids: ids, mask: mask)
+                let hidden = try model(ids: Tensor(ids, shape: [batch, length], on: backend), mask: mask)
                 if pooling == .pooler {
-                    let (batch, length) = (ids.shape[0], ids.shape[1])
                     return try model.pooled(cls: hidden.reshaped([batch * length, model.config.width]).gatherRows((0..<batch).map { Int32($0 * length) }))
                 }
-                return pooling.pool(try hidden.values(), mask: mask, batch: ids.shape[0], length: ids.shape[1], width: model.config.width)
+                return pooling.pool(try hidden.values(), mask: mask, batch: batch, length: length, width: model.config.width)
             case .clip(let model):
-                return try model.text(ids: ids, mask: mask).features.values()
+                return try model.text(ids: ids, batch: batch, mask: mask, on: backend).features.values()
             }
         }
         return normalize ? normalizedRows(values, width: textWidth) : values

@@ -152,15 +152,22 @@ struct TokenizerPipeline: Sendable {
     }
 }
 
-/// A WordPiece (BERT-family) tokenizer.
-public struct WordPieceTokenizer: TextTokenizer {
-    let pipeline: TokenizerPipeline
+/// The two tokenizer types are one pipeline each; this gives them its members.
+protocol PipelineTokenizer: TextTokenizer {
+    var pipeline: TokenizerPipeline { get }
+}
 
+extension PipelineTokenizer {
     public var vocabularySize: Int { pipeline.vocabularySize }
     public var padId: Int32 { pipeline.padId }
     public var maximumLength: Int? { pipeline.maximumLength }
     public func encode(_ text: String, maxLength: Int?) -> TokenizedText { pipeline.encode(text, maxLength: maxLength) }
     public func tokenIds(_ text: String) -> [Int32] { pipeline.tokenIds(text) }
+}
+
+/// A WordPiece (BERT-family) tokenizer.
+public struct WordPieceTokenizer: PipelineTokenizer {
+    let pipeline: TokenizerPipeline
 
     /// From the folder's tokenizer.json, or from vocab.txt and tokenizer_config.json without one.
     public static func load(folder: URL) throws(TokenizerError) -> WordPieceTokenizer {
@@ -173,14 +180,8 @@ public struct WordPieceTokenizer: TextTokenizer {
 }
 
 /// A byte-pair-encoding (CLIP-style) tokenizer.
-public struct BPETokenizer: TextTokenizer {
+public struct BPETokenizer: PipelineTokenizer {
     let pipeline: TokenizerPipeline
-
-    public var vocabularySize: Int { pipeline.vocabularySize }
-    public var padId: Int32 { pipeline.padId }
-    public var maximumLength: Int? { pipeline.maximumLength }
-    public func encode(_ text: String, maxLength: Int?) -> TokenizedText { pipeline.encode(text, maxLength: maxLength) }
-    public func tokenIds(_ text: String) -> [Int32] { pipeline.tokenIds(text) }
 
     /// From the folder's tokenizer.json, or from vocab.json, merges.txt and
     /// tokenizer_config.json without one.

@@ -23,7 +23,7 @@ import TestSupport
         let model = try load(on: backend)
         let (shape, ids) = try HFFixtures.ints("clip-tiny", "input_ids.npy")
         let mask = try HFFixtures.floats("clip-tiny", "attention_mask.npy").values
-        let (tokens, features) = try Autograd.withoutGradients { try model.text(ids: Tensor(ids, shape: shape, on: backend), mask: mask) }
+        let (tokens, features) = try Autograd.withoutGradients { try model.text(ids: ids, batch: shape[0], mask: mask, on: backend) }
         #expect(normwiseError(try features.values(), try HFFixtures.floats("clip-tiny", "text_features.npy").values) <= 1e-4, "\(name) text features")
         // Only the real tokens: transformers' padded rows see the same causal prefix, but compare what a user reads.
         let expected = try HFFixtures.floats("clip-tiny", "last_hidden_state_text.npy").values
