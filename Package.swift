@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["CSTBImage"]),
         .target(name: "Reporting"),
         // The architectures (text transformer, ViT, fusion) and the recipes that train them.
-        .target(name: "Multimodal", dependencies: ["Autograd", "CLRuntime", "Compute", "DataParallel", "Datasets", "NeuralNetworks"]),
+        .target(name: "Multimodal", dependencies: ["Autograd", "CLRuntime", "Compute", "DataParallel", "Datasets", "NeuralNetworks", "Pretrained"]),
         .target(name: "Checkpoints"),
         // Hugging Face model folders (BERT-family, CLIP): configs, weights, pooling.
         .target(name: "Pretrained", dependencies: ["Autograd", "Checkpoints", "Compute", "Datasets", "NeuralNetworks", "Tokenizers"]),
@@ -55,7 +55,7 @@ let package = Package(
         .target(name: "Tokenizers"),
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
         .target(name: "DataParallel", dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
-        .target(name: "Training", dependencies: ["Autograd", "Benchmarking", "Checkpoints", "CLRuntime", "Compute", "DataParallel", "Datasets", "Multimodal", "NeuralNetworks", "Reporting"]),
+        .target(name: "Training", dependencies: ["Autograd", "Benchmarking", "Checkpoints", "CLRuntime", "Compute", "DataParallel", "Datasets", "Multimodal", "NeuralNetworks", "Pretrained", "Reporting"]),
         .executableTarget(
             name: "aligncl",
             dependencies: [

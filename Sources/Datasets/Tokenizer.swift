@@ -170,14 +170,7 @@ public struct Tokenizer: Sendable, Equatable {
             }
         }
 
-        ids = Array(ids.prefix(length))
-        wordIndex = Array(wordIndex.prefix(length))
-        var mask = [Float](repeating: 1, count: ids.count)
-        let padding = length - ids.count
-        ids += repeatElement(Self.padID, count: padding)
-        wordIndex += repeatElement(-1, count: padding)
-        mask += repeatElement(0, count: padding)
-        return (ids, mask, wordIndex)
+        return paddedCaption(Array(ids.prefix(length)), wordIndex: Array(wordIndex.prefix(length)), length: length, padId: Self.padID)
     }
 }
 

@@ -1,4 +1,5 @@
 import Compute
+import Pretrained
 import Foundation
 
 /// The sizes of a multimodal model, stored with a run as JSON (`config.json`, and later in
@@ -22,6 +23,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var projection = 64
     public var classes = 2
     public var tagClasses = 2
+    /// A pretrained text tower (`--text-model`) instead of `TextEncoder`; nil: from scratch.
+    public var pretrainedText: PretrainedTextConfig?
 
     public init() {}
 
@@ -42,15 +45,23 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
         guard width % heads == 0 else { throw fail("width \(width) must be divisible by heads \(heads)") }
         guard imageSize % patchSize == 0 else { throw fail("image size \(imageSize) must be a multiple of the patch size \(patchSize)") }
+        if let pretrainedText {
+            let bert = try pretrainedText.bertConfig()
+            guard maxTextLength <= bert.maxPositions else {
+                throw fail("texts of \(maxTextLength) tokens do not fit the text model's \(bert.maxPositions) positions")
+            }
+        }
     }
 
     /// Ops whose support depends on this model's sizes, for `Backend.supports`: attention at
-    /// this head width (the OpenCL kernels hold a head row in private memory).
+    /// each head width (the OpenCL kernels hold a head row in private memory), a pretrained
+    /// text tower's included.
     public var sizeDependentOps: [any OpDescriptor] {
-        guard heads >= 1, width % heads == 0,
-              let attention = try? AttentionDescriptor(batch: 1, heads: heads, queryLength: 1, keyLength: 1, headDimension: width / heads,
-                                                       valueDimension: width / heads) else { return [] }
-        return [attention]
+        var headWidths = heads >= 1 && width % heads == 0 ? [width / heads] : []
+        if let bert = try? pretrainedText?.bertConfig() { headWidths.append(bert.width / bert.heads) }
+        return headWidths.compactMap {
+            try? AttentionDescriptor(batch: 1, heads: 1, queryLength: 1, keyLength: 1, headDimension: $0, valueDimension: $0)
+        }
     }
 
     public func jsonData() throws -> Data {

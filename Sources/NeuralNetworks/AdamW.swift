@@ -11,11 +11,15 @@ public final class AdamW {
     private let parameters: [Tensor]
     /// Parameters updated without weight decay (e.g. a learnable logit scale).
     private let undecayed: Set<ObjectIdentifier>
+    /// Parameters whose rate is `learningRate` times a factor (a pretrained tower's lower rate,
+    /// so it follows the same schedule).
+    private let rateFactors: [ObjectIdentifier: Float]
 
     public init(parameters: [Tensor], learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01,
-                undecayed: [Tensor] = []) {
+                undecayed: [Tensor] = [], rateFactor: Float = 1, scaledParameters: [Tensor] = []) {
         self.parameters = parameters
         self.undecayed = Set(undecayed.map(ObjectIdentifier.init))
+        rateFactors = Dictionary(scaledParameters.map { (ObjectIdentifier($0), rateFactor) }, uniquingKeysWith: { first, _ in first })
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
@@ -62,7 +66,7 @@ public final class AdamW {
                 moments[key] = (try parameter.backend.makeBuffer(zeros), try parameter.backend.makeBuffer(zeros))
             }
             let (first, second) = moments[key]!
-            try parameter.backend.adamWStep(AdamWDescriptor(count: parameter.count, learningRate: learningRate, beta1: beta1, beta2: beta2,
+            try parameter.backend.adamWStep(AdamWDescriptor(count: parameter.count, learningRate: learningRate * (rateFactors[key] ?? 1), beta1: beta1, beta2: beta2,
                                                             epsilon: epsilon, weightDecay: undecayed.contains(key) ? 0 : weightDecay, step: step),
                                             parameters: parameter.storage, gradients: gradient, firstMoment: first, secondMoment: second)
         }

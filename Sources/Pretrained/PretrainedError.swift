@@ -49,12 +49,17 @@ public struct JSONObject: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: url.path) else { throw PretrainedError.missingFile(path: url.path, what: what) }
         let data: Data
         do { data = try Data(contentsOf: url) } catch { throw PretrainedError.invalidJSON(path: url.path, reason: error.localizedDescription) }
+        try self.init(data: data, path: url.path)
+    }
+
+    /// Parses `data`, a JSON object; `path` names it in errors.
+    public init(data: Data, path: String) throws {
         let parsed: Any
         do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
-            throw PretrainedError.invalidJSON(path: url.path, reason: "\(error.localizedDescription)")
+            throw PretrainedError.invalidJSON(path: path, reason: "\(error.localizedDescription)")
         }
-        guard let object = parsed as? [String: Any] else { throw PretrainedError.invalidJSON(path: url.path, reason: "expected a JSON object at the top level") }
-        self.init(values: object, path: url.path)
+        guard let object = parsed as? [String: Any] else { throw PretrainedError.invalidJSON(path: path, reason: "expected a JSON object at the top level") }
+        self.init(values: object, path: path)
     }
 
     private func fail(_ key: String, _ expected: String) -> PretrainedError {

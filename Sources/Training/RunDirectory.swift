@@ -9,6 +9,10 @@ public final class RunDirectory {
     public let url: URL
     private var metricsHandle: FileHandle?
 
+    /// Where a run with a pretrained text tower keeps its model's config.json and tokenizer
+    /// files (the weights are in the checkpoints).
+    public static let textModelFolder = "text-model"
+
     /// `runs/<recipe>-<UTC timestamp>` under `base`.
     public static func defaultURL(recipe: Recipe, base: URL = URL(fileURLWithPath: "runs"), now: Date = Date()) -> URL {
         let formatter = DateFormatter()

@@ -2,13 +2,14 @@ import Compute
 import Datasets
 import Foundation
 import Multimodal
+import Pretrained
 
 /// A finished (or interrupted) run loaded for evaluation and use: its config, tokenizer, class
 /// and tag lists, and the model with the weights of one checkpoint.
 public struct LoadedRun {
     public let directory: URL
     public let config: RunConfig
-    public let tokenizer: Tokenizer
+    public let tokenizer: any CaptionTokenizer
     public let classNames: [String]
     public let tagNames: [String]
     public let checkpoint: URL
@@ -18,11 +19,16 @@ public struct LoadedRun {
     public init(run directory: URL, checkpoint name: String? = nil, backend: any Backend) throws {
         self.directory = directory
         config = try RunConfig.load(run: directory)
-        let tokenizerURL = directory.appendingPathComponent("tokenizer.json")
-        guard let tokenizerData = FileManager.default.contents(atPath: tokenizerURL.path) else {
-            throw TrainingError.runDirectory("\(directory.path) has no tokenizer.json")
+        if let pretrained = config.options.model.pretrainedText {
+            // The pretrained text model's tokenizer, from the copy the run keeps.
+            tokenizer = try TextModelFolder(directory.appendingPathComponent(RunDirectory.textModelFolder), pooling: pretrained.pooling).tokenizer
+        } else {
+            let tokenizerURL = directory.appendingPathComponent("tokenizer.json")
+            guard let tokenizerData = FileManager.default.contents(atPath: tokenizerURL.path) else {
+                throw TrainingError.runDirectory("\(directory.path) has no tokenizer.json")
+            }
+            tokenizer = try Tokenizer(jsonData: tokenizerData)
         }
-        tokenizer = try Tokenizer(jsonData: tokenizerData)
         let classesURL = directory.appendingPathComponent("classes.json")
         guard let classesData = FileManager.default.contents(atPath: classesURL.path),
               let lists = try? JSONDecoder().decode([String: [String]].self, from: classesData),

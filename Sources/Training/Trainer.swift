@@ -4,6 +4,7 @@ import DataParallel
 import Datasets
 import Foundation
 import Multimodal
+import Pretrained
 import NeuralNetworks
 import Reporting
 import Synchronization
@@ -40,8 +41,19 @@ public struct TrainingOptions: Codable, Sendable {
     /// times in the training texts.
     public var vocabularyLimit = 10_000
     public var minimumCount = 1
+    /// A BERT-family Hugging Face folder whose model becomes the text tower (nil: from scratch),
+    /// its pooling (nil: the folder's sentence-transformers pooling, else mean), whether it is
+    /// frozen, and its peak learning rate (nil: a tenth of `learningRate`).
+    public var textModel: String?
+    public var textPooling: Pooling?
+    /// Optional so that runs from before it decode (nil is `none`).
+    public var freeze: FrozenTower?
+    public var pretrainedLearningRate: Float?
 
     public init() {}
+
+    /// The peak rate of the pretrained parameters.
+    public var effectivePretrainedLearningRate: Float { pretrainedLearningRate ?? learningRate / 10 }
 
     public static let defaultSteps = 900
     /// The defaults, for flags that show them.
@@ -59,8 +71,20 @@ public struct TrainingOptions: Codable, Sendable {
         guard checkpointEvery >= 0, keepCheckpoints >= 1 else { throw fail("--checkpoint-every must be ≥ 0 and --keep-checkpoints ≥ 1") }
         guard clipNorm > 0 else { throw fail("--clip-norm must be positive, got \(clipNorm)") }
         if let evaluationLimit, evaluationLimit < 2 { throw fail("--eval-samples must be at least 2, got \(evaluationLimit)") }
+        if let pretrainedLearningRate, !(pretrainedLearningRate > 0 && pretrainedLearningRate.isFinite) {
+            throw fail("--pretrained-lr must be a positive number, got \(pretrainedLearningRate)")
+        }
+        if textModel == nil {
+            guard freeze != .text else { throw fail("--freeze text needs a pretrained text tower (--text-model DIR)") }
+            guard pretrainedLearningRate == nil, textPooling == nil else { throw fail("--pretrained-lr and --text-pooling need --text-model DIR") }
+        }
         try recipeOptions.validate()
     }
+}
+
+/// Which pretrained tower keeps its weights (`--freeze`).
+public enum FrozenTower: String, Codable, CaseIterable, Sendable {
+    case none, text
 }
 
 /// The outcome of a run.
@@ -107,6 +131,9 @@ public final class Trainer {
         config.classes = data.classNames.count
         config.tagClasses = data.tagNames.count
         config.imageSize = data.imageSize
+        if let textModel = data.textModel {
+            config.pretrainedText = PretrainedTextConfig(modelConfig: try textModel.configText(), pooling: textModel.pooling, trainable: options.freeze != .text)
+        }
         var resolved = options
         resolved.model = config
         (self.options, self.data, self.backend, self.run, self.session) = (resolved, data, backend, run, session)
@@ -138,7 +165,8 @@ public final class Trainer {
         let totalSteps = Self.totalSteps(options, trainCount: train.count, ranks: group.size)
         let stepsPerEpoch = train.count / globalBatch
         let optimizer = AdamW(parameters: model.parameters, learningRate: options.learningRate, weightDecay: options.weightDecay,
-                              undecayed: model.undecayedParameters)
+                              undecayed: model.undecayedParameters, rateFactor: options.effectivePretrainedLearningRate / options.learningRate,
+                              scaledParameters: model.text.pretrainedParameters)
         try session.checkRanksAgree(options: options, data: data, train: train)
         var (firstStep, checkpointRanks) = (0, group.size)
         if let checkpoint, let run {
@@ -151,7 +179,12 @@ public final class Trainer {
         } else if let run {
             try run.writeJSON("config.json", RunConfig(options: options, backend: backend.summary.description, parameters: model.parameters.reduce(0) { $0 + $1.count },
                                                        vocabulary: data.tokenizer.count, trainSamples: train.count, ranks: group.size))
-            try run.writeText("tokenizer.json", String(decoding: try data.tokenizer.jsonData(), as: UTF8.self))
+            if let textModel = data.textModel, let tower = model.text as? PretrainedTextEncoder {
+                try tower.loadWeights(textModel)
+                try textModel.copyDescription(to: run.url.appendingPathComponent(RunDirectory.textModelFolder))
+            } else if let tokenizer = data.tokenizer as? Tokenizer {
+                try run.writeText("tokenizer.json", String(decoding: try tokenizer.jsonData(), as: UTF8.self))
+            }
             try run.writeJSON("classes.json", ["classes": data.classNames, "tags": data.tagNames])
         }
         firstStep = try session.startTogether(model: model, optimizer: optimizer, batchSize: options.batchSize, firstStep: firstStep, checkpointRanks: checkpointRanks)
@@ -164,7 +197,8 @@ public final class Trainer {
             guard let run else { return nil }
             let state = CheckpointState(step: steps, epoch: steps / stepsPerEpoch, batchInEpoch: steps % stepsPerEpoch, seed: options.seed,
                                         loss: losses.last, files: ["model": "model.safetensors", "optimizer": "optimizer.safetensors",
-                                                                   "tokenizer": "../../tokenizer.json", "classes": "../../classes.json",
+                                                                   "tokenizer": data.textModel == nil ? "../../tokenizer.json" : "../../\(RunDirectory.textModelFolder)",
+                                                                   "classes": "../../classes.json",
                                                                    "config": "../../config.json"],
                                         ranks: group.size)
             return try CheckpointStore.save(model: model, optimizer: optimizer, state: state, run: run.url, keep: options.keepCheckpoints)

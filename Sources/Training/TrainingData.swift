@@ -3,13 +3,17 @@ import Compute
 import Datasets
 import Foundation
 import Multimodal
+import Pretrained
 
-/// The data of a run: the splits, the tokenizer built from the training split, and the names of
-/// the classes and tags.
+/// The data of a run: the splits, the tokenizer (built from the training split, or the
+/// pretrained text model's), and the names of the classes and tags.
 public final class TrainingData: Sendable {
     public static let ignoreIndex = EncodedSplit.ignoreIndex
 
-    public let tokenizer: Tokenizer
+    public let tokenizer: any CaptionTokenizer
+    /// The pretrained text model whose tokenizer this is (`--text-model`); nil: a word-level
+    /// tokenizer of the training texts.
+    public let textModel: TextModelFolder?
     public let classNames: [String]
     public let tagNames: [String]
     public let imageSize: Int
@@ -17,15 +21,17 @@ public final class TrainingData: Sendable {
     public let splits: [DatasetSplit: EncodedSplit]
 
     /// Encodes `samples` of each split. `maxTextLength` nil: long enough for the longest training
-    /// sentence plus its visual context (capped at 128 positions).
-    /// `tokenizer` nil: built from the training split's texts and visual contexts.
+    /// sentence plus its visual context (capped at 128 positions, and at the text model's).
+    /// `tokenizer` nil: `textModel`'s, or else built from the training split's texts and visual contexts.
     public init(samples: [DatasetSplit: [Sample]], classNames: [String], tagNames: [String], imageSize: Int,
-                maxTextLength: Int? = nil, tokenizer: Tokenizer? = nil, vocabularySize: Int = 10_000, minimumCount: Int = 1) throws {
+                maxTextLength: Int? = nil, tokenizer: (any CaptionTokenizer)? = nil, textModel: TextModelFolder? = nil,
+                vocabularySize: Int = 10_000, minimumCount: Int = 1) throws {
         let train = samples[.train] ?? []
-        let tokenizer = try tokenizer ?? Tokenizer(buildingFrom: train.flatMap { [$0.text, $0.imageText] }, maxSize: vocabularySize, minCount: minimumCount)
-        self.tokenizer = tokenizer
-        let longest = train.map { 2 + Tokenizer.words($0.text).count + Tokenizer.words($0.imageText).count }.max() ?? 8
-        self.maxTextLength = maxTextLength ?? min(longest, 128)
+        let tokenizer = try tokenizer ?? textModel?.tokenizer
+            ?? Tokenizer(buildingFrom: train.flatMap { [$0.text, $0.imageText] }, maxSize: vocabularySize, minCount: minimumCount)
+        (self.tokenizer, self.textModel) = (tokenizer, textModel)
+        let longest = train.map { tokenizer.length($0.text, pair: $0.imageText) }.max() ?? 8
+        self.maxTextLength = maxTextLength ?? min(longest, 128, textModel?.maximumLength ?? 128)
         (self.classNames, self.tagNames, self.imageSize) = (classNames, tagNames, imageSize)
         var splits: [DatasetSplit: EncodedSplit] = [:]
         for (split, list) in samples { splits[split] = Self.encode(list, tokenizer: tokenizer, tagNames: tagNames, maxLength: self.maxTextLength) }
@@ -35,34 +41,37 @@ public final class TrainingData: Sendable {
     /// The built-in `shapes` data, generated from `seed` (sample counts per split adjustable
     /// for quick runs).
     public convenience init(shapesSeed seed: UInt64, imageSize: Int, counts: [DatasetSplit: Int] = ShapesDataset.defaultCounts,
-                            maxTextLength: Int? = nil, tokenizer: Tokenizer? = nil, vocabularySize: Int = 10_000, minimumCount: Int = 1) throws {
+                            maxTextLength: Int? = nil, tokenizer: (any CaptionTokenizer)? = nil, textModel: TextModelFolder? = nil,
+                            vocabularySize: Int = 10_000, minimumCount: Int = 1) throws {
         let dataset = try ShapesDataset(seed: seed, imageSize: imageSize, counts: counts)
         var samples: [DatasetSplit: [Sample]] = [:]
         for split in DatasetSplit.allCases { samples[split] = dataset.samples(split) }
         try self.init(samples: samples, classNames: ShapesDataset.classNames, tagNames: ShapesDataset.tagNames, imageSize: imageSize,
-                      maxTextLength: maxTextLength, tokenizer: tokenizer, vocabularySize: vocabularySize, minimumCount: minimumCount)
+                      maxTextLength: maxTextLength, tokenizer: tokenizer, textModel: textModel, vocabularySize: vocabularySize, minimumCount: minimumCount)
     }
 
     /// The data `source` names — `shapes` or a dataset folder in the imagefolder layout — for
     /// a run with `options`. A finished run passes its tokenizer and text length, and its class
-    /// and tag lists, which the data must match.
-    public static func load(_ source: String, options: TrainingOptions, maxTextLength: Int? = nil, tokenizer: Tokenizer? = nil,
-                            expectedClasses: [String]? = nil, skipBadSamples: Bool = false,
+    /// and tag lists, which the data must match; a new run with `--text-model` reads that
+    /// model's tokenizer (`textModel`, when the caller has it already).
+    public static func load(_ source: String, options: TrainingOptions, maxTextLength: Int? = nil, tokenizer: (any CaptionTokenizer)? = nil,
+                            textModel: TextModelFolder? = nil, expectedClasses: [String]? = nil, skipBadSamples: Bool = false,
                             warn: (String) -> Void = { _ in }) throws -> TrainingData {
+        let textModel = try textModel ?? (tokenizer == nil ? options.textModel.map { try TextModelFolder(URL(fileURLWithPath: $0), pooling: options.textPooling) } : nil)
         let data: TrainingData
         if source == "shapes" {
             var counts = ShapesDataset.defaultCounts
             if let train = options.trainSamples { counts[.train] = train }
             if let limit = options.evaluationLimit { counts[.validation] = min(limit, counts[.validation]!); counts[.test] = min(limit, counts[.test]!) }
             data = try TrainingData(shapesSeed: options.dataSeed, imageSize: options.model.imageSize, counts: counts, maxTextLength: maxTextLength,
-                                    tokenizer: tokenizer, vocabularySize: options.vocabularyLimit, minimumCount: options.minimumCount)
+                                    tokenizer: tokenizer, textModel: textModel, vocabularySize: options.vocabularyLimit, minimumCount: options.minimumCount)
         } else {
             let folder = try ImageFolderDataset(root: URL(fileURLWithPath: source), imageSize: options.model.imageSize, skipBadSamples: skipBadSamples)
             if !folder.skipped.isEmpty {
                 warn("skipped \(folder.skipped.count) bad sample(s); the first: \(folder.skipped[0])")
             }
             data = try TrainingData(samples: folder.samples, classNames: folder.classNames, tagNames: folder.tagNames, imageSize: options.model.imageSize,
-                                    maxTextLength: maxTextLength, tokenizer: tokenizer, vocabularySize: options.vocabularyLimit, minimumCount: options.minimumCount)
+                                    maxTextLength: maxTextLength, tokenizer: tokenizer, textModel: textModel, vocabularySize: options.vocabularyLimit, minimumCount: options.minimumCount)
         }
         if let expectedClasses, expectedClasses != data.classNames {
             throw TrainingError.invalidData("the data's classes \(data.classNames) differ from the run's \(expectedClasses)")
@@ -70,7 +79,7 @@ public final class TrainingData: Sendable {
         return data
     }
 
-    static func encode(_ samples: [Sample], tokenizer: Tokenizer, tagNames: [String], maxLength: Int) -> EncodedSplit {
+    static func encode(_ samples: [Sample], tokenizer: any CaptionTokenizer, tagNames: [String], maxLength: Int) -> EncodedSplit {
         let tagIds = Dictionary(uniqueKeysWithValues: tagNames.enumerated().map { ($0.element, Int32($0.offset)) })
         var ids: [[Int32]] = [], masks: [[Float]] = [], crossIds: [[Int32]] = [], crossMasks: [[Float]] = [], tags: [[Int32]] = []
         for sample in samples {

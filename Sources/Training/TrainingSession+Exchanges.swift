@@ -32,7 +32,7 @@ extension TrainingSession {
             .filter { !$0.hasSuffix("{") && !$0.hasSuffix("}") }
         lines.append("training samples: \(train.count)")
         lines.append("training data hash: \(String(Self.fingerprint(train), radix: 16))")
-        lines.append("tokenizer hash: \(String(FNV1a.hash(try data.tokenizer.jsonData()), radix: 16))")
+        lines.append("tokenizer hash: \(String(FNV1a.hash(try data.tokenizer.identity()), radix: 16))")
         lines.append("classes: \(data.classNames.joined(separator: ","))")
         let all = try group.allGather(text: lines.joined(separator: "\n"), label: "the check that all ranks run the same options and data")
         let root = all[0].split(separator: "\n")

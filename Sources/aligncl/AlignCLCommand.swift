@@ -14,7 +14,7 @@ struct AlignCLCommand: ParsableCommand {
         ALIGNCL_CACHE=0 (no program cache).
         """,
         version: "0.1.0",
-        subcommands: [DevicesCommand.self, OpCommand.self, BenchCommand.self, TrainCommand.self, EvalCommand.self, EmbedCommand.self, PredictCommand.self]
+        subcommands: [DevicesCommand.self, OpCommand.self, BenchCommand.self, TrainCommand.self, EvalCommand.self, EmbedCommand.self, PredictCommand.self, ExportCommand.self]
     )
 }
 

@@ -4,12 +4,14 @@ import DataParallel
 import Datasets
 import Foundation
 import Multimodal
+import Pretrained
 import Reporting
 import Training
 
 extension Recipe: ExpressibleByArgument {}
 extension ITMNegatives: ExpressibleByArgument {}
 extension MIEstimator: ExpressibleByArgument {}
+extension FrozenTower: ExpressibleByArgument {}
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,7 +25,13 @@ struct TrainCommand: ParsableCommand {
           ita       visual context as text, BIO tagging, cross-view KL (teacher detached).
           local-mi  per-patch mutual information with the text (--estimator, --global).
 
-        The run directory gets config.json, tokenizer.json, classes.json, metrics.jsonl (every \
+        --text-model DIR fine-tunes a BERT-family Hugging Face folder (BERT, MiniLM, a \
+        sentence-transformers folder) as the text tower of any recipe: its tokenizer replaces the \
+        word-level one, a learned linear adapter maps its width to --width, and the recipe's other \
+        parts start as usual. Its parameters train at --pretrained-lr (or stay as loaded with \
+        --freeze text). `aligncl export` writes the fine-tuned tower back as a Hugging Face folder.
+
+        The run directory gets config.json, tokenizer.json (text-model/ with --text-model), classes.json, metrics.jsonl (every \
         logged step and every evaluation), plot.svg (loss and validation metrics) and \
         checkpoints/step-N/ (safetensors). Ctrl-C, SIGTERM or SIGUSR1 saves a checkpoint and stops; \
         --resume DIR continues exactly. Progress goes to stderr; the final test metrics to stdout.
@@ -107,6 +115,9 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup(title: "Objectives")
     var objectives: ObjectiveOptions
 
+    @OptionGroup(title: "Pretrained text tower")
+    var pretrained: PretrainedTowerOptions
+
     @Option(help: "Under mpirun: seconds a rank waits for the others at an exchange before it stops with an error (a rank died or hangs). The other ranks wait while rank 0 evaluates and saves checkpoints: keep it above that time.")
     var rankTimeout: Double = 600
 
@@ -185,6 +196,7 @@ struct TrainCommand: ParsableCommand {
         (options.trainSamples, options.vocabularyLimit, options.minimumCount) = (trainSamples, vocabSize, minCount)
         options.model = try model.config()
         options.recipeOptions = objectives.recipeOptions()
+        try pretrained.apply(to: &options)
         try options.validate()
         if let trainSamples, trainSamples < batchSize {
             throw CLIError("--train-samples must be at least --batch-size \(batchSize), got \(trainSamples)")
@@ -251,5 +263,31 @@ struct ObjectiveOptions: ParsableArguments {
         (options.alignmentTemperature, options.cvaTemperature, options.cvaRate) = (temperature, cvaTemperature, cvaRate)
         (options.estimator, options.globalMI) = (estimator, globalMI)
         return options
+    }
+}
+
+struct PretrainedTowerOptions: ParsableArguments {
+    @Option(help: "A BERT-family Hugging Face folder (config.json, model.safetensors, its tokenizer; or a sentence-transformers folder) to fine-tune as the text tower.")
+    var textModel: String?
+
+    @Option(help: "How the text tower pools its tokens for the contrastive heads: cls or mean (default: a sentence-transformers folder's own, else mean).")
+    var textPooling: Pooling?
+
+    @Option(help: "Keep a pretrained tower as loaded: none or text (its adapter still trains).")
+    var freeze: FrozenTower = .none
+
+    @Option(help: "Peak learning rate of the pretrained parameters, on the same schedule (default: a tenth of --lr).")
+    var pretrainedLR: Float?
+
+    func apply(to options: inout TrainingOptions) throws {
+        if let textModel {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: textModel, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw CLIError("--text-model must be a Hugging Face model folder, got '\(textModel)' (no such directory)")
+            }
+            options.textModel = URL(fileURLWithPath: textModel).standardizedFileURL.path
+        }
+        (options.textPooling, options.pretrainedLearningRate) = (textPooling, pretrainedLR)
+        options.freeze = freeze == .none ? nil : freeze
     }
 }

@@ -8,7 +8,7 @@ public final class ClipModel: RecipeModel {
     public static let retrieves = true
     public let config: ModelConfig
     public let options: RecipeOptions
-    public let text: TextEncoder
+    public let text: any TextTower
     public let image: VisionTransformer
     public let textProjection, imageProjection: Linear
     /// θ, with logit scale `exp(θ)`.
@@ -16,7 +16,7 @@ public final class ClipModel: RecipeModel {
 
     public init(config: ModelConfig, options: RecipeOptions, initializer: Initializer) throws {
         (self.config, self.options) = (config, options)
-        text = try TextEncoder(config: config, initializer: initializer)
+        text = try makeTextTower(config: config, initializer: initializer)
         image = try VisionTransformer(config: config, initializer: initializer)
         textProjection = try Linear(config.width, config.projection, name: "text_projection", initializer: initializer)
         imageProjection = try Linear(config.width, config.projection, name: "image_projection", initializer: initializer)

@@ -7,12 +7,12 @@ import NeuralNetworks
 public final class ITAModel: RecipeModel {
     public let config: ModelConfig
     public let options: RecipeOptions
-    public let text: TextEncoder
+    public let text: any TextTower
     public let tagger: Linear
 
     public init(config: ModelConfig, options: RecipeOptions, initializer: Initializer) throws {
         (self.config, self.options) = (config, options)
-        text = try TextEncoder(config: config, initializer: initializer)
+        text = try makeTextTower(config: config, initializer: initializer)
         tagger = try Linear(config.width, config.tagClasses, name: "tagger", initializer: initializer)
     }
 

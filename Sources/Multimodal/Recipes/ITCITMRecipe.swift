@@ -10,7 +10,7 @@ public final class ITCITMModel: RecipeModel {
     public static let retrieves = true
     public let config: ModelConfig
     public let options: RecipeOptions
-    public let text: TextEncoder
+    public let text: any TextTower
     public let image: VisionTransformer
     public let fusion: FusionEncoder
     /// Task classes and the 2-way ITM head, on the pooled fusion `[n, 2D]`.
@@ -20,7 +20,7 @@ public final class ITCITMModel: RecipeModel {
 
     public init(config: ModelConfig, options: RecipeOptions, initializer: Initializer) throws {
         (self.config, self.options) = (config, options)
-        text = try TextEncoder(config: config, initializer: initializer)
+        text = try makeTextTower(config: config, initializer: initializer)
         image = try VisionTransformer(config: config, initializer: initializer)
         fusion = try FusionEncoder(config: config, initializer: initializer)
         classifier = try Linear(2 * config.width, config.classes, name: "classifier", initializer: initializer)

@@ -10,6 +10,8 @@ import NeuralNetworks
 public protocol RecipeModel: Module, SendableMetatype {
     var config: ModelConfig { get }
     var options: RecipeOptions { get }
+    /// The text tower (every recipe has one; `--text-model` makes it pretrained).
+    var text: any TextTower { get }
     /// Whether evaluation reports classification accuracy, and image–text retrieval.
     static var classifies: Bool { get }
     static var retrieves: Bool { get }

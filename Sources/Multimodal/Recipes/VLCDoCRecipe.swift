@@ -8,7 +8,7 @@ public final class VLCDoCModel: RecipeModel {
     public static let classifies = true
     public let config: ModelConfig
     public let options: RecipeOptions
-    public let text: TextEncoder
+    public let text: any TextTower
     public let image: VisionTransformer
     public let fusion: FusionEncoder
     public let classifier: Linear
@@ -17,7 +17,7 @@ public final class VLCDoCModel: RecipeModel {
 
     public init(config: ModelConfig, options: RecipeOptions, initializer: Initializer) throws {
         (self.config, self.options) = (config, options)
-        text = try TextEncoder(config: config, initializer: initializer)
+        text = try makeTextTower(config: config, initializer: initializer)
         image = try VisionTransformer(config: config, initializer: initializer)
         fusion = try FusionEncoder(config: config, initializer: initializer)
         classifier = try Linear(2 * config.width, config.classes, name: "classifier", initializer: initializer)

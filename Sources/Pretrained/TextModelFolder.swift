@@ -1,0 +1,59 @@
+import Foundation
+import Tokenizers
+
+/// A BERT-family folder to fine-tune as a recipe's text tower (`aligncl train --text-model`):
+/// its sizes, its pooling (a sentence-transformers folder's own, else the one asked for, else
+/// mean), the longest input it takes, and its tokenizer in the shape training reads captions in.
+public struct TextModelFolder: Sendable {
+    /// The folder as given (a sentence-transformers folder, or the model folder itself).
+    public let url: URL
+    public let model: ModelFolder
+    public let config: BertConfig
+    public let pooling: Pooling
+    /// Tokens, specials included: the model's positions, the tokenizer's and
+    /// sentence-transformers' `max_seq_length`, whichever is least.
+    public let maximumLength: Int
+    public let tokenizer: PretrainedCaptionTokenizer
+
+    /// The files that rebuild the model's shape and its tokenizer without the weights: a run
+    /// keeps copies, so it is evaluated, resumed and exported after the folder is gone.
+    public static let descriptionFiles = ["config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
+                                          "added_tokens.json"]
+
+    public init(_ url: URL, pooling requested: Pooling? = nil) throws {
+        let pipeline = try SentenceTransformersPipeline.read(url)
+        let model = try ModelFolder(pipeline?.modelFolder ?? url)
+        let modelType = (model.config.values["model_type"] as? String) ?? ""
+        guard model.architecture == "BertModel" || modelType == "bert" else {
+            throw PretrainedError.unsupportedArchitecture(path: model.file("config.json").path, found: model.architecture, supported: ["BertModel"])
+        }
+        let config = try BertConfig(model.config)
+        let tokenizer = try PretrainedTokenizer.load(folder: model.url)
+        guard tokenizer.vocabularySize <= config.vocabularySize else {
+            throw PretrainedError.tokenizerMismatch(folder: model.url.path,
+                                                    reason: "the tokenizer has \(tokenizer.vocabularySize) tokens but the model's vocab_size is \(config.vocabularySize)")
+        }
+        let pooling = requested ?? pipeline?.pooling ?? .mean
+        guard PretrainedTextTower.trainablePoolings.contains(pooling) else {
+            throw PretrainedError.invalidInput("\(url.path) pools by \(pooling.rawValue); a text tower is trained with cls or mean pooling (--text-pooling)")
+        }
+        (self.url, self.model, self.config, self.pooling) = (url, model, config, pooling)
+        self.tokenizer = PretrainedCaptionTokenizer(tokenizer)
+        maximumLength = [config.maxPositions, tokenizer.maximumLength, pipeline?.maximumLength].compactMap { $0 }.min()!
+    }
+
+    /// The model folder's `config.json`, verbatim.
+    public func configText() throws -> String {
+        String(decoding: try Data(contentsOf: model.file("config.json")), as: UTF8.self)
+    }
+
+    /// Copies `descriptionFiles` that exist into `destination` (created).
+    public func copyDescription(to destination: URL) throws {
+        try FileManager.default.createDirectory(at: destination, withIntermediateDirectories: true)
+        for name in Self.descriptionFiles where model.exists(name) {
+            let target = destination.appendingPathComponent(name)
+            try? FileManager.default.removeItem(at: target)
+            try FileManager.default.copyItem(at: model.file(name), to: target)
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Checkpoints
+import Foundation
+import NumPyFiles
+import Testing
+import TestSupport
+
+/// `train --text-model` on the committed tiny BERT (scripts/make-hf-fixtures.py): the tower
+/// starts from the file, trains (or stays frozen), resumes exactly, and `export` writes a
+/// folder whose tensors are the checkpoint's and whose embeddings are the tower's.
+@Suite(.serialized) struct FineTuneCommandTests {
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("aligncl-finetune-\(UUID().uuidString)")
+    static let bert = PretrainedCommandTests.fixtures.appendingPathComponent("bert-tiny")
+    static let quick = ["--steps", "6", "--batch-size", "8", "--train-samples", "32", "--eval-samples", "16", "--eval-every", "0",
+                        "--checkpoint-every", "3", "--warmup", "1", "--backend", "cpu"]
+
+    func train(_ extra: [String], into run: URL) throws -> CommandResult {
+        try AlignCLBinary.run(["train", "--text-model", Self.bert.path, "--run-dir", run.path] + Self.quick + extra)
+    }
+
+    func tensors(_ url: URL) throws -> [String: [Float]] {
+        try SafeTensorsFile(contentsOf: url).tensors.mapValues { try $0.floatValues() }
+    }
+
+    @Test func theTowerStartsFromTheFileTrainsAndFreezes() throws {
+        defer { try? FileManager.default.removeItem(at: base) }
+        let original = try tensors(Self.bert.appendingPathComponent("model.safetensors"))
+        for (freeze, name) in [("none", "tuned"), ("text", "frozen")] {
+            let run = base.appendingPathComponent(name)
+            let result = try train(["--freeze", freeze, "--pretrained-lr", "1e-3"], into: run)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("text-model/vocab.txt").path))
+            let trained = try tensors(run.appendingPathComponent("checkpoints/step-6/model.safetensors"))
+            let key = "encoder.layer.0.attention.self.query.weight"
+            // The checkpoint keeps our layout ([in, out]); the file has transformers' [out, in].
+            let fromFile = try #require(original[key]), fromRun = try #require(trained["text.model.\(key)"])
+            let (rows, columns) = (52, fromFile.count / 52)
+            let transposed = (0..<fromFile.count).map { fromFile[($0 % rows) * columns + $0 / rows] }
+            let change = normwiseError(fromRun, transposed)
+            if freeze == "text" { #expect(change == 0, "frozen weights moved by \(change)") } else { #expect(change > 1e-4 && change < 0.5, "\(change)") }
+        }
+    }
+
+    @Test func resumeAndExportRoundTrip() throws {
+        defer { try? FileManager.default.removeItem(at: base) }
+        let run = base.appendingPathComponent("run")
+        #expect(try train([], into: run).status == 0)
+        let full = try tensors(run.appendingPathComponent("checkpoints/step-6/model.safetensors"))
+        try FileManager.default.removeItem(at: run.appendingPathComponent("checkpoints/step-6"))
+        let resumed = try AlignCLBinary.run(["train", "--resume", run.path, "--backend", "cpu"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let again = try tensors(run.appendingPathComponent("checkpoints/step-6/model.safetensors"))
+        #expect(full.keys.sorted() == again.keys.sorted() && full.allSatisfy { again[$0.key] == $0.value }, "resume is exact")
+
+        let exported = base.appendingPathComponent("exported")
+        let export = try AlignCLBinary.run(["export", "--run-dir", run.path, "--output", exported.path, "--backend", "cpu"])
+        #expect(export.status == 0, "\(export.stderr)")
+        let files = try tensors(exported.appendingPathComponent("model.safetensors"))
+        let towerKeys = again.keys.filter { $0.hasPrefix("text.model.") }
+        let originalCount = try tensors(Self.bert.appendingPathComponent("model.safetensors")).count
+        #expect(files.count == towerKeys.count && files.count == originalCount)
+        // Every tensor has the checkpoint's values: as they are, or (linear weights) transposed back to [out, in].
+        for (name, tensor) in try SafeTensorsFile(contentsOf: exported.appendingPathComponent("model.safetensors")).tensors {
+            let values = try tensor.floatValues(), ours = try #require(again["text.model.\(name)"])
+            let transposedBack = tensor.shape.count == 2 ? (0..<values.count).map { ours[($0 % tensor.shape[1]) * tensor.shape[0] + $0 / tensor.shape[1]] } : ours
+            #expect(values == ours || values == transposedBack, "\(name)")
+        }
+        #expect(try AlignCLBinary.run(["export", "--run-dir", run.path, "--output", exported.path, "--backend", "cpu"]).stderr.contains("not empty"))
+
+        // The exported folder embeds as a sentence-transformers folder (mean pooling), on both backends alike.
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        let texts = base.appendingPathComponent("texts.txt")
+        try "a red circle top left\nthe blue square\n".write(to: texts, atomically: true, encoding: .utf8)
+        var embeddings: [[Float]] = []
+        for backend in ["cpu"] + (TestBackends.openCLShouldRun ? ["opencl"] : []) {
+            let out = base.appendingPathComponent("emb-\(backend)")
+            let embed = try AlignCLBinary.run(["embed", "--model", exported.path, "--texts", texts.path, "--output-dir", out.path, "--backend", backend])
+            #expect(embed.status == 0, "\(embed.stderr)")
+            let array = try NPY.read(out.appendingPathComponent("text_embeddings.npy"))
+            #expect(array.shape == [2, 52])
+            embeddings.append(try array.floatValues())
+        }
+        if embeddings.count == 2 { #expect(normwiseError(embeddings[0], embeddings[1]) <= 1e-4) }
+    }
+
+    @Test func badFlagsFailClearly() throws {
+        defer { try? FileManager.default.removeItem(at: base) }
+        let scratch = base.appendingPathComponent("scratch")
+        let cases: [([String], String)] = [
+            (["train", "--freeze", "text", "--steps", "1", "--run-dir", scratch.path], "--freeze text needs a pretrained text tower"),
+            (["train", "--text-model", base.appendingPathComponent("nowhere").path, "--steps", "1"], "no such directory"),
+            (["train", "--text-model", PretrainedCommandTests.clip.path, "--steps", "1", "--run-dir", scratch.path], "BertModel"),
+            (["train", "--text-model", Self.bert.path, "--text-pooling", "max", "--steps", "1", "--run-dir", scratch.path], "cls or mean"),
+        ]
+        for (arguments, message) in cases {
+            let result = try AlignCLBinary.run(arguments + ["--backend", "cpu"])
+            #expect(result.status != 0 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        }
+        let fromScratch = base.appendingPathComponent("from-scratch")
+        #expect(try AlignCLBinary.run(["train", "--run-dir", fromScratch.path] + Self.quick).status == 0)
+        let export = try AlignCLBinary.run(["export", "--run-dir", fromScratch.path, "--output", base.appendingPathComponent("x").path, "--backend", "cpu"])
+        #expect(export.status != 0 && export.stderr.contains("from scratch"), "\(export.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: base.appendingPathComponent("x").path))
+    }
+}
