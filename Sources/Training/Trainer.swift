@@ -197,7 +197,7 @@ public final class Trainer {
             guard let run else { return nil }
             let state = CheckpointState(step: steps, epoch: steps / stepsPerEpoch, batchInEpoch: steps % stepsPerEpoch, seed: options.seed,
                                         loss: losses.last, files: ["model": "model.safetensors", "optimizer": "optimizer.safetensors",
-                                                                   "tokenizer": data.textModel == nil ? "../../tokenizer.json" : "../../\(RunDirectory.textModelFolder)",
+                                                                   "tokenizer": options.model.pretrainedText == nil ? "../../tokenizer.json" : "../../\(RunDirectory.textModelFolder)",
                                                                    "classes": "../../classes.json",
                                                                    "config": "../../config.json"],
                                         ranks: group.size)
