@@ -47,13 +47,17 @@ public struct TextModelFolder: Sendable {
         String(decoding: try Data(contentsOf: model.file("config.json")), as: UTF8.self)
     }
 
-    /// Copies `descriptionFiles` that exist into `destination` (created).
-    public func copyDescription(to destination: URL) throws {
-        try FileManager.default.createDirectory(at: destination, withIntermediateDirectories: true)
-        for name in Self.descriptionFiles where model.exists(name) {
+    /// Copies this model's `descriptionFiles` into `destination` (created).
+    public func copyDescription(to destination: URL) throws { try Self.copyDescription(of: model.url, to: destination) }
+
+    /// Copies the `descriptionFiles` that exist in `folder` into `destination` (created).
+    public static func copyDescription(of folder: URL, to destination: URL) throws {
+        let manager = FileManager.default
+        try manager.createDirectory(at: destination, withIntermediateDirectories: true)
+        for name in descriptionFiles where manager.fileExists(atPath: folder.appendingPathComponent(name).path) {
             let target = destination.appendingPathComponent(name)
-            try? FileManager.default.removeItem(at: target)
-            try FileManager.default.copyItem(at: model.file(name), to: target)
+            try? manager.removeItem(at: target)
+            try manager.copyItem(at: folder.appendingPathComponent(name), to: target)
         }
     }
 }

@@ -27,22 +27,26 @@ public final class RunDirectory {
     public init(_ url: URL, overwrite: Bool) throws {
         self.url = url
         let manager = FileManager.default
-        var isDirectory: ObjCBool = false
-        if manager.fileExists(atPath: url.path, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw TrainingError.runDirectory("\(url.path) exists and is not a directory") }
-            let contents = try manager.contentsOfDirectory(atPath: url.path)
-            if !contents.isEmpty {
-                guard overwrite else {
-                    throw TrainingError.runDirectory("\(url.path) already holds \(contents.count) file(s); choose another --run-dir or pass --overwrite")
-                }
-                for name in contents { try manager.removeItem(at: url.appendingPathComponent(name)) }
-            }
-        }
+        for name in try Self.replaceableContents(url, overwrite: overwrite, flag: "--run-dir") { try manager.removeItem(at: url.appendingPathComponent(name)) }
         do {
             try manager.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {
             throw TrainingError.runDirectory("cannot create \(url.path): \(error.localizedDescription)")
         }
+    }
+
+    /// What `url` holds, when it may be replaced: it does not exist, is an empty folder, or
+    /// `overwrite` is set. Anything else is refused, naming `flag` (a folder written by one
+    /// command never mixes its files with another's).
+    static func replaceableContents(_ url: URL, overwrite: Bool, flag: String) throws -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { return [] }
+        guard isDirectory.boolValue else { throw TrainingError.runDirectory("\(url.path) exists and is not a directory") }
+        let contents = try FileManager.default.contentsOfDirectory(atPath: url.path)
+        guard contents.isEmpty || overwrite else {
+            throw TrainingError.runDirectory("\(url.path) is not empty (it holds \(contents.count) file(s)); choose another \(flag) or pass --overwrite")
+        }
+        return contents
     }
 
     /// An existing run folder, continued by `--resume` (nothing is removed).

@@ -18,20 +18,13 @@ public enum TextTowerExport {
             throw TrainingError.runDirectory("\(run.directory.path) trained its text tower from scratch (no --text-model), so there is no Hugging Face model to export; export applies to runs started from one")
         }
         let manager = FileManager.default
-        var isDirectory: ObjCBool = false
-        if manager.fileExists(atPath: output.path, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw TrainingError.runDirectory("\(output.path) exists and is not a directory") }
-            let empty = try manager.contentsOfDirectory(atPath: output.path).isEmpty
-            guard overwrite || empty else {
-                throw TrainingError.runDirectory("\(output.path) is not empty; choose another --output or pass --overwrite")
-            }
-        }
+        _ = try RunDirectory.replaceableContents(output, overwrite: overwrite, flag: "--output")
         let parent = output.deletingLastPathComponent()
         try manager.createDirectory(at: parent, withIntermediateDirectories: true)
         let partial = parent.appendingPathComponent(".\(output.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)")
         try? manager.removeItem(at: partial)
         do {
-            try TextModelFolder(run.directory.appendingPathComponent(RunDirectory.textModelFolder), pooling: encoder.tower.pooling).copyDescription(to: partial)
+            try TextModelFolder.copyDescription(of: run.directory.appendingPathComponent(RunDirectory.textModelFolder), to: partial)
             // "format": "pt" is what `transformers` expects of a safetensors file it loads.
             try SafeTensorsFile(tensors: encoder.tower.exportedTensors(), metadata: ["format": "pt"]).write(to: partial.appendingPathComponent("model.safetensors"))
             try writeSentenceTransformersFiles(into: partial, width: encoder.tower.width, pooling: encoder.tower.pooling,

@@ -53,11 +53,11 @@ public final class TrainingData: Sendable {
     /// The data `source` names — `shapes` or a dataset folder in the imagefolder layout — for
     /// a run with `options`. A finished run passes its tokenizer and text length, and its class
     /// and tag lists, which the data must match; a new run with `--text-model` reads that
-    /// model's tokenizer (`textModel`, when the caller has it already).
+    /// model's tokenizer.
     public static func load(_ source: String, options: TrainingOptions, maxTextLength: Int? = nil, tokenizer: (any CaptionTokenizer)? = nil,
-                            textModel: TextModelFolder? = nil, expectedClasses: [String]? = nil, skipBadSamples: Bool = false,
+                            expectedClasses: [String]? = nil, skipBadSamples: Bool = false,
                             warn: (String) -> Void = { _ in }) throws -> TrainingData {
-        let textModel = try textModel ?? (tokenizer == nil ? options.textModel.map { try TextModelFolder(URL(fileURLWithPath: $0), pooling: options.textPooling) } : nil)
+        let textModel = tokenizer == nil ? try options.textModel.map { try TextModelFolder(URL(fileURLWithPath: $0), pooling: options.textPooling) } : nil
         let data: TrainingData
         if source == "shapes" {
             var counts = ShapesDataset.defaultCounts
