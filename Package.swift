@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "NumPyFilesTests", dependencies: ["NumPyFiles"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Compute", "NumPyFiles", "TestSupport"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Autograd", "CLRuntime", "Compute", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Checkpoints", "Multimodal", "Datasets", "Reporting", "Autograd", "Compute", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Checkpoints", "Multimodal", "Datasets", "Reporting", "Autograd", "Compute", "NeuralNetworks", "NumPyFiles", "Pretrained", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "PretrainedTests", dependencies: ["Pretrained", "Datasets", "Autograd", "Checkpoints", "Compute", "NeuralNetworks", "NumPyFiles", "TestSupport"]),

@@ -125,6 +125,19 @@ public struct CLIPImagePreprocessor: Sendable {
         return try pixelValues(rgb: decoded.pixels, width: decoded.width, height: decoded.height)
     }
 
+    /// An image already at the output size, channel-major in [−1, 1] (`Sample.image`, as
+    /// `shapes` renders it), as this preprocessor's rescale and normalisation would give its
+    /// pixels: each value is the byte `(x + 1) / 2 · 255` before those steps.
+    public func normalized(signedImage image: [Float]) -> [Float] {
+        let plane = image.count / 3
+        return image.enumerated().map { index, x in
+            var value = (x + 1) / 2 * 255
+            if let rescaleFactor { value *= Float(rescaleFactor) }
+            if let mean, let std { value = (value - mean[index / plane]) / std[index / plane] }
+            return value
+        }
+    }
+
     /// Preprocesses row-major RGB bytes (as `ImageDecoder.decodeRGB` gives them) into
     /// channel-major float32 `[3, outputHeight, outputWidth]`.
     public func pixelValues(rgb: [UInt8], width: Int, height: Int) throws -> [Float] {

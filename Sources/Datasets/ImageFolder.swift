@@ -84,12 +84,17 @@ public struct ImageFolderDataset: Sendable {
     /// Reads and decodes the splits in `splits` (train always, as it defines the classes and
     /// tags). All metadata of a split is checked before any of its images is decoded; images
     /// are decoded in parallel.
+    /// `preprocessor`: a pretrained image tower's (its output `imageSize` square); each image is
+    /// then its `pixel_values` (resize, crop, normalise) instead of a stretch into [−1, 1].
     public init(root: URL, imageSize: Int, skipBadSamples: Bool = false, splits: [DatasetSplit] = DatasetSplit.allCases,
-                limits: Limits = Limits()) throws {
+                limits: Limits = Limits(), preprocessor: CLIPImagePreprocessor? = nil) throws {
         guard Self.imageSizeRange.contains(imageSize) else {
             throw DatasetError.invalidImageSize(imageSize, allowed: Self.imageSizeRange)
         }
-        var loader = try Loader(root: root, imageSize: imageSize, skipBadSamples: skipBadSamples, limits: limits)
+        if let preprocessor, preprocessor.outputHeight != imageSize || preprocessor.outputWidth != imageSize {
+            throw DatasetError.invalidImageSize(imageSize, allowed: preprocessor.outputHeight...preprocessor.outputHeight)
+        }
+        var loader = try Loader(root: root, imageSize: imageSize, skipBadSamples: skipBadSamples, limits: limits, preprocessor: preprocessor)
 
         // Train first: it fixes whether the data is labelled, the classes and the tags.
         guard let trainRecords = try loader.readMetadata(.train) else {
@@ -177,13 +182,16 @@ private struct Loader {
     let imageSize: Int
     let skipBadSamples: Bool
     let limits: ImageFolderDataset.Limits
+    /// A pretrained image tower's preprocessing; nil: `ImageDecoder.resizedCHW`.
+    let preprocessor: CLIPImagePreprocessor?
     var skipped: [DatasetIssue] = []
 
-    init(root: URL, imageSize: Int, skipBadSamples: Bool, limits: ImageFolderDataset.Limits) throws {
+    init(root: URL, imageSize: Int, skipBadSamples: Bool, limits: ImageFolderDataset.Limits, preprocessor: CLIPImagePreprocessor?) throws {
         guard let real = realPath(root.path), isDirectory(real) else {
             throw DatasetIssue(file: root.path, line: nil, message: "not a readable directory")
         }
         (self.root, realRoot, self.imageSize, self.skipBadSamples, self.limits) = (root, real, imageSize, skipBadSamples, limits)
+        self.preprocessor = preprocessor
     }
 
     func metadataPath(_ split: DatasetSplit) -> String { "\(split.rawValue)/\(ImageFolderDataset.metadataFileName)" }
@@ -342,14 +350,14 @@ private struct Loader {
         // Without skipping, the first failure (by line) is all that is reported: stop starting
         // images after it, but finish those before it so the reported one really is the first.
         let firstFailure = Locked(records.count)
-        let (size, limits, skipping) = (imageSize, self.limits, skipBadSamples)
+        let (size, limits, skipping, preprocessor) = (imageSize, self.limits, skipBadSamples, self.preprocessor)
         // A few images in flight at once bounds peak memory (each may be up to
         // `maxPixels` × 3 bytes plus a float copy) while still using several cores.
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8, records.count))
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             for index in Swift.stride(from: worker, to: records.count, by: workers) {
                 if !skipping, index > firstFailure.withLock({ $0 }) { break }
-                let result = Self.loadImage(records[index], size: size, limits: limits)
+                let result = Self.loadImage(records[index], size: size, limits: limits, preprocessor: preprocessor)
                 if case .failure = result, !skipping { firstFailure.withLock { $0 = Swift.min($0, index) } }
                 results.withLock { $0[index] = result }
             }
@@ -366,7 +374,8 @@ private struct Loader {
         return loaded
     }
 
-    private static func loadImage(_ record: Record, size: Int, limits: ImageFolderDataset.Limits) -> Result<[Float], MessageError> {
+    private static func loadImage(_ record: Record, size: Int, limits: ImageFolderDataset.Limits,
+                                  preprocessor: CLIPImagePreprocessor?) -> Result<[Float], MessageError> {
         let name = record.fileName
         do {
             let attributes = try FileManager.default.attributesOfItem(atPath: record.image.path)
@@ -379,8 +388,11 @@ private struct Loader {
                 return .failure(MessageError("image \"\(name)\" grew past \(limits.maxImageBytes) bytes while being read"))
             }
             let rgb = try ImageDecoder.decodeRGB(data, maxPixels: limits.maxPixels, maxSide: limits.maxSide)
+            if let preprocessor { return .success(try preprocessor.pixelValues(rgb: rgb.pixels, width: rgb.width, height: rgb.height)) }
             return .success(ImageDecoder.resizedCHW(rgb.pixels, width: rgb.width, height: rgb.height, to: size))
         } catch let error as ImageDecodingError {
+            return .failure(MessageError("image \"\(name)\": \(error)"))
+        } catch let error as CLIPPreprocessingError {
             return .failure(MessageError("image \"\(name)\": \(error)"))
         } catch {
             return .failure(MessageError("cannot read image \"\(name)\": \(error.localizedDescription)"))

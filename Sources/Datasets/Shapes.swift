@@ -55,7 +55,8 @@ public enum DatasetSplit: String, CaseIterable, Sendable {
 
 /// One image–text pair of the shapes dataset.
 public struct Sample: Sendable, Equatable {
-    /// RGB, channel-major (all R, then G, then B), `3 * size * size` values in [−1, 1].
+    /// RGB, channel-major (all R, then G, then B), `3 * size * size` values in [−1, 1] (or, for
+    /// a pretrained image tower, in the range its preprocessing gives).
     public var image: [Float]
     /// Colour-free caption, lowercase, tokens separated by single spaces.
     public var text: String

@@ -25,6 +25,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var tagClasses = 2
     /// A pretrained text tower (`--text-model`) instead of `TextEncoder`; nil: from scratch.
     public var pretrainedText: PretrainedTextConfig?
+    /// A pretrained image tower (`--image-model`) instead of `VisionTransformer`; nil: from scratch.
+    public var pretrainedImage: PretrainedImageConfig?
 
     public init() {}
 
@@ -51,14 +53,21 @@ public struct ModelConfig: Codable, Sendable, Equatable {
                 throw fail("texts of \(maxTextLength) tokens do not fit the text model's \(bert.maxPositions) positions")
             }
         }
+        if let pretrainedImage {
+            let clip = try pretrainedImage.clipConfig()
+            guard imageSize == clip.imageSize, patchSize == clip.patchSize else {
+                throw fail("the image model takes \(clip.imageSize)-pixel images in \(clip.patchSize)-pixel patches, not \(imageSize) in \(patchSize)")
+            }
+        }
     }
 
     /// Ops whose support depends on this model's sizes, for `Backend.supports`: attention at
     /// each head width (the OpenCL kernels hold a head row in private memory), a pretrained
-    /// text tower's included.
+    /// tower's included.
     public var sizeDependentOps: [any OpDescriptor] {
         var headWidths = heads >= 1 && width % heads == 0 ? [width / heads] : []
         if let bert = try? pretrainedText?.bertConfig() { headWidths.append(bert.width / bert.heads) }
+        if let clip = try? pretrainedImage?.clipConfig() { headWidths.append(clip.vision.width / clip.vision.heads) }
         return headWidths.compactMap {
             try? AttentionDescriptor(batch: 1, heads: 1, queryLength: 1, keyLength: 1, headDimension: $0, valueDimension: $0)
         }

@@ -46,6 +46,7 @@ public struct Recipe: RawRepresentable, Hashable, Codable, CaseIterable, Sendabl
 
     public var classifies: Bool { modelType.classifies }
     public var hasRetrieval: Bool { modelType.retrieves }
+    public var hasImageTower: Bool { modelType.hasImageTower }
 
     /// A new model of this recipe, initialised from `seed` and the parameter names.
     public func makeModel(config: ModelConfig, options: RecipeOptions, seed: UInt64, backend: any Backend) throws -> any RecipeModel {

@@ -171,18 +171,32 @@ public final class CLIPVisionModel: PretrainedModule {
 
     /// `pixels [B·3·H·W]` → (last hidden state `[B, 1+P, D]`, projected features `[B, P']`).
     public func callAsFunction(pixels: [Float], batch: Int, on backend: any Backend) throws -> (tokens: Tensor, features: Tensor) {
-        let (size, count, width) = (config.imageSize, config.patchesPerSide * config.patchesPerSide, config.vision.width)
+        let size = config.imageSize, count = config.patchesPerSide * config.patchesPerSide
         guard pixels.count == batch * 3 * size * size else {
             throw PretrainedError.invalidInput("expected \(batch) images of 3×\(size)×\(size) pixel values, got \(pixels.count) values")
         }
         let patches = try Tensor(unfold(pixels, batch: batch), shape: [batch, count, 3 * config.patchSize * config.patchSize], on: backend)
+        let (tokens, pooled) = try self(patches: patches)
+        return (tokens, try projection(pooled))
+    }
+
+    /// `patches [B, P, 3·p·p]` (as `unfold` gives them) → (last hidden state `[B, 1+P, D]`, the
+    /// class token after `post_layernorm` `[B, D]`: what `visual_projection` projects).
+    public func callAsFunction(patches: Tensor) throws -> (tokens: Tensor, pooled: Tensor) {
+        let (batch, count, width, backend) = (patches.shape[0], config.patchesPerSide * config.patchesPerSide, config.vision.width, patches.backend)
+        guard patches.shape == [batch, count, 3 * config.patchSize * config.patchSize] else {
+            throw PretrainedError.invalidInput("expected patches [B, \(count), \(3 * config.patchSize * config.patchSize)] (\(config.imageSize)-pixel images in \(config.patchSize)-pixel patches), got \(patches.shape)")
+        }
         let cls = try classToken.table.embedding(ids: try Tensor([Int32](repeating: 0, count: batch), shape: [batch, 1], on: backend))
         let positionIds = try Tensor((0..<(batch * (count + 1))).map { Int32($0 % (count + 1)) }, shape: [batch, count + 1], on: backend)
         var x = try preNorm(Tensor.concatenated([cls, patchEmbedding(patches)], axis: 1) + positions.table.embedding(ids: positionIds))
         for layer in layers { x = try layer(x) }
         let first = try x.reshaped([batch * (count + 1), width]).gatherRows((0..<batch).map { Int32($0 * (count + 1)) })
-        return (x, try projection(postNorm(first)))
+        return (x, try postNorm(first))
     }
+
+    /// `pooled [B, D]` → the projected image features `[B, P']` (`get_image_features`).
+    public func project(_ pooled: Tensor) throws -> Tensor { try projection(pooled) }
 }
 
 /// Both towers and the learned temperature (`logit_scale`, stored as its log, as in CLIP).

@@ -18,6 +18,23 @@ public struct ModelFolder: Sendable {
     }
 
     public func file(_ name: String) -> URL { url.appendingPathComponent(name) }
+
+    /// `config.json`, verbatim (a run stores it, to rebuild the model without the folder).
+    public func configText() throws -> String {
+        String(decoding: try Data(contentsOf: file("config.json")), as: UTF8.self)
+    }
+
+    /// Copies those of `files` that exist in `folder` into `destination` (created): what a run
+    /// keeps of a model folder (its shape, tokenizer, preprocessing; not the weights).
+    public static func copy(_ files: [String], of folder: URL, to destination: URL) throws {
+        let manager = FileManager.default
+        try manager.createDirectory(at: destination, withIntermediateDirectories: true)
+        for name in files where manager.fileExists(atPath: folder.appendingPathComponent(name).path) {
+            let target = destination.appendingPathComponent(name)
+            try? manager.removeItem(at: target)
+            try manager.copyItem(at: folder.appendingPathComponent(name), to: target)
+        }
+    }
     public func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: file(name).path) }
 
     /// The architecture named by `architectures[0]`, or by `model_type` when that is absent.

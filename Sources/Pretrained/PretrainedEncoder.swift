@@ -72,12 +72,7 @@ public final class PretrainedEncoder {
             let model = try CLIPModel(config, initializer: initializer)
             try model.load(weights, path: weightsPath)
             architecture = .clip(model)
-            imagePreprocessor = modelFolder.exists("preprocessor_config.json") ? try CLIPImagePreprocessor(folder: modelFolder.url) : nil
-            if let imagePreprocessor, imagePreprocessor.outputHeight != config.imageSize || imagePreprocessor.outputWidth != config.imageSize {
-                throw PretrainedError.invalidConfig(path: modelFolder.file("preprocessor_config.json").path, key: "crop_size",
-                                                    expected: "\(config.imageSize)×\(config.imageSize), the vision model's image_size",
-                                                    found: "\(imagePreprocessor.outputHeight)×\(imagePreprocessor.outputWidth)")
-            }
+            imagePreprocessor = modelFolder.exists("preprocessor_config.json") ? try modelFolder.imagePreprocessor(for: config) : nil
         }
         var positions = modelPositions
         positions = min(positions, tokenizer.maximumLength ?? positions)

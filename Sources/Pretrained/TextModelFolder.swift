@@ -42,22 +42,11 @@ public struct TextModelFolder: Sendable {
         maximumLength = [config.maxPositions, tokenizer.maximumLength, pipeline?.maximumLength].compactMap { $0 }.min()!
     }
 
-    /// The model folder's `config.json`, verbatim.
-    public func configText() throws -> String {
-        String(decoding: try Data(contentsOf: model.file("config.json")), as: UTF8.self)
-    }
-
     /// Copies this model's `descriptionFiles` into `destination` (created).
     public func copyDescription(to destination: URL) throws { try Self.copyDescription(of: model.url, to: destination) }
 
     /// Copies the `descriptionFiles` that exist in `folder` into `destination` (created).
     public static func copyDescription(of folder: URL, to destination: URL) throws {
-        let manager = FileManager.default
-        try manager.createDirectory(at: destination, withIntermediateDirectories: true)
-        for name in descriptionFiles where manager.fileExists(atPath: folder.appendingPathComponent(name).path) {
-            let target = destination.appendingPathComponent(name)
-            try? manager.removeItem(at: target)
-            try manager.copyItem(at: folder.appendingPathComponent(name), to: target)
-        }
+        try ModelFolder.copy(descriptionFiles, of: folder, to: destination)
     }
 }

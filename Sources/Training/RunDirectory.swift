@@ -12,6 +12,8 @@ public final class RunDirectory {
     /// Where a run with a pretrained text tower keeps its model's config.json and tokenizer
     /// files (the weights are in the checkpoints).
     public static let textModelFolder = "text-model"
+    /// A pretrained image tower's config and preprocessing (`--image-model`).
+    public static let imageModelFolder = "image-model"
 
     /// `runs/<recipe>-<UTC timestamp>` under `base`.
     public static func defaultURL(recipe: Recipe, base: URL = URL(fileURLWithPath: "runs"), now: Date = Date()) -> URL {

@@ -10,6 +10,8 @@ public struct LoadedRun {
     public let directory: URL
     public let config: RunConfig
     public let tokenizer: any CaptionTokenizer
+    /// The pretrained image tower's config and preprocessing, from the copy the run keeps.
+    public let imageModel: ImageModelFolder?
     public let classNames: [String]
     public let tagNames: [String]
     public let checkpoint: URL
@@ -29,6 +31,8 @@ public struct LoadedRun {
             }
             tokenizer = try Tokenizer(jsonData: tokenizerData)
         }
+        imageModel = config.options.model.pretrainedImage == nil ? nil
+            : try ImageModelFolder(directory.appendingPathComponent(RunDirectory.imageModelFolder))
         let classesURL = directory.appendingPathComponent("classes.json")
         guard let classesData = FileManager.default.contents(atPath: classesURL.path),
               let lists = try? JSONDecoder().decode([String: [String]].self, from: classesData),
@@ -51,9 +55,16 @@ public struct LoadedRun {
         try CheckpointStore.loadModel(model, from: checkpoint)
     }
 
+    /// An image file's RGB pixels as the model takes them: the pretrained image tower's
+    /// preprocessing, or a stretch to the image size in [−1, 1].
+    public func imageInput(rgb: [UInt8], width: Int, height: Int) throws -> [Float] {
+        if let imageModel { return try imageModel.preprocessor.pixelValues(rgb: rgb, width: width, height: height) }
+        return ImageDecoder.resizedCHW(rgb, width: width, height: height, to: model.config.imageSize)
+    }
+
     /// The run's data (or `source` instead), encoded with the run's tokenizer and text length.
     public func data(_ source: String? = nil, skipBadSamples: Bool = false, warn: (String) -> Void = { _ in }) throws -> TrainingData {
         try TrainingData.load(source ?? config.options.data, options: config.options, maxTextLength: config.options.model.maxTextLength,
-                              tokenizer: tokenizer, expectedClasses: classNames, skipBadSamples: skipBadSamples, warn: warn)
+                              tokenizer: tokenizer, imageModel: imageModel, expectedClasses: classNames, skipBadSamples: skipBadSamples, warn: warn)
     }
 }

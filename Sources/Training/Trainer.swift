@@ -46,8 +46,12 @@ public struct TrainingOptions: Codable, Sendable {
     /// frozen, and its peak learning rate (nil: a tenth of `learningRate`).
     public var textModel: String?
     public var textPooling: Pooling?
+    /// A CLIP folder whose vision tower becomes the image tower (nil: from scratch); it sets the
+    /// image and patch sizes, and the images get its preprocessing.
+    public var imageModel: String?
     /// Optional so that runs from before it decode (nil is `none`).
     public var freeze: FrozenTower?
+    /// The peak rate of both pretrained towers' parameters.
     public var pretrainedLearningRate: Float?
 
     public init() {}
@@ -76,7 +80,16 @@ public struct TrainingOptions: Codable, Sendable {
         }
         if textModel == nil {
             guard freeze != .text else { throw fail("--freeze text needs a pretrained text tower (--text-model DIR)") }
-            guard pretrainedLearningRate == nil, textPooling == nil else { throw fail("--pretrained-lr and --text-pooling need --text-model DIR") }
+            guard textPooling == nil else { throw fail("--text-pooling needs --text-model DIR") }
+        }
+        if imageModel != nil, !recipe.hasImageTower {
+            throw fail("recipe \(recipe.rawValue) has no image tower, so --image-model has nothing to initialise")
+        }
+        if imageModel == nil {
+            guard freeze != .image else { throw fail("--freeze image needs a pretrained image tower (--image-model DIR)") }
+        }
+        if textModel == nil, imageModel == nil, pretrainedLearningRate != nil {
+            throw fail("--pretrained-lr needs a pretrained tower (--text-model DIR or --image-model DIR)")
         }
         try recipeOptions.validate()
     }
@@ -84,7 +97,7 @@ public struct TrainingOptions: Codable, Sendable {
 
 /// Which pretrained tower keeps its weights (`--freeze`).
 public enum FrozenTower: String, Codable, CaseIterable, Sendable {
-    case none, text
+    case none, text, image
 }
 
 /// The outcome of a run.
@@ -132,8 +145,13 @@ public final class Trainer {
         config.tagClasses = data.tagNames.count
         config.imageSize = data.imageSize
         if let textModel = data.textModel {
-            config.pretrainedText = PretrainedTextConfig(modelConfig: try textModel.configText(), pooling: textModel.pooling, trainable: options.freeze != .text)
+            config.pretrainedText = PretrainedTextConfig(modelConfig: try textModel.model.configText(), pooling: textModel.pooling, trainable: options.freeze != .text)
         }
+        if let imageModel = data.imageModel {
+            config.patchSize = imageModel.config.patchSize
+            config.pretrainedImage = PretrainedImageConfig(modelConfig: try imageModel.model.configText(), trainable: options.freeze != .image)
+        }
+        try config.validate()
         var resolved = options
         resolved.model = config
         (self.options, self.data, self.backend, self.run, self.session) = (resolved, data, backend, run, session)
@@ -166,7 +184,7 @@ public final class Trainer {
         let stepsPerEpoch = train.count / globalBatch
         let optimizer = AdamW(parameters: model.parameters, learningRate: options.learningRate, weightDecay: options.weightDecay,
                               undecayed: model.undecayedParameters, rateFactor: options.effectivePretrainedLearningRate / options.learningRate,
-                              scaledParameters: model.text.pretrainedParameters)
+                              scaledParameters: model.text.pretrainedParameters + (model.imageTower?.pretrainedParameters ?? []))
         try session.checkRanksAgree(options: options, data: data, train: train)
         var (firstStep, checkpointRanks) = (0, group.size)
         if let checkpoint, let run {
@@ -185,6 +203,10 @@ public final class Trainer {
             } else if let tokenizer = data.tokenizer as? Tokenizer {
                 try run.writeText("tokenizer.json", String(decoding: try tokenizer.jsonData(), as: UTF8.self))
             }
+            if let imageModel = data.imageModel, let tower = model.imageTower as? PretrainedImageEncoder {
+                try tower.loadWeights(imageModel)
+                try imageModel.copyDescription(to: run.url.appendingPathComponent(RunDirectory.imageModelFolder))
+            }
             try run.writeJSON("classes.json", ["classes": data.classNames, "tags": data.tagNames])
         }
         firstStep = try session.startTogether(model: model, optimizer: optimizer, batchSize: options.batchSize, firstStep: firstStep, checkpointRanks: checkpointRanks)
@@ -195,12 +217,12 @@ public final class Trainer {
         var order: [Int] = [], orderEpoch = -1
         func saveCheckpoint(after steps: Int) throws -> URL? {
             guard let run else { return nil }
+            var files = ["model": "model.safetensors", "optimizer": "optimizer.safetensors",
+                         "tokenizer": options.model.pretrainedText == nil ? "../../tokenizer.json" : "../../\(RunDirectory.textModelFolder)",
+                         "classes": "../../classes.json", "config": "../../config.json"]
+            if options.model.pretrainedImage != nil { files["image_model"] = "../../\(RunDirectory.imageModelFolder)" }
             let state = CheckpointState(step: steps, epoch: steps / stepsPerEpoch, batchInEpoch: steps % stepsPerEpoch, seed: options.seed,
-                                        loss: losses.last, files: ["model": "model.safetensors", "optimizer": "optimizer.safetensors",
-                                                                   "tokenizer": options.model.pretrainedText == nil ? "../../tokenizer.json" : "../../\(RunDirectory.textModelFolder)",
-                                                                   "classes": "../../classes.json",
-                                                                   "config": "../../config.json"],
-                                        ranks: group.size)
+                                        loss: losses.last, files: files, ranks: group.size)
             return try CheckpointStore.save(model: model, optimizer: optimizer, state: state, run: run.url, keep: options.keepCheckpoints)
         }
         let optimizationStep = OptimizationStep(model: model, optimizer: optimizer, clipNorm: options.clipNorm, session: session, seed: options.seed)

@@ -14,6 +14,9 @@ public final class TrainingData: Sendable {
     /// The pretrained text model whose tokenizer this is (`--text-model`); nil: a word-level
     /// tokenizer of the training texts.
     public let textModel: TextModelFolder?
+    /// The pretrained image model whose preprocessing the images had (`--image-model`); nil:
+    /// images in [−1, 1].
+    public let imageModel: ImageModelFolder?
     public let classNames: [String]
     public let tagNames: [String]
     public let imageSize: Int
@@ -25,8 +28,9 @@ public final class TrainingData: Sendable {
     /// `tokenizer` nil: `textModel`'s, or else built from the training split's texts and visual contexts.
     public init(samples: [DatasetSplit: [Sample]], classNames: [String], tagNames: [String], imageSize: Int,
                 maxTextLength: Int? = nil, tokenizer: (any CaptionTokenizer)? = nil, textModel: TextModelFolder? = nil,
-                vocabularySize: Int = 10_000, minimumCount: Int = 1) throws {
+                imageModel: ImageModelFolder? = nil, vocabularySize: Int = 10_000, minimumCount: Int = 1) throws {
         let train = samples[.train] ?? []
+        self.imageModel = imageModel
         let tokenizer = try tokenizer ?? textModel?.tokenizer
             ?? Tokenizer(buildingFrom: train.flatMap { [$0.text, $0.imageText] }, maxSize: vocabularySize, minCount: minimumCount)
         (self.tokenizer, self.textModel) = (tokenizer, textModel)
@@ -39,39 +43,53 @@ public final class TrainingData: Sendable {
     }
 
     /// The built-in `shapes` data, generated from `seed` (sample counts per split adjustable
-    /// for quick runs).
+    /// for quick runs); for a pretrained image tower, at its size and normalised as its images were.
     public convenience init(shapesSeed seed: UInt64, imageSize: Int, counts: [DatasetSplit: Int] = ShapesDataset.defaultCounts,
                             maxTextLength: Int? = nil, tokenizer: (any CaptionTokenizer)? = nil, textModel: TextModelFolder? = nil,
-                            vocabularySize: Int = 10_000, minimumCount: Int = 1) throws {
-        let dataset = try ShapesDataset(seed: seed, imageSize: imageSize, counts: counts)
+                            imageModel: ImageModelFolder? = nil, vocabularySize: Int = 10_000, minimumCount: Int = 1) throws {
+        let size = imageModel?.config.imageSize ?? imageSize
+        let dataset = try ShapesDataset(seed: seed, imageSize: size, counts: counts)
         var samples: [DatasetSplit: [Sample]] = [:]
-        for split in DatasetSplit.allCases { samples[split] = dataset.samples(split) }
-        try self.init(samples: samples, classNames: ShapesDataset.classNames, tagNames: ShapesDataset.tagNames, imageSize: imageSize,
-                      maxTextLength: maxTextLength, tokenizer: tokenizer, textModel: textModel, vocabularySize: vocabularySize, minimumCount: minimumCount)
+        for split in DatasetSplit.allCases {
+            samples[split] = dataset.samples(split).map { sample in
+                guard let preprocessor = imageModel?.preprocessor else { return sample }
+                var normalized = sample
+                normalized.image = preprocessor.normalized(signedImage: sample.image)
+                return normalized
+            }
+        }
+        try self.init(samples: samples, classNames: ShapesDataset.classNames, tagNames: ShapesDataset.tagNames, imageSize: size,
+                      maxTextLength: maxTextLength, tokenizer: tokenizer, textModel: textModel, imageModel: imageModel,
+                      vocabularySize: vocabularySize, minimumCount: minimumCount)
     }
 
     /// The data `source` names — `shapes` or a dataset folder in the imagefolder layout — for
-    /// a run with `options`. A finished run passes its tokenizer and text length, and its class
-    /// and tag lists, which the data must match; a new run with `--text-model` reads that
-    /// model's tokenizer.
+    /// a run with `options`. A finished run passes its tokenizer and text length, its image
+    /// model (the copy it keeps), and its class and tag lists, which the data must match; a new
+    /// run with `--text-model` / `--image-model` reads those models' tokenizer and preprocessing.
     public static func load(_ source: String, options: TrainingOptions, maxTextLength: Int? = nil, tokenizer: (any CaptionTokenizer)? = nil,
-                            expectedClasses: [String]? = nil, skipBadSamples: Bool = false,
+                            imageModel runImageModel: ImageModelFolder? = nil, expectedClasses: [String]? = nil, skipBadSamples: Bool = false,
                             warn: (String) -> Void = { _ in }) throws -> TrainingData {
         let textModel = tokenizer == nil ? try options.textModel.map { try TextModelFolder(URL(fileURLWithPath: $0), pooling: options.textPooling) } : nil
+        let imageModel = try runImageModel ?? options.imageModel.map { try ImageModelFolder(URL(fileURLWithPath: $0)) }
+        let imageSize = imageModel?.config.imageSize ?? options.model.imageSize
         let data: TrainingData
         if source == "shapes" {
             var counts = ShapesDataset.defaultCounts
             if let train = options.trainSamples { counts[.train] = train }
             if let limit = options.evaluationLimit { counts[.validation] = min(limit, counts[.validation]!); counts[.test] = min(limit, counts[.test]!) }
-            data = try TrainingData(shapesSeed: options.dataSeed, imageSize: options.model.imageSize, counts: counts, maxTextLength: maxTextLength,
-                                    tokenizer: tokenizer, textModel: textModel, vocabularySize: options.vocabularyLimit, minimumCount: options.minimumCount)
+            data = try TrainingData(shapesSeed: options.dataSeed, imageSize: imageSize, counts: counts, maxTextLength: maxTextLength,
+                                    tokenizer: tokenizer, textModel: textModel, imageModel: imageModel, vocabularySize: options.vocabularyLimit,
+                                    minimumCount: options.minimumCount)
         } else {
-            let folder = try ImageFolderDataset(root: URL(fileURLWithPath: source), imageSize: options.model.imageSize, skipBadSamples: skipBadSamples)
+            let folder = try ImageFolderDataset(root: URL(fileURLWithPath: source), imageSize: imageSize, skipBadSamples: skipBadSamples,
+                                                preprocessor: imageModel?.preprocessor)
             if !folder.skipped.isEmpty {
                 warn("skipped \(folder.skipped.count) bad sample(s); the first: \(folder.skipped[0])")
             }
-            data = try TrainingData(samples: folder.samples, classNames: folder.classNames, tagNames: folder.tagNames, imageSize: options.model.imageSize,
-                                    maxTextLength: maxTextLength, tokenizer: tokenizer, textModel: textModel, vocabularySize: options.vocabularyLimit, minimumCount: options.minimumCount)
+            data = try TrainingData(samples: folder.samples, classNames: folder.classNames, tagNames: folder.tagNames, imageSize: imageSize,
+                                    maxTextLength: maxTextLength, tokenizer: tokenizer, textModel: textModel, imageModel: imageModel,
+                                    vocabularySize: options.vocabularyLimit, minimumCount: options.minimumCount)
         }
         if let expectedClasses, expectedClasses != data.classNames {
             throw TrainingError.invalidData("the data's classes \(data.classNames) differ from the run's \(expectedClasses)")

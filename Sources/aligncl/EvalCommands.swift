@@ -192,10 +192,9 @@ struct PredictCommand: ParsableCommand {
         guard let text else { throw CLIError("give --text: the text paired with the image") }
         guard let bytes = FileManager.default.contents(atPath: image) else { throw CLIError("--image: cannot read '\(image)'") }
         let (loaded, backend) = try runOptions.load()
-        let size = loaded.model.config.imageSize
         let decoded: (width: Int, height: Int, pixels: [UInt8])
         do { decoded = try ImageDecoder.decodeRGB(bytes) } catch { throw CLIError("--image \(image): \(error)") }
-        let pixels = ImageDecoder.resizedCHW(decoded.pixels, width: decoded.width, height: decoded.height, to: size)
+        let pixels = try loaded.imageInput(rgb: decoded.pixels, width: decoded.width, height: decoded.height)
         let prediction = try loaded.predict(image: pixels, text: text, imageText: imageText, on: backend)
         switch format {
         case .json:

@@ -31,7 +31,13 @@ struct TrainCommand: ParsableCommand {
         parts start as usual. Its parameters train at --pretrained-lr (or stay as loaded with \
         --freeze text). `aligncl export` writes the fine-tuned tower back as a Hugging Face folder.
 
-        The run directory gets config.json, tokenizer.json (text-model/ with --text-model), classes.json, metrics.jsonl (every \
+        --image-model DIR does the same for the image tower of clip, itc-itm, vlcdoc and local-mi \
+        with a CLIP folder's vision transformer: the images get its preprocessing (its resize, \
+        centre crop and mean/std; `shapes` is rendered at its image_size) and an adapter maps its \
+        width to --width. --freeze image keeps it as loaded.
+
+        The run directory gets config.json, tokenizer.json (text-model/ with --text-model), image-model/ \
+        with --image-model, classes.json, metrics.jsonl (every \
         logged step and every evaluation), plot.svg (loss and validation metrics) and \
         checkpoints/step-N/ (safetensors). Ctrl-C, SIGTERM or SIGUSR1 saves a checkpoint and stops; \
         --resume DIR continues exactly. Progress goes to stderr; the final test metrics to stdout.
@@ -196,7 +202,7 @@ struct TrainCommand: ParsableCommand {
         (options.trainSamples, options.vocabularyLimit, options.minimumCount) = (trainSamples, vocabSize, minCount)
         options.model = try model.config()
         options.recipeOptions = objectives.recipeOptions()
-        try pretrained.apply(to: &options)
+        try pretrained.apply(to: &options, model: model)
         try options.validate()
         if let trainSamples, trainSamples < batchSize {
             throw CLIError("--train-samples must be at least --batch-size \(batchSize), got \(trainSamples)")
@@ -234,14 +240,15 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Text transformer blocks.") var textLayers = ModelConfig().textLayers
     @Option(help: "ViT blocks.") var imageLayers = ModelConfig().imageLayers
     @Option(help: "VLCDoC fusion layers (itc-itm, vlcdoc).") var fusionLayers = ModelConfig().fusionLayers
-    @Option(help: "Patch side in pixels (must divide the image size).") var patchSize = ModelConfig().patchSize
-    @Option(help: "Image side in pixels (12–256).") var imageSize = ModelConfig().imageSize
+    @Option(help: "Patch side in pixels (must divide the image size; default \(ModelConfig().patchSize); --image-model sets its own).") var patchSize: Int?
+    @Option(help: "Image side in pixels (12–256; default \(ModelConfig().imageSize); --image-model sets its own).") var imageSize: Int?
     @Option(help: "Projection width of the contrastive / MI heads.") var projection = ModelConfig().projection
 
     func config() throws -> ModelConfig {
         var config = ModelConfig()
         (config.width, config.heads, config.textLayers, config.imageLayers) = (width, heads, textLayers, imageLayers)
-        (config.fusionLayers, config.patchSize, config.imageSize, config.projection) = (fusionLayers, patchSize, imageSize, projection)
+        (config.fusionLayers, config.projection) = (fusionLayers, projection)
+        (config.patchSize, config.imageSize) = (patchSize ?? config.patchSize, imageSize ?? config.imageSize)
         try config.validate()
         return config
     }
@@ -273,19 +280,28 @@ struct PretrainedTowerOptions: ParsableArguments {
     @Option(help: "How the text tower pools its tokens for the contrastive heads: cls or mean (default: a sentence-transformers folder's own, else mean).")
     var textPooling: Pooling?
 
-    @Option(help: "Keep a pretrained tower as loaded: none or text (its adapter still trains).")
+    @Option(help: "A CLIPModel Hugging Face folder (config.json, model.safetensors, preprocessor_config.json) whose vision tower is fine-tuned as the image tower; it sets the image and patch sizes and the image preprocessing.")
+    var imageModel: String?
+
+    @Option(help: "Keep a pretrained tower as loaded: none, text or image (its adapter still trains).")
     var freeze: FrozenTower = .none
 
     @Option(help: "Peak learning rate of the pretrained parameters, on the same schedule (default: a tenth of --lr).")
     var pretrainedLR: Float?
 
-    func apply(to options: inout TrainingOptions) throws {
-        if let textModel {
+    /// `model`: the sizes flags, which an image model's own sizes replace.
+    func apply(to options: inout TrainingOptions, model: ModelOptions) throws {
+        func folder(_ path: String, _ flag: String) throws -> String {
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: textModel, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw CLIError("--text-model must be a Hugging Face model folder, got '\(textModel)' (no such directory)")
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw CLIError("\(flag) must be a Hugging Face model folder, got '\(path)' (no such directory)")
             }
-            options.textModel = URL(fileURLWithPath: textModel).standardizedFileURL.path
+            return URL(fileURLWithPath: path).standardizedFileURL.path
+        }
+        options.textModel = try textModel.map { try folder($0, "--text-model") }
+        options.imageModel = try imageModel.map { try folder($0, "--image-model") }
+        if imageModel != nil, model.imageSize != nil || model.patchSize != nil {
+            throw CLIError("--image-size and --patch-size come from --image-model's config.json (image_size, patch_size); leave them out")
         }
         (options.textPooling, options.pretrainedLearningRate) = (textPooling, pretrainedLR)
         options.freeze = freeze == .none ? nil : freeze

@@ -77,9 +77,41 @@ import TestSupport
             #expect(embed.status == 0, "\(embed.stderr)")
             let array = try NPY.read(out.appendingPathComponent("text_embeddings.npy"))
             #expect(array.shape == [2, 52])
-            embeddings.append(try array.floatValues())
+            embeddings.append(array.floatValues())
         }
         if embeddings.count == 2 { #expect(normwiseError(embeddings[0], embeddings[1]) <= 1e-4) }
+    }
+
+    /// `--image-model`: the tiny CLIP's vision tower starts from the file, trains or stays
+    /// frozen, the run evaluates on both backends from its own image-model/ copy, and resumes exactly.
+    @Test func theImageTowerStartsFromTheFileTrainsFreezesAndResumes() throws {
+        defer { try? FileManager.default.removeItem(at: base) }
+        let original = try tensors(PretrainedCommandTests.clip.appendingPathComponent("model.safetensors"))
+        let key = "vision_model.encoder.layers.0.self_attn.q_proj.weight"
+        for (freeze, recipe) in [("none", "itc-itm"), ("image", "clip"), ("none", "local-mi"), ("image", "vlcdoc")] {
+            let run = base.appendingPathComponent("\(recipe)-\(freeze)")
+            let result = try AlignCLBinary.run(["train", "--recipe", recipe, "--image-model", PretrainedCommandTests.clip.path, "--freeze", freeze,
+                                                "--pretrained-lr", "1e-3", "--run-dir", run.path] + Self.quick)
+            #expect(result.status == 0, "\(recipe): \(result.stderr)")
+            #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("image-model/preprocessor_config.json").path))
+            let trained = try tensors(run.appendingPathComponent("checkpoints/step-6/model.safetensors"))
+            let fromFile = try #require(original[key]), fromRun = try #require(trained["image.model.\(key)"])
+            let transposed = (0..<fromFile.count).map { fromFile[($0 % 36) * 36 + $0 / 36] }
+            let change = normwiseError(fromRun, transposed)
+            if freeze == "image" { #expect(change == 0, "\(recipe): frozen weights moved by \(change)") } else { #expect(change > 1e-4 && change < 0.5, "\(recipe): \(change)") }
+            #expect(trained["image.adapter.weight"] != nil)
+        }
+        let run = base.appendingPathComponent("itc-itm-none")
+        for backend in ["cpu"] + (TestBackends.openCLShouldRun ? ["opencl"] : []) {
+            let eval = try AlignCLBinary.run(["eval", "--run-dir", run.path, "--backend", backend])
+            #expect(eval.status == 0 && eval.stdout.contains("accuracy"), "\(backend): \(eval.stderr)")
+        }
+        let full = try tensors(run.appendingPathComponent("checkpoints/step-6/model.safetensors"))
+        try FileManager.default.removeItem(at: run.appendingPathComponent("checkpoints/step-6"))
+        let resumed = try AlignCLBinary.run(["train", "--resume", run.path, "--backend", "cpu"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let again = try tensors(run.appendingPathComponent("checkpoints/step-6/model.safetensors"))
+        #expect(full.keys.sorted() == again.keys.sorted() && full.allSatisfy { again[$0.key] == $0.value }, "resume is exact")
     }
 
     @Test func badFlagsFailClearly() throws {
@@ -90,10 +122,15 @@ import TestSupport
             (["train", "--text-model", base.appendingPathComponent("nowhere").path, "--steps", "1"], "no such directory"),
             (["train", "--text-model", PretrainedCommandTests.clip.path, "--steps", "1", "--run-dir", scratch.path], "BertModel"),
             (["train", "--text-model", Self.bert.path, "--text-pooling", "max", "--steps", "1", "--run-dir", scratch.path], "cls or mean"),
+            (["train", "--freeze", "image", "--steps", "1", "--run-dir", scratch.path], "--freeze image needs a pretrained image tower"),
+            (["train", "--image-model", Self.bert.path, "--steps", "1", "--run-dir", scratch.path], "CLIPModel"),
+            (["train", "--recipe", "ita", "--image-model", PretrainedCommandTests.clip.path, "--steps", "1", "--run-dir", scratch.path], "no image tower"),
+            (["train", "--image-model", PretrainedCommandTests.clip.path, "--image-size", "32", "--steps", "1", "--run-dir", scratch.path], "leave them out"),
         ]
         for (arguments, message) in cases {
             let result = try AlignCLBinary.run(arguments + ["--backend", "cpu"])
             #expect(result.status != 0 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: scratch.path), "\(arguments) wrote \(scratch.path)")
         }
         let fromScratch = base.appendingPathComponent("from-scratch")
         #expect(try AlignCLBinary.run(["train", "--run-dir", fromScratch.path] + Self.quick).status == 0)

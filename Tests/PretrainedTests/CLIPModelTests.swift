@@ -46,6 +46,45 @@ import TestSupport
     @Test func imageTowerMatchesTransformersOnCPU() throws { try imageFeatures(backend: "cpu") }
     @Test(.enabled(if: TestBackends.openCLShouldRun)) func imageTowerMatchesTransformersOnOpenCL() throws { try imageFeatures(backend: "opencl") }
 
+    /// The vision tower as an image tower trains through its patch entry: gradients of the
+    /// pooled class token against central differences, through pre- and post-norm, the class
+    /// token, the patch GEMM and quick_gelu MLPs.
+    @Test func visionGradientsMatchFiniteDifferences() throws {
+        let backend = TestBackends.cpu
+        let model = try load(on: backend)
+        let (shape, pixels) = try HFFixtures.floats("clip-tiny", "pixel_values.npy")
+        let batch = 2, count = model.config.patchesPerSide * model.config.patchesPerSide
+        let patches = try Tensor(Array(model.vision.unfold(pixels, batch: shape[0]).prefix(batch * count * 108)), shape: [batch, count, 108], on: backend)
+        var random = SeededValues(seed: 9)
+        let weights = try Tensor(random.array(batch * 36), shape: [batch, 36], on: backend)
+        func loss() throws -> Tensor { try (model.vision(patches: patches).pooled * weights).sum() }
+        try loss().backward()
+        let names = ["vision_model.embeddings.class_embedding", "vision_model.pre_layrnorm.weight", "vision_model.embeddings.patch_embedding.weight",
+                     "vision_model.encoder.layers.1.mlp.fc1.bias", "vision_model.post_layernorm.bias", "vision_model.embeddings.position_embedding.weight"]
+        let checked = model.vision.namedParameters.filter { names.contains($0.name) }
+        #expect(checked.count == names.count)
+        for (name, tensor) in checked {
+            let analytic = try tensor.gradientValues(), original = try tensor.values()
+            var numeric: [Double] = []
+            let indices = Array(0..<min(30, original.count))
+            for i in indices {
+                func value(_ delta: Float) throws -> Double {
+                    var shifted = original
+                    shifted[i] += delta
+                    try tensor.assign(shifted)
+                    return Double(try Autograd.withoutGradients { try loss() }.values()[0])
+                }
+                numeric.append((try value(1e-2) - value(-1e-2)) / 2e-2)
+            }
+            try tensor.assign(original)
+            #expect(normwiseError(indices.map { analytic[$0] }, numeric) <= 2e-2, "\(name)")
+        }
+        // Without a gradient, the projection of the pooled token is `get_image_features`.
+        let features = try Autograd.withoutGradients { try model.vision.project(model.vision(patches: patches).pooled) }
+        let expected = try HFFixtures.floats("clip-tiny", "image_features.npy").values
+        #expect(normwiseError(try features.values(), Array(expected.prefix(batch * 24))) <= 1e-4)
+    }
+
     @Test func aMismatchListsEveryProblem() throws {
         let folder = try ModelFolder(HFFixtures.folder("clip-tiny"))
         var weights = try folder.weights()

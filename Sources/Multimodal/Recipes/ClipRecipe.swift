@@ -9,7 +9,7 @@ public final class ClipModel: RecipeModel {
     public let config: ModelConfig
     public let options: RecipeOptions
     public let text: any TextTower
-    public let image: VisionTransformer
+    public let image: any ImageTower
     public let textProjection, imageProjection: Linear
     /// θ, with logit scale `exp(θ)`.
     public let logitScaleLog: Tensor
@@ -17,11 +17,13 @@ public final class ClipModel: RecipeModel {
     public init(config: ModelConfig, options: RecipeOptions, initializer: Initializer) throws {
         (self.config, self.options) = (config, options)
         text = try makeTextTower(config: config, initializer: initializer)
-        image = try VisionTransformer(config: config, initializer: initializer)
+        image = try makeImageTower(config: config, initializer: initializer)
         textProjection = try Linear(config.width, config.projection, name: "text_projection", initializer: initializer)
         imageProjection = try Linear(config.width, config.projection, name: "image_projection", initializer: initializer)
         logitScaleLog = try makeLogitScaleLog(initializer)
     }
+
+    public var imageTower: (any ImageTower)? { image }
 
     public var namedParameters: [(name: String, tensor: Tensor)] {
         Self.prefixed("text", text) + Self.prefixed("image", image) + Self.prefixed("text_projection", textProjection)

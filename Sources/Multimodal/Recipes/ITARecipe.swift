@@ -5,6 +5,7 @@ import NeuralNetworks
 /// ITA: the image's visual context as text after the sentence, BIO token tagging, and cross-view
 /// alignment (the text-only view learns from the cross view by T²·KL).
 public final class ITAModel: RecipeModel {
+    public static let hasImageTower = false
     public let config: ModelConfig
     public let options: RecipeOptions
     public let text: any TextTower

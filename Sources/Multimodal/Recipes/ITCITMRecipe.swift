@@ -11,7 +11,7 @@ public final class ITCITMModel: RecipeModel {
     public let config: ModelConfig
     public let options: RecipeOptions
     public let text: any TextTower
-    public let image: VisionTransformer
+    public let image: any ImageTower
     public let fusion: FusionEncoder
     /// Task classes and the 2-way ITM head, on the pooled fusion `[n, 2D]`.
     public let classifier, itmHead: Linear
@@ -21,7 +21,7 @@ public final class ITCITMModel: RecipeModel {
     public init(config: ModelConfig, options: RecipeOptions, initializer: Initializer) throws {
         (self.config, self.options) = (config, options)
         text = try makeTextTower(config: config, initializer: initializer)
-        image = try VisionTransformer(config: config, initializer: initializer)
+        image = try makeImageTower(config: config, initializer: initializer)
         fusion = try FusionEncoder(config: config, initializer: initializer)
         classifier = try Linear(2 * config.width, config.classes, name: "classifier", initializer: initializer)
         itmHead = try Linear(2 * config.width, 2, name: "itm", initializer: initializer)
@@ -29,6 +29,8 @@ public final class ITCITMModel: RecipeModel {
         imageProjection = try Linear(config.width, config.projection, name: "image_projection", initializer: initializer)
         logitScaleLog = try makeLogitScaleLog(initializer)
     }
+
+    public var imageTower: (any ImageTower)? { image }
 
     public var namedParameters: [(name: String, tensor: Tensor)] {
         Self.prefixed("text", text) + Self.prefixed("image", image) + Self.prefixed("fusion", fusion) + Self.prefixed("classifier", classifier)

@@ -9,16 +9,18 @@ public final class LocalMIModel: RecipeModel {
     public let config: ModelConfig
     public let options: RecipeOptions
     public let text: any TextTower
-    public let image: VisionTransformer
+    public let image: any ImageTower
     public let textProjection, imageProjection: Linear
 
     public init(config: ModelConfig, options: RecipeOptions, initializer: Initializer) throws {
         (self.config, self.options) = (config, options)
         text = try makeTextTower(config: config, initializer: initializer)
-        image = try VisionTransformer(config: config, initializer: initializer)
+        image = try makeImageTower(config: config, initializer: initializer)
         textProjection = try Linear(config.width, config.projection, name: "text_projection", initializer: initializer)
         imageProjection = try Linear(config.width, config.projection, name: "image_projection", initializer: initializer)
     }
+
+    public var imageTower: (any ImageTower)? { image }
 
     public var namedParameters: [(name: String, tensor: Tensor)] {
         Self.prefixed("text", text) + Self.prefixed("image", image) + Self.prefixed("text_projection", textProjection)

@@ -12,9 +12,13 @@ public protocol RecipeModel: Module, SendableMetatype {
     var options: RecipeOptions { get }
     /// The text tower (every recipe has one; `--text-model` makes it pretrained).
     var text: any TextTower { get }
+    /// The image tower (nil for a recipe without one; `--image-model` makes it pretrained).
+    var imageTower: (any ImageTower)? { get }
     /// Whether evaluation reports classification accuracy, and image–text retrieval.
     static var classifies: Bool { get }
     static var retrieves: Bool { get }
+    /// Whether `imageTower` is non-nil (`--image-model` is refused up front where it is not).
+    static var hasImageTower: Bool { get }
 
     /// Initialised from `initializer` alone (seed and parameter names), so a model is the same
     /// on every backend and rank.
@@ -68,7 +72,9 @@ extension RecipeModel {
 
     public static var classifies: Bool { false }
     public static var retrieves: Bool { false }
+    public static var hasImageTower: Bool { true }
     public var undecayedParameters: [Tensor] { [] }
+    public var imageTower: (any ImageTower)? { nil }
     public func afterOptimizerStep() throws {}
 }
 

@@ -9,7 +9,7 @@ public final class VLCDoCModel: RecipeModel {
     public let config: ModelConfig
     public let options: RecipeOptions
     public let text: any TextTower
-    public let image: VisionTransformer
+    public let image: any ImageTower
     public let fusion: FusionEncoder
     public let classifier: Linear
     /// The alignment projections: (image, text) × (intra, inter).
@@ -18,7 +18,7 @@ public final class VLCDoCModel: RecipeModel {
     public init(config: ModelConfig, options: RecipeOptions, initializer: Initializer) throws {
         (self.config, self.options) = (config, options)
         text = try makeTextTower(config: config, initializer: initializer)
-        image = try VisionTransformer(config: config, initializer: initializer)
+        image = try makeImageTower(config: config, initializer: initializer)
         fusion = try FusionEncoder(config: config, initializer: initializer)
         classifier = try Linear(2 * config.width, config.classes, name: "classifier", initializer: initializer)
         func projection(_ name: String) throws -> Linear {
@@ -27,6 +27,8 @@ public final class VLCDoCModel: RecipeModel {
         (imageIntra, textIntra, imageInter, textInter) = (try projection("image_intra"), try projection("text_intra"),
                                                           try projection("image_inter"), try projection("text_inter"))
     }
+
+    public var imageTower: (any ImageTower)? { image }
 
     public var namedParameters: [(name: String, tensor: Tensor)] {
         Self.prefixed("text", text) + Self.prefixed("image", image) + Self.prefixed("fusion", fusion) + Self.prefixed("classifier", classifier)
