@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["CSTBImage"]),
         .target(name: "Reporting"),
         // The architectures (text transformer, ViT, fusion) and the recipes that train them.
-        .target(name: "Multimodal", dependencies: ["Autograd", "CLRuntime", "Compute", "DataParallel", "Datasets", "NeuralNetworks", "Pretrained"]),
+        .target(name: "Multimodal", dependencies: ["Autograd", "Checkpoints", "CLRuntime", "Compute", "DataParallel", "Datasets", "NeuralNetworks", "Pretrained"]),
         .target(name: "Checkpoints"),
         // Hugging Face model folders (BERT-family, CLIP): configs, weights, pooling.
         .target(name: "Pretrained", dependencies: ["Autograd", "Checkpoints", "Compute", "Datasets", "NeuralNetworks", "Tokenizers"]),
@@ -63,7 +63,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .target(name: "TestSupport", dependencies: ["Benchmarking", "Compute"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Autograd", "Benchmarking", "Compute"], path: "Tests/TestSupport"),
         .testTarget(name: "CLRuntimeTests", dependencies: ["CLRuntime", "Compute", "TestSupport"]),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestSupport"]),
         .testTarget(name: "NumPyFilesTests", dependencies: ["NumPyFiles"]),

@@ -20,7 +20,8 @@ Usage:
 The second form checks an `aligncl export` folder instead of writing fixtures: transformers
 must load it with no missing or unexpected weights, and SentenceTransformer(DIR) must give the
 embeddings `aligncl embed --model DIR --texts FILE` wrote (text_embeddings.npy), within 1e-4
-normwise.
+normwise. For a CLIPModel folder (a run started with --init), get_text_features must give
+them, and with --images DIR get_image_features the image_embeddings.npy beside them.
 
 Everything is seeded, so rerunning with the same package versions gives the same files.
 """
@@ -414,18 +415,34 @@ def make_minilm(minilm, out, rng):
           f"max |st - manual| {np.abs(emb - manual).max():.2e}")
 
 
-def check_export(folder, texts_file, embeddings_file):
+def check_export(folder, texts_file, embeddings_file, images_dir=None):
     """transformers loads an exported folder whole, and pools to AlignCL's embeddings."""
-    from sentence_transformers import SentenceTransformer
     from transformers import AutoModel
-    _, info = AutoModel.from_pretrained(folder, output_loading_info=True)
+    model, info = AutoModel.from_pretrained(folder, output_loading_info=True)
     problems = {k: v for k, v in info.items() if v}
     texts = texts_file.read_text(encoding="utf-8").splitlines()
-    expected = SentenceTransformer(str(folder), device="cpu").encode(texts, convert_to_numpy=True)
-    ours = np.load(embeddings_file)
-    error = float(np.linalg.norm(expected - ours) / np.linalg.norm(expected))
-    print(f"[check-export] {folder}: loading problems {problems or 'none'}, {len(texts)} texts, normwise error {error:.2e}")
-    if problems or not error <= 1e-4:
+    pairs = []
+    if model.config.model_type == "clip":
+        from transformers import AutoTokenizer, CLIPImageProcessor
+
+        def features(out):  # transformers 5 returns an output object, 4 a tensor
+            return (out if isinstance(out, torch.Tensor) else out.pooler_output).numpy()
+
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        with torch.no_grad():
+            pairs.append(("texts", features(model.get_text_features(**tokenizer(texts, padding=True, return_tensors="pt"))), np.load(embeddings_file)))
+            if images_dir:
+                processor = CLIPImageProcessor.from_pretrained(folder)
+                images = [Image.open(f).convert("RGB") for f in sorted(images_dir.iterdir()) if f.is_file()]
+                pairs.append(("images", features(model.get_image_features(**processor(images, return_tensors="pt"))),
+                              np.load(embeddings_file.parent / "image_embeddings.npy")))
+    else:
+        from sentence_transformers import SentenceTransformer
+        pairs.append(("texts", SentenceTransformer(str(folder), device="cpu").encode(texts, convert_to_numpy=True), np.load(embeddings_file)))
+    errors = {name: float(np.linalg.norm(expected - ours) / np.linalg.norm(expected)) for name, expected, ours in pairs}
+    print(f"[check-export] {folder}: loading problems {problems or 'none'}, {len(texts)} texts, normwise errors "
+          + ", ".join(f"{name} {error:.2e}" for name, error in errors.items()))
+    if problems or not all(error <= 1e-4 for error in errors.values()):
         raise SystemExit(1)
 
 
@@ -438,13 +455,14 @@ def main():
     p.add_argument("--check-export", type=Path, help="an `aligncl export` folder to check (with --texts and --embeddings)")
     p.add_argument("--texts", type=Path, help="--check-export: the texts, one per line")
     p.add_argument("--embeddings", type=Path, help="--check-export: text_embeddings.npy from `aligncl embed --model`")
+    p.add_argument("--images", type=Path, help="--check-export of a CLIP folder: the images given to `aligncl embed --images`")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
     if args.check_export:
         if not (args.texts and args.embeddings):
             p.error("--check-export needs --texts and --embeddings")
-        check_export(args.check_export, args.texts, args.embeddings)
+        check_export(args.check_export, args.texts, args.embeddings, args.images)
         return
     if not (args.minilm and args.clip_bpe):
         p.error("writing fixtures needs --minilm and --clip-bpe")

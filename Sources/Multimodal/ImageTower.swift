@@ -1,5 +1,6 @@
 import Autograd
 import Compute
+import Checkpoints
 import Foundation
 import NeuralNetworks
 import Pretrained
@@ -58,9 +59,10 @@ public final class PretrainedImageEncoder: ImageTower {
         return (try adapter(hidden.sliced(axis: 1, 1..<hidden.shape[1])), try adapter(pooled))
     }
 
-    /// Loads the pretrained weights of `folder` (a run's first step; later ones load checkpoints).
-    public func loadWeights(_ folder: ImageModelFolder) throws {
-        try tower.load(folder.model.weights(), path: folder.model.weightsPath)
+    /// Loads the pretrained weights of a model folder, `weights` read from `path` (a run's first
+    /// step; later ones load checkpoints).
+    public func loadWeights(_ weights: [String: SafeTensor], path: String) throws {
+        try tower.load(weights, path: path)
     }
 }
 

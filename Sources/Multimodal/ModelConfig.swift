@@ -48,9 +48,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         guard width % heads == 0 else { throw fail("width \(width) must be divisible by heads \(heads)") }
         guard imageSize % patchSize == 0 else { throw fail("image size \(imageSize) must be a multiple of the patch size \(patchSize)") }
         if let pretrainedText {
-            let bert = try pretrainedText.bertConfig()
-            guard maxTextLength <= bert.maxPositions else {
-                throw fail("texts of \(maxTextLength) tokens do not fit the text model's \(bert.maxPositions) positions")
+            let text = try pretrainedText.textModelConfig()
+            guard maxTextLength <= text.maxPositions else {
+                throw fail("texts of \(maxTextLength) tokens do not fit the text model's \(text.maxPositions) positions")
             }
         }
         if let pretrainedImage {
@@ -66,7 +66,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// tower's included.
     public var sizeDependentOps: [any OpDescriptor] {
         var headWidths = heads >= 1 && width % heads == 0 ? [width / heads] : []
-        if let bert = try? pretrainedText?.bertConfig() { headWidths.append(bert.width / bert.heads) }
+        if let text = try? pretrainedText?.textModelConfig() { headWidths.append(text.headWidth) }
         if let clip = try? pretrainedImage?.clipConfig() { headWidths.append(clip.vision.width / clip.vision.heads) }
         return headWidths.compactMap {
             try? AttentionDescriptor(batch: 1, heads: 1, queryLength: 1, keyLength: 1, headDimension: $0, valueDimension: $0)

@@ -1,5 +1,6 @@
 import Autograd
 import Compute
+import Checkpoints
 import Foundation
 import NeuralNetworks
 import Pretrained
@@ -32,23 +33,26 @@ public struct PretrainedTextConfig: Codable, Sendable, Equatable {
         (self.modelConfig, self.pooling, self.trainable) = (modelConfig, pooling, trainable)
     }
 
-    public func bertConfig() throws -> BertConfig {
-        try BertConfig(JSONObject(data: Data(modelConfig.utf8), path: "the run's text-model config"))
+    public func textModelConfig() throws -> TextModelConfig {
+        try TextModelConfig(configText: modelConfig, path: "the run's text-model config")
     }
 }
 
-/// A pretrained BERT-family model as the text tower, and a learned linear adapter from its
-/// width to the recipe's `--width` (what fusion and the heads are built for). The tower is
+/// A pretrained text model (BERT-family, or CLIP's text transformer) as the text tower, and a
+/// learned linear adapter from its width to the recipe's `--width` (what fusion and the heads are built for). The tower is
 /// pooled after the adapter: both are linear, so this is the adapter of the pooled vector.
 public final class PretrainedTextEncoder: TextTower {
     public let tower: PretrainedTextTower
     public let adapter: Linear
     public let trainable: Bool
+    let weightPrefixes: [String]
 
     init(config: ModelConfig, pretrained: PretrainedTextConfig, initializer: Initializer) throws {
-        let bert = try BertModel(pretrained.bertConfig(), initializer: initializer)
-        tower = try PretrainedTextTower(bert, pooling: pretrained.pooling)
-        adapter = try Linear(bert.config.width, config.width, name: "text.adapter", initializer: initializer)
+        let modelConfig = try pretrained.textModelConfig()
+        let model = try modelConfig.makeModel(initializer: initializer)
+        tower = try PretrainedTextTower(model, pooling: pretrained.pooling, allowed: modelConfig.trainablePoolings)
+        adapter = try Linear(model.width, config.width, name: "text.adapter", initializer: initializer)
+        weightPrefixes = modelConfig.weightPrefixes
         trainable = pretrained.trainable
     }
 
@@ -59,12 +63,13 @@ public final class PretrainedTextEncoder: TextTower {
     public func callAsFunction(ids: Tensor, mask: [Float]) throws -> (tokens: Tensor, cls: Tensor) {
         let hidden = trainable ? try tower.model(ids: ids, mask: mask) : try Autograd.withoutGradients { try tower.model(ids: ids, mask: mask) }
         let tokens = try adapter(hidden)
-        return (tokens, try PretrainedTextTower.pool(tokens, mask: mask, pooling: tower.pooling))
+        return (tokens, try tower.pool(tokens, ids: ids, mask: mask))
     }
 
-    /// Loads the pretrained weights of `folder` (a run's first step; later ones load checkpoints).
-    public func loadWeights(_ folder: TextModelFolder) throws {
-        try tower.load(folder.model.weights(), prefixes: ["", "bert."], path: folder.model.weightsPath)
+    /// Loads the pretrained weights of a model folder, `weights` read from `path` (a run's first
+    /// step; later ones load checkpoints).
+    public func loadWeights(_ weights: [String: SafeTensor], path: String) throws {
+        try tower.load(weights, prefixes: weightPrefixes, path: path)
     }
 }
 

@@ -106,16 +106,26 @@ public final class CLIPTextModel: PretrainedModule {
             throw PretrainedError.invalidInput("expected \(batch) rows of ids and a mask of the same size, got \(ids.count) ids and \(mask.count) mask values")
         }
         let length = ids.count / batch
+        let x = try self(ids: Tensor(ids, shape: [batch, length], on: backend), mask: mask)
+        let pooled = try x.reshaped([batch * length, config.text.width]).gatherRows(poolingPositions(ids, batch: batch, length: length))
+        return (x, try projection(pooled))
+    }
+
+    /// `ids [B, L]` (int32), `mask [B·L]` → the last hidden state `[B, L, D]`, after the final
+    /// layer norm (what `text_projection` reads at the end-of-text token).
+    public func callAsFunction(ids: Tensor, mask: [Float]) throws -> Tensor {
+        let (batch, length, backend) = (ids.shape[0], ids.shape[1], ids.backend)
         guard length <= config.maxPositions else {
             throw PretrainedError.invalidInput("the CLIP text model takes at most \(config.maxPositions) tokens, got \(length)")
         }
         let positionIds = try Tensor((0..<(batch * length)).map { Int32($0 % length) }, shape: [batch, length], on: backend)
-        var x = try tokens.table.embedding(ids: Tensor(ids, shape: [batch, length], on: backend)) + positions.table.embedding(ids: positionIds)
+        var x = try tokens.table.embedding(ids: ids) + positions.table.embedding(ids: positionIds)
         for layer in layers { x = try layer(x, keyMask: mask, causal: true) }
-        x = try finalNorm(x)
-        let pooled = try x.reshaped([batch * length, config.text.width]).gatherRows(poolingPositions(ids, batch: batch, length: length))
-        return (x, try projection(pooled))
+        return try finalNorm(x)
     }
+
+    /// `pooled [B, D]` → the projected text features `[B, P]` (`get_text_features`).
+    public func project(_ pooled: Tensor) throws -> Tensor { try projection(pooled) }
 }
 
 /// CLIP's vision tower and its projection: the patch convolution (a GEMM on unfolded

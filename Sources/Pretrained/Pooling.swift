@@ -12,6 +12,9 @@ public enum Pooling: String, Sendable, CaseIterable, Codable {
     case meanSqrtLength = "mean-sqrt-len"
     /// BERT's pooler: `tanh(W·h_[CLS] + b)`.
     case pooler
+    /// The end of the text: the last real token (sentence-transformers' `lasttoken`), or for
+    /// CLIP's text transformer its end-of-text token, by `transformers`' rule.
+    case lastToken = "last"
 
     /// `hidden [B·L·D]`, `mask [B·L]` → `[B·D]`, in float64 sums (the pooler is the model's).
     public func pool(_ hidden: [Float], mask: [Float], batch: Int, length: Int, width: Int) -> [Float] {
@@ -31,6 +34,7 @@ public enum Pooling: String, Sendable, CaseIterable, Codable {
                 let value: Double
                 switch self {
                 case .cls, .pooler: value = Double(hidden[b * length * width + d])
+                case .lastToken: value = Double(hidden[(b * length + (rows.last ?? 0)) * width + d])
                 case .mean: value = sum[d] / count
                 case .max: value = rows.isEmpty ? 0 : top[d]
                 case .meanSqrtLength: value = sum[d] / count.squareRoot()
@@ -109,9 +113,10 @@ public struct SentenceTransformersPipeline: Sendable, Equatable {
     /// Exactly one of the pooling modes must be on (a concatenation of several is not supported).
     private static func pooling(_ config: JSONObject) throws -> Pooling {
         let modes: [(String, Pooling)] = [("pooling_mode_cls_token", .cls), ("pooling_mode_mean_tokens", .mean),
-                                          ("pooling_mode_max_tokens", .max), ("pooling_mode_mean_sqrt_len_tokens", .meanSqrtLength)]
+                                          ("pooling_mode_max_tokens", .max), ("pooling_mode_mean_sqrt_len_tokens", .meanSqrtLength),
+                                          ("pooling_mode_lasttoken", .lastToken)]
         let on = try modes.filter { try config.bool($0.0, default: false) }
-        for unsupported in ["pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken"] where try config.bool(unsupported, default: false) {
+        for unsupported in ["pooling_mode_weightedmean_tokens"] where try config.bool(unsupported, default: false) {
             throw PretrainedError.invalidConfig(path: config.path, key: unsupported, expected: "false (not supported)", found: "true")
         }
         guard on.count == 1 else {

@@ -11,18 +11,6 @@ public final class PretrainedEncoder {
     public enum Architecture {
         case bert(BertModel)
         case clip(CLIPModel)
-
-        enum Configuration {
-            case bert(BertConfig)
-            case clip(CLIPConfig)
-
-            var vocabularyAndPositions: (Int, Int) {
-                switch self {
-                case .bert(let config): (config.vocabularySize, config.maxPositions)
-                case .clip(let config): (config.vocabularySize, config.maxPositions)
-                }
-            }
-        }
     }
 
     public let folder: URL
@@ -35,7 +23,7 @@ public final class PretrainedEncoder {
     public let maximumTextLength: Int
     public let imagePreprocessor: CLIPImagePreprocessor?
 
-    public static let supportedArchitectures = ["BertModel", "CLIPModel"]
+    public static let supportedArchitectures = TextModelConfig.supportedArchitectures
 
     /// `pooling`/`normalize` nil: the folder's sentence-transformers pipeline, else `mean` and
     /// no normalisation. Given for a sentence-transformers folder, they replace its own.
@@ -46,17 +34,9 @@ public final class PretrainedEncoder {
         let initializer = Initializer.placeholders(on: backend)
         let weightsPath = modelFolder.weightsPath
         tokenizer = try PretrainedTokenizer.load(folder: modelFolder.url)
-        let modelType = (modelFolder.config.values["model_type"] as? String) ?? ""
         // Sizes first, so a tokenizer that cannot fit the model is reported before its weights.
-        let configuration: Architecture.Configuration
-        switch (modelFolder.architecture, modelType) {
-        case ("BertModel", _), (_, "bert"): configuration = .bert(try BertConfig(modelFolder.config))
-        case ("CLIPModel", _), (_, "clip"): configuration = .clip(try CLIPConfig(modelFolder.config))
-        default:
-            throw PretrainedError.unsupportedArchitecture(path: modelFolder.file("config.json").path, found: modelFolder.architecture,
-                                                          supported: Self.supportedArchitectures)
-        }
-        let (vocabulary, modelPositions) = configuration.vocabularyAndPositions
+        let configuration = try TextModelConfig(modelFolder.config, architecture: modelFolder.architecture)
+        let (vocabulary, modelPositions) = (configuration.vocabularySize, configuration.maxPositions)
         guard tokenizer.vocabularySize <= vocabulary else {
             throw PretrainedError.tokenizerMismatch(folder: modelFolder.url.path,
                                                     reason: "the tokenizer has \(tokenizer.vocabularySize) tokens but the model's vocab_size is \(vocabulary)")
@@ -65,7 +45,7 @@ public final class PretrainedEncoder {
         switch configuration {
         case .bert(let config):
             let model = try BertModel(config, initializer: initializer)
-            try model.load(weights, prefixes: ["", "bert."], path: weightsPath)
+            try model.load(weights, prefixes: configuration.weightPrefixes, path: weightsPath)
             architecture = .bert(model)
             imagePreprocessor = nil
         case .clip(let config):

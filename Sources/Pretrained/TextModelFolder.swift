@@ -1,14 +1,15 @@
 import Foundation
 import Tokenizers
 
-/// A BERT-family folder to fine-tune as a recipe's text tower (`aligncl train --text-model`):
-/// its sizes, its pooling (a sentence-transformers folder's own, else the one asked for, else
-/// mean), the longest input it takes, and its tokenizer in the shape training reads captions in.
+/// A BERT-family or CLIP folder to fine-tune as a recipe's text tower (`aligncl train
+/// --text-model`, `--init`): its sizes, its pooling (the one asked for, else a
+/// sentence-transformers folder's own, else the model's default), the longest input it takes,
+/// and its tokenizer in the shape training reads captions in.
 public struct TextModelFolder: Sendable {
     /// The folder as given (a sentence-transformers folder, or the model folder itself).
     public let url: URL
     public let model: ModelFolder
-    public let config: BertConfig
+    public let config: TextModelConfig
     public let pooling: Pooling
     /// Tokens, specials included: the model's positions, the tokenizer's and
     /// sentence-transformers' `max_seq_length`, whichever is least.
@@ -17,25 +18,21 @@ public struct TextModelFolder: Sendable {
 
     /// The files that rebuild the model's shape and its tokenizer without the weights: a run
     /// keeps copies, so it is evaluated, resumed and exported after the folder is gone.
-    public static let descriptionFiles = ["config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
-                                          "added_tokens.json"]
+    public static let descriptionFiles = ["config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt",
+                                          "special_tokens_map.json", "added_tokens.json"]
 
     public init(_ url: URL, pooling requested: Pooling? = nil) throws {
         let pipeline = try SentenceTransformersPipeline.read(url)
         let model = try ModelFolder(pipeline?.modelFolder ?? url)
-        let modelType = (model.config.values["model_type"] as? String) ?? ""
-        guard model.architecture == "BertModel" || modelType == "bert" else {
-            throw PretrainedError.unsupportedArchitecture(path: model.file("config.json").path, found: model.architecture, supported: ["BertModel"])
-        }
-        let config = try BertConfig(model.config)
+        let config = try TextModelConfig(model.config, architecture: model.architecture)
         let tokenizer = try PretrainedTokenizer.load(folder: model.url)
         guard tokenizer.vocabularySize <= config.vocabularySize else {
             throw PretrainedError.tokenizerMismatch(folder: model.url.path,
                                                     reason: "the tokenizer has \(tokenizer.vocabularySize) tokens but the model's vocab_size is \(config.vocabularySize)")
         }
-        let pooling = requested ?? pipeline?.pooling ?? .mean
-        guard PretrainedTextTower.trainablePoolings.contains(pooling) else {
-            throw PretrainedError.invalidInput("\(url.path) pools by \(pooling.rawValue); a text tower is trained with cls or mean pooling (--text-pooling)")
+        let pooling = requested ?? pipeline?.pooling ?? config.defaultPooling
+        guard config.trainablePoolings.contains(pooling) else {
+            throw PretrainedError.invalidInput("\(url.path) pools by \(pooling.rawValue); this text tower is trained with \(config.trainablePoolings.map(\.rawValue).joined(separator: " or ")) pooling (--text-pooling)")
         }
         (self.url, self.model, self.config, self.pooling) = (url, model, config, pooling)
         self.tokenizer = PretrainedCaptionTokenizer(tokenizer)

@@ -1,4 +1,5 @@
 import Autograd
+import Checkpoints
 import Compute
 import DataParallel
 import Datasets
@@ -49,12 +50,19 @@ public struct TrainingOptions: Codable, Sendable {
     /// A CLIP folder whose vision tower becomes the image tower (nil: from scratch); it sets the
     /// image and patch sizes, and the images get its preprocessing.
     public var imageModel: String?
+    /// A CLIP folder that initialises both towers and the logit scale (`--init`); it stands for
+    /// `textModel` and `imageModel`, which must then be nil.
+    public var initModel: String?
     /// Optional so that runs from before it decode (nil is `none`).
     public var freeze: FrozenTower?
     /// The peak rate of both pretrained towers' parameters.
     public var pretrainedLearningRate: Float?
 
     public init() {}
+
+    /// The folders the towers come from, `--init`'s included.
+    public var textModelFolder: String? { textModel ?? initModel }
+    public var imageModelFolder: String? { imageModel ?? initModel }
 
     /// The peak rate of the pretrained parameters.
     public var effectivePretrainedLearningRate: Float { pretrainedLearningRate ?? learningRate / 10 }
@@ -78,18 +86,21 @@ public struct TrainingOptions: Codable, Sendable {
         if let pretrainedLearningRate, !(pretrainedLearningRate > 0 && pretrainedLearningRate.isFinite) {
             throw fail("--pretrained-lr must be a positive number, got \(pretrainedLearningRate)")
         }
-        if textModel == nil {
-            guard freeze != .text else { throw fail("--freeze text needs a pretrained text tower (--text-model DIR)") }
-            guard textPooling == nil else { throw fail("--text-pooling needs --text-model DIR") }
+        if initModel != nil, textModel != nil || imageModel != nil {
+            throw fail("--init sets both towers from one CLIP folder; give it alone, or --text-model / --image-model for one tower each")
         }
-        if imageModel != nil, !recipe.hasImageTower {
-            throw fail("recipe \(recipe.rawValue) has no image tower, so --image-model has nothing to initialise")
+        if textModelFolder == nil {
+            guard freeze != .text else { throw fail("--freeze text needs a pretrained text tower (--text-model DIR or --init DIR)") }
+            guard textPooling == nil else { throw fail("--text-pooling needs --text-model DIR or --init DIR") }
         }
-        if imageModel == nil {
-            guard freeze != .image else { throw fail("--freeze image needs a pretrained image tower (--image-model DIR)") }
+        if imageModelFolder != nil, !recipe.hasImageTower {
+            throw fail("recipe \(recipe.rawValue) has no image tower, so \(initModel != nil ? "--init" : "--image-model") has nothing to initialise there\(initModel != nil ? "; use --text-model DIR for its text tower" : "")")
         }
-        if textModel == nil, imageModel == nil, pretrainedLearningRate != nil {
-            throw fail("--pretrained-lr needs a pretrained tower (--text-model DIR or --image-model DIR)")
+        if imageModelFolder == nil {
+            guard freeze != .image else { throw fail("--freeze image needs a pretrained image tower (--image-model DIR or --init DIR)") }
+        }
+        if textModelFolder == nil, imageModelFolder == nil, pretrainedLearningRate != nil {
+            throw fail("--pretrained-lr needs a pretrained tower (--text-model, --image-model or --init)")
         }
         try recipeOptions.validate()
     }
@@ -197,14 +208,13 @@ public final class Trainer {
         } else if let run {
             try run.writeJSON("config.json", RunConfig(options: options, backend: backend.summary.description, parameters: model.parameters.reduce(0) { $0 + $1.count },
                                                        vocabulary: data.tokenizer.count, trainSamples: train.count, ranks: group.size))
-            if let textModel = data.textModel, let tower = model.text as? PretrainedTextEncoder {
-                try tower.loadWeights(textModel)
+            try loadPretrainedWeights()
+            if let textModel = data.textModel {
                 try textModel.copyDescription(to: run.url.appendingPathComponent(RunDirectory.textModelFolder))
             } else if let tokenizer = data.tokenizer as? Tokenizer {
                 try run.writeText("tokenizer.json", String(decoding: try tokenizer.jsonData(), as: UTF8.self))
             }
-            if let imageModel = data.imageModel, let tower = model.imageTower as? PretrainedImageEncoder {
-                try tower.loadWeights(imageModel)
+            if let imageModel = data.imageModel {
                 try imageModel.copyDescription(to: run.url.appendingPathComponent(RunDirectory.imageModelFolder))
             }
             try run.writeJSON("classes.json", ["classes": data.classNames, "tags": data.tagNames])
@@ -284,6 +294,27 @@ public final class Trainer {
                                     exchangeSeconds: group.exchangeSeconds)
         try run.writeText("plot.svg", TrainingPlot.render(try run.readMetrics(), recipe: options.recipe))
         return result
+    }
+
+    /// A fresh run's pretrained towers (and, with `--init`, the logit scale) from their folders,
+    /// each weights file read once.
+    private func loadPretrainedWeights() throws {
+        var read: [URL: [String: SafeTensor]] = [:]
+        func weights(_ folder: ModelFolder) throws -> [String: SafeTensor] {
+            if let cached = read[folder.url] { return cached }
+            let weights = try folder.weights()
+            read[folder.url] = weights
+            return weights
+        }
+        if let textModel = data.textModel, let tower = model.text as? PretrainedTextEncoder {
+            try tower.loadWeights(weights(textModel.model), path: textModel.model.weightsPath)
+        }
+        if let imageModel = data.imageModel, let tower = model.imageTower as? PretrainedImageEncoder {
+            try tower.loadWeights(weights(imageModel.model), path: imageModel.model.weightsPath)
+        }
+        if options.initModel != nil, let imageModel = data.imageModel {
+            try model.loadLogitScale(weights(imageModel.model), path: imageModel.model.weightsPath)
+        }
     }
 
     private func log(_ evaluation: Evaluation, step: Int) throws {

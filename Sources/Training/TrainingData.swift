@@ -70,8 +70,8 @@ public final class TrainingData: Sendable {
     public static func load(_ source: String, options: TrainingOptions, maxTextLength: Int? = nil, tokenizer: (any CaptionTokenizer)? = nil,
                             imageModel runImageModel: ImageModelFolder? = nil, expectedClasses: [String]? = nil, skipBadSamples: Bool = false,
                             warn: (String) -> Void = { _ in }) throws -> TrainingData {
-        let textModel = tokenizer == nil ? try options.textModel.map { try TextModelFolder(URL(fileURLWithPath: $0), pooling: options.textPooling) } : nil
-        let imageModel = try runImageModel ?? options.imageModel.map { try ImageModelFolder(URL(fileURLWithPath: $0)) }
+        let textModel = tokenizer == nil ? try options.textModelFolder.map { try TextModelFolder(URL(fileURLWithPath: $0), pooling: options.textPooling) } : nil
+        let imageModel = try runImageModel ?? options.imageModelFolder.map { try ImageModelFolder(URL(fileURLWithPath: $0)) }
         let imageSize = imageModel?.config.imageSize ?? options.model.imageSize
         let data: TrainingData
         if source == "shapes" {

@@ -26,18 +26,22 @@ struct TrainCommand: ParsableCommand {
           local-mi  per-patch mutual information with the text (--estimator, --global).
 
         --text-model DIR fine-tunes a BERT-family Hugging Face folder (BERT, MiniLM, a \
-        sentence-transformers folder) as the text tower of any recipe: its tokenizer replaces the \
-        word-level one, a learned linear adapter maps its width to --width, and the recipe's other \
-        parts start as usual. Its parameters train at --pretrained-lr (or stay as loaded with \
-        --freeze text). `aligncl export` writes the fine-tuned tower back as a Hugging Face folder.
+        sentence-transformers folder) or a CLIP folder's text transformer as the text tower of \
+        any recipe: its tokenizer replaces the word-level one, a learned linear adapter maps its \
+        width to --width, and the recipe's other parts start as usual. Its parameters train at \
+        --pretrained-lr (or stay as loaded with --freeze text). `aligncl export` writes the \
+        fine-tuned towers back as a Hugging Face folder.
 
         --image-model DIR does the same for the image tower of clip, itc-itm, vlcdoc and local-mi \
         with a CLIP folder's vision transformer: the images get its preprocessing (its resize, \
         centre crop and mean/std; `shapes` is rendered at its image_size) and an adapter maps its \
         width to --width. --freeze image keeps it as loaded.
 
-        The run directory gets config.json, tokenizer.json (text-model/ with --text-model), image-model/ \
-        with --image-model, classes.json, metrics.jsonl (every \
+        --init DIR takes both towers from one CLIP folder, and its logit scale for clip and \
+        itc-itm; the heads and fusion still start new.
+
+        The run directory gets config.json, tokenizer.json (text-model/ with a pretrained text \
+        tower), image-model/ (with a pretrained image tower), classes.json, metrics.jsonl (every \
         logged step and every evaluation), plot.svg (loss and validation metrics) and \
         checkpoints/step-N/ (safetensors). Ctrl-C, SIGTERM or SIGUSR1 saves a checkpoint and stops; \
         --resume DIR continues exactly. Progress goes to stderr; the final test metrics to stdout.
@@ -283,6 +287,9 @@ struct PretrainedTowerOptions: ParsableArguments {
     @Option(help: "A CLIPModel Hugging Face folder (config.json, model.safetensors, preprocessor_config.json) whose vision tower is fine-tuned as the image tower; it sets the image and patch sizes and the image preprocessing.")
     var imageModel: String?
 
+    @Option(name: .customLong("init"), help: "A CLIPModel Hugging Face folder that initialises both towers (as --text-model and --image-model would) and the logit scale (clip, itc-itm).")
+    var initModel: String?
+
     @Option(help: "Keep a pretrained tower as loaded: none, text or image (its adapter still trains).")
     var freeze: FrozenTower = .none
 
@@ -300,8 +307,9 @@ struct PretrainedTowerOptions: ParsableArguments {
         }
         options.textModel = try textModel.map { try folder($0, "--text-model") }
         options.imageModel = try imageModel.map { try folder($0, "--image-model") }
-        if imageModel != nil, model.imageSize != nil || model.patchSize != nil {
-            throw CLIError("--image-size and --patch-size come from --image-model's config.json (image_size, patch_size); leave them out")
+        options.initModel = try initModel.map { try folder($0, "--init") }
+        if imageModel != nil || initModel != nil, model.imageSize != nil || model.patchSize != nil {
+            throw CLIError("--image-size and --patch-size come from the CLIP folder's config.json (image_size, patch_size); leave them out")
         }
         (options.textPooling, options.pretrainedLearningRate) = (textPooling, pretrainedLR)
         options.freeze = freeze == .none ? nil : freeze

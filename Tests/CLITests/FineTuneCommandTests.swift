@@ -114,13 +114,57 @@ import TestSupport
         #expect(full.keys.sorted() == again.keys.sorted() && full.allSatisfy { again[$0.key] == $0.value }, "resume is exact")
     }
 
+    /// `--init`: both towers and the logit scale from the tiny CLIP (a learning rate so small
+    /// that nothing moves measurably), CLIP's tokenizer for the captions, and an export that is
+    /// the checkpoint's towers as a CLIPModel folder, embedding alike on both backends.
+    @Test func initTakesBothTowersAndTheLogitScaleAndExportsACLIPFolder() throws {
+        defer { try? FileManager.default.removeItem(at: base) }
+        let clip = PretrainedCommandTests.clip
+        let run = base.appendingPathComponent("init")
+        let result = try AlignCLBinary.run(["train", "--recipe", "clip", "--init", clip.path, "--lr", "1e-12", "--pretrained-lr", "1e-12",
+                                            "--run-dir", run.path] + Self.quick)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("text-model/merges.txt").path))
+        let original = try tensors(clip.appendingPathComponent("model.safetensors"))
+        let trained = try tensors(run.appendingPathComponent("checkpoints/step-6/model.safetensors"))
+        for key in ["text_model.embeddings.token_embedding.weight", "vision_model.post_layernorm.weight"] {
+            let fromRun = try #require(trained[(key.hasPrefix("text") ? "text.model." : "image.model.") + key])
+            #expect(normwiseError(fromRun, try #require(original[key])) < 1e-6, "\(key)")
+        }
+        #expect(abs(try #require(trained["logit_scale"])[0] - 3.0822534) < 1e-4)
+
+        let exported = base.appendingPathComponent("exported")
+        let export = try AlignCLBinary.run(["export", "--run-dir", run.path, "--output", exported.path, "--backend", "cpu"])
+        #expect(export.status == 0, "\(export.stderr)")
+        let files = try tensors(exported.appendingPathComponent("model.safetensors"))
+        #expect(Set(files.keys) == Set(original.keys), "the export holds exactly CLIPModel's tensors")
+        #expect(files["logit_scale"] == trained["logit_scale"] && files["vision_model.post_layernorm.weight"] == trained["image.model.vision_model.post_layernorm.weight"])
+        let texts = base.appendingPathComponent("texts.txt")
+        try "a red circle top left\nthe blue square\n".write(to: texts, atomically: true, encoding: .utf8)
+        var embeddings: [[Float]] = []
+        for backend in ["cpu"] + (TestBackends.openCLShouldRun ? ["opencl"] : []) {
+            let out = base.appendingPathComponent("emb-\(backend)")
+            let embed = try AlignCLBinary.run(["embed", "--model", exported.path, "--texts", texts.path, "--images", clip.appendingPathComponent("images").path,
+                                               "--output-dir", out.path, "--backend", backend])
+            #expect(embed.status == 0, "\(embed.stderr)")
+            embeddings.append(try NPY.read(out.appendingPathComponent("text_embeddings.npy")).floatValues() + NPY.read(out.appendingPathComponent("image_embeddings.npy")).floatValues())
+        }
+        if embeddings.count == 2 { #expect(normwiseError(embeddings[0], embeddings[1]) <= 1e-4) }
+    }
+
     @Test func badFlagsFailClearly() throws {
         defer { try? FileManager.default.removeItem(at: base) }
         let scratch = base.appendingPathComponent("scratch")
+        let unknown = base.appendingPathComponent("gpt2")
+        try FileManager.default.createDirectory(at: unknown, withIntermediateDirectories: true)
+        try #"{"architectures": ["GPT2Model"], "model_type": "gpt2"}"#.write(to: unknown.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
         let cases: [([String], String)] = [
             (["train", "--freeze", "text", "--steps", "1", "--run-dir", scratch.path], "--freeze text needs a pretrained text tower"),
             (["train", "--text-model", base.appendingPathComponent("nowhere").path, "--steps", "1"], "no such directory"),
-            (["train", "--text-model", PretrainedCommandTests.clip.path, "--steps", "1", "--run-dir", scratch.path], "BertModel"),
+            (["train", "--text-model", unknown.path, "--steps", "1", "--run-dir", scratch.path], "supported: BertModel, CLIPModel"),
+            (["train", "--text-model", PretrainedCommandTests.clip.path, "--text-pooling", "cls", "--steps", "1", "--run-dir", scratch.path], "last or mean"),
+            (["train", "--init", PretrainedCommandTests.clip.path, "--text-model", Self.bert.path, "--steps", "1", "--run-dir", scratch.path], "--init sets both towers"),
+            (["train", "--recipe", "ita", "--init", PretrainedCommandTests.clip.path, "--steps", "1", "--run-dir", scratch.path], "use --text-model"),
             (["train", "--text-model", Self.bert.path, "--text-pooling", "max", "--steps", "1", "--run-dir", scratch.path], "cls or mean"),
             (["train", "--freeze", "image", "--steps", "1", "--run-dir", scratch.path], "--freeze image needs a pretrained image tower"),
             (["train", "--image-model", Self.bert.path, "--steps", "1", "--run-dir", scratch.path], "CLIPModel"),

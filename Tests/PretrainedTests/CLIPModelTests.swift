@@ -64,19 +64,8 @@ import TestSupport
         let checked = model.vision.namedParameters.filter { names.contains($0.name) }
         #expect(checked.count == names.count)
         for (name, tensor) in checked {
-            let analytic = try tensor.gradientValues(), original = try tensor.values()
-            var numeric: [Double] = []
-            let indices = Array(0..<min(30, original.count))
-            for i in indices {
-                func value(_ delta: Float) throws -> Double {
-                    var shifted = original
-                    shifted[i] += delta
-                    try tensor.assign(shifted)
-                    return Double(try Autograd.withoutGradients { try loss() }.values()[0])
-                }
-                numeric.append((try value(1e-2) - value(-1e-2)) / 2e-2)
-            }
-            try tensor.assign(original)
+            let analytic = try tensor.gradientValues(), indices = Array(0..<min(30, tensor.count))
+            let numeric = try centralDifferences(tensor, indices: indices, loss: loss)
             #expect(normwiseError(indices.map { analytic[$0] }, numeric) <= 2e-2, "\(name)")
         }
         // Without a gradient, the projection of the pooled token is `get_image_features`.

@@ -24,18 +24,8 @@ import TestSupport
             + fusion.namedParameters.filter { ["text.0.inter.query.weight", "image.0.inter.value.weight", "text.0.mlp.up.bias", "image.0.intra_norm.weight"].contains($0.name) }
         #expect(checked.count == 6)
         for (name, tensor) in checked {
-            let analytic = try tensor.gradientValues(), original = try tensor.values()
-            var numeric: [Double] = []
-            for i in 0..<original.count {
-                func value(_ delta: Float) throws -> Double {
-                    var shifted = original
-                    shifted[i] += delta
-                    try tensor.assign(shifted)
-                    return Double(try Autograd.withoutGradients { try loss() }.values()[0])
-                }
-                numeric.append((try value(1e-2) - value(-1e-2)) / 2e-2)
-            }
-            try tensor.assign(original)
+            let analytic = try tensor.gradientValues()
+            let numeric = try centralDifferences(tensor, indices: Array(0..<tensor.count), loss: loss)
             #expect(normwiseError(analytic, numeric) <= 1e-2, "\(name)")
         }
         // Padding positions of the text reach nothing: not pooled, masked as keys in both

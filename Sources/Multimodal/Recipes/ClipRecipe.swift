@@ -24,6 +24,7 @@ public final class ClipModel: RecipeModel {
     }
 
     public var imageTower: (any ImageTower)? { image }
+    public var logitScaleParameter: Tensor? { logitScaleLog }
 
     public var namedParameters: [(name: String, tensor: Tensor)] {
         Self.prefixed("text", text) + Self.prefixed("image", image) + Self.prefixed("text_projection", textProjection)

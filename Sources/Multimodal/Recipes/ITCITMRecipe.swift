@@ -31,6 +31,7 @@ public final class ITCITMModel: RecipeModel {
     }
 
     public var imageTower: (any ImageTower)? { image }
+    public var logitScaleParameter: Tensor? { logitScaleLog }
 
     public var namedParameters: [(name: String, tensor: Tensor)] {
         Self.prefixed("text", text) + Self.prefixed("image", image) + Self.prefixed("fusion", fusion) + Self.prefixed("classifier", classifier)

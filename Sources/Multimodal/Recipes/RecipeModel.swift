@@ -1,7 +1,9 @@
 import Autograd
 import Compute
+import Checkpoints
 import Foundation
 import NeuralNetworks
+import Pretrained
 
 /// One recipe's model: its parts and their parameters, its loss, and what it gives evaluation,
 /// prediction and embedding. Each recipe is one type in a file of its own in this folder;
@@ -17,6 +19,9 @@ public protocol RecipeModel: Module, SendableMetatype {
     /// Whether evaluation reports classification accuracy, and image–text retrieval.
     static var classifies: Bool { get }
     static var retrieves: Bool { get }
+    /// θ of the contrastive logit scale `exp(θ)`, where the recipe learns one (`--init` loads
+    /// CLIP's `logit_scale` into it).
+    var logitScaleParameter: Tensor? { get }
     /// Whether `imageTower` is non-nil (`--image-model` is refused up front where it is not).
     static var hasImageTower: Bool { get }
 
@@ -75,6 +80,7 @@ extension RecipeModel {
     public static var hasImageTower: Bool { true }
     public var undecayedParameters: [Tensor] { [] }
     public var imageTower: (any ImageTower)? { nil }
+    public var logitScaleParameter: Tensor? { nil }
     public func afterOptimizerStep() throws {}
 }
 
@@ -96,6 +102,19 @@ public struct EvaluationOutputs {
     public var predictedTagsTextOnly: [[String]] = []
 
     public init() {}
+}
+
+extension RecipeModel {
+    /// CLIP's `logit_scale` (θ, as CLIP stores it) from a weights file into this recipe's,
+    /// clamped as training keeps it; a recipe without one ignores it.
+    public func loadLogitScale(_ weights: [String: SafeTensor], path: String) throws {
+        guard let parameter = logitScaleParameter else { return }
+        guard let stored = weights["logit_scale"], stored.shape.reduce(1, *) == 1, let value = try stored.floatValues().first, value.isFinite else {
+            throw PretrainedError.weightMismatch(path: path, problems: ["logit_scale: expected one finite value, found \(weights["logit_scale"].map { "shape \($0.shape)" } ?? "none")"])
+        }
+        try parameter.assign([value])
+        try clampLogitScale(parameter)
+    }
 }
 
 // Pieces several recipes share.
