@@ -94,7 +94,7 @@ public struct ShapesDataset: Sendable {
     public static let positionNames = [
         "top left", "top", "top right", "left", "center", "right", "bottom left", "bottom", "bottom right",
     ]
-    public static let defaultCounts: [DatasetSplit: Int] = [.train: 5000, .validation: 500, .test: 1000]
+    public static let defaultCounts: [DatasetSplit: Int] = [.train: 40_000, .validation: 500, .test: 1000]
     public static let imageSizeRange = 12...256
     public static let sampleCountRange = 1...1_000_000
     /// How many layouts (sets of shape–cell pairs) exist: 36 with one shape, 576 with two,

@@ -34,9 +34,19 @@ public final class CrossModalBlock: Module {
     }
 }
 
+/// How the fused text stream is pooled into one vector.
+public enum FusedTextPooling: Sendable {
+    /// The masked mean over tokens (VLCDoC).
+    case mean
+    /// The first token's fused state (`[CLS]`), as ALBEF and BLIP read their matching head:
+    /// attention lets it weigh tokens by position, which a mean cannot, so "a circle and a
+    /// square" and "a square and a circle" stay apart.
+    case firstToken
+}
+
 /// Cross-modal fusion: per layer, a text block attending to the image and an image block
-/// attending to the text (both read the previous layer's streams), then masked mean pooling of
-/// each stream, concatenated: `[B, 2D]`.
+/// attending to the text (both read the previous layer's streams), then each stream pooled
+/// (text by `FusedTextPooling`, image by its mean) and the two concatenated: `[B, 2D]`.
 public final class FusionEncoder: Module {
     public let textBlocks, imageBlocks: [CrossModalBlock]
 
@@ -52,12 +62,13 @@ public final class FusionEncoder: Module {
 
 
     /// `text [B, L, D]` with `textMask [B·L]`, `image [B, P, D]` → (pooled `[B, 2D]`, text stream, image stream).
-    public func callAsFunction(text: Tensor, textMask: [Float], image: Tensor) throws -> (pooled: Tensor, text: Tensor, image: Tensor) {
+    public func callAsFunction(text: Tensor, textMask: [Float], image: Tensor, textPooling: FusedTextPooling) throws -> (pooled: Tensor, text: Tensor, image: Tensor) {
         var (t, v) = (text, image)
         for (textBlock, imageBlock) in zip(textBlocks, imageBlocks) {
             (t, v) = (try textBlock(t, mask: textMask, other: v, otherMask: nil), try imageBlock(v, mask: nil, other: t, otherMask: textMask))
         }
-        let pooled = try Tensor.concatenated([maskedMean(t, mask: textMask), maskedMean(v, mask: nil)], axis: 1)
+        let pooledText = try textPooling == .firstToken ? firstToken(t) : maskedMean(t, mask: textMask)
+        let pooled = try Tensor.concatenated([pooledText, maskedMean(v, mask: nil)], axis: 1)
         return (pooled, t, v)
     }
 }

@@ -78,7 +78,7 @@ public enum MIEstimator: String, CaseIterable, Codable, Sendable {
 
 /// The objective's knobs (each also an `aligncl train` flag).
 public struct RecipeOptions: Codable, Sendable, Equatable {
-    public var betaITC: Float = 0.1
+    public var betaITC: Float = 0.5
     public var betaITM: Float = 0.1
     public var itmNegatives: ITMNegatives = .random
     /// VLCDoC alignment temperature τ (1 reproduces the public code).

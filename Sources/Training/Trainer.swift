@@ -18,8 +18,8 @@ public struct TrainingOptions: Codable, Sendable {
     /// `steps` wins over `epochs` when both are given.
     public var steps: Int?
     public var epochs: Int?
-    public var batchSize = 64
-    public var learningRate: Float = 1e-3
+    public var batchSize = 128
+    public var learningRate: Float = 2e-3
     public var weightDecay: Float = 0.01
     public var warmupSteps = 50
     public var clipNorm: Float = 1
@@ -67,7 +67,7 @@ public struct TrainingOptions: Codable, Sendable {
     /// The peak rate of the pretrained parameters.
     public var effectivePretrainedLearningRate: Float { pretrainedLearningRate ?? learningRate / 10 }
 
-    public static let defaultSteps = 900
+    public static let defaultSteps = 1500
     /// The defaults, for flags that show them.
     public static let defaults = TrainingOptions()
 

@@ -110,7 +110,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Use at most N validation/test samples per evaluation (default: all).")
     var evalSamples: Int?
 
-    @Option(help: "Generate at most N training samples of `shapes` (default 5000).")
+    @Option(help: "Generate at most N training samples of `shapes` (default 40000).")
     var trainSamples: Int?
 
     @Option(help: "Where the run's files go (default runs/<recipe>-<UTC timestamp>).")

@@ -148,13 +148,14 @@ func contrastive(_ imageEmbedding: Tensor, _ textEmbedding: Tensor, logitScaleLo
     return try (imageToText + textToImage).scaled(0.5)
 }
 
-/// Fusion of (text `textRows[k]`, image `imageRows[k]`) pairs of the batch → pooled `[n, 2D]`.
+/// Fusion of (text `textRows[k]`, image `imageRows[k]`) pairs of the batch → pooled `[n, 2D]`,
+/// the text read at its first token (the matching head's input).
 func fuse(_ fusion: FusionEncoder, text tokens: Tensor, mask: [Float], image patches: Tensor, textRows: [Int], imageRows: [Int]) throws -> Tensor {
     let (length, width, count) = (tokens.shape[1], tokens.shape[2], patches.shape[1])
     let pairedText = try tokens.reshaped([tokens.shape[0], length * width]).gatherRows(textRows.map(Int32.init)).reshaped([textRows.count, length, width])
     let pairedImage = try patches.reshaped([patches.shape[0], count * width]).gatherRows(imageRows.map(Int32.init)).reshaped([imageRows.count, count, width])
     let pairedMask = textRows.flatMap { mask[($0 * length)..<(($0 + 1) * length)] }
-    return try fusion(text: pairedText, textMask: pairedMask, image: pairedImage).pooled
+    return try fusion(text: pairedText, textMask: pairedMask, image: pairedImage, textPooling: .firstToken).pooled
 }
 
 /// The probabilities of logits (the maximum subtracted first, in float64).

@@ -38,7 +38,7 @@ public final class VLCDoCModel: RecipeModel {
 
     /// Both encoders, then the fusion layers over each sample's own pair.
     func fused(_ batch: Batch) throws -> (pooled: Tensor, text: Tensor, image: Tensor) {
-        try fusion(text: text(ids: batch.ids, mask: batch.mask).tokens, textMask: batch.mask, image: image(patches: batch.patches).patches)
+        try fusion(text: text(ids: batch.ids, mask: batch.mask).tokens, textMask: batch.mask, image: image(patches: batch.patches).patches, textPooling: .mean)
     }
 
     public func loss(_ batch: Batch, shard: BatchShard, seed: UInt64) throws -> StepLoss {
