@@ -140,15 +140,11 @@ public final class ProgressReporter {
 
     // MARK: - Measurements
 
-    /// Samples and steps per second, or nil while no time has passed to measure them over.
+    /// Samples and steps per second, or nil until a second step has ended: the first includes
+    /// kernel builds and data loading, and a rate from it alone reads like "ETA 5h49m".
     private func rates(now: TimeInterval) -> (samples: Double, steps: Double)? {
-        let samples: Int, steps: Int, elapsed: TimeInterval
-        if updateCount > 1 {
-            (samples, steps, elapsed) = (totalSamples - firstStepSamples, updateCount - 1, now - firstStepEnd)
-        } else {
-            (samples, steps, elapsed) = (totalSamples, updateCount, now - startTime)
-        }
-        guard elapsed > 0, steps > 0 else { return nil }
+        let (samples, steps, elapsed) = (totalSamples - firstStepSamples, updateCount - 1, now - firstStepEnd)
+        guard updateCount > 1, elapsed > 0, steps > 0 else { return nil }
         return (Double(samples) / elapsed, Double(steps) / elapsed)
     }
 
