@@ -39,6 +39,7 @@ struct DevicesCommand: ParsableCommand {
         } else {
             print("program cache: disabled (ALIGNCL_CACHE=0)")
         }
+        print("CPU path: \(CPUBackend().summary.device)")
         print("backend auto would choose: \(BackendSelection.autoChoice(discovery))")
         if backendOptions.verbose, request.choice != .cpu {
             // Building (or loading from the cache) every program shows this process's cache

@@ -25,8 +25,12 @@ public final class CPUBackend: Backend, Sendable {
             })
     }
 
+    /// The kernel set OpenBLAS chose when it loaded ("Cooperlake", "Haswell", …; the
+    /// environment's OPENBLAS_CORETYPE overrides its choice): what bounds the CPU path's GEMM.
+    public static var blasKernels: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+
     public var summary: BackendSummary {
-        BackendSummary(kind: .cpu, device: "host CPU, \(threadCount) threads, OpenBLAS GEMM")
+        BackendSummary(kind: .cpu, device: "host CPU, \(threadCount) threads, OpenBLAS GEMM (\(Self.blasKernels) kernels)")
     }
 
     public func upload(_ values: UnsafeBufferPointer<Float>, to buffer: Buffer) throws {
