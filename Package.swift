@@ -5,6 +5,19 @@ import PackageDescription
 // docs/architecture.md. Dependencies point down only:
 //   aligncl (CLI) → Training → Multimodal → NeuralNetworks → Autograd → Compute → CLRuntime → COpenCL
 //   (headers; the loader is opened at run time). Compute also uses COpenBLAS for the CPU path.
+// The CPU path's loops (softmax, layer norm, GELU, the rows of attention and InfoNCE) are 16-lane
+// SIMD code. For baseline x86-64 LLVM lowers them to SSE2 without FMA, which ran the softmax
+// forward at half the speed of the same code with AVX2 (docs/performance.md, 2026-12-07). So on
+// x86-64, Compute is built for AVX2 + FMA (Haswell, 2013, and later; every Zen), and `aligncl`
+// checks the CPU before running anything. ALIGNCL_PORTABLE_BUILD=1 builds for any x86-64.
+#if arch(x86_64)
+let buildsForAVX2 = Context.environment["ALIGNCL_PORTABLE_BUILD"] == nil
+#else
+let buildsForAVX2 = false
+#endif
+let avx2Define: [SwiftSetting] = buildsForAVX2 ? [.define("ALIGNCL_AVX2")] : []
+let avx2Code: [SwiftSetting] = buildsForAVX2 ? [.unsafeFlags(["-target-cpu", "haswell"])] + avx2Define : []
+
 let package = Package(
     name: "AlignCL",
     platforms: [.macOS(.v15)],
@@ -37,6 +50,7 @@ let package = Package(
         .target(
             name: "Compute",
             dependencies: ["CLRuntime", "COpenBLAS"],
+            swiftSettings: avx2Code,
             plugins: ["EmbedKernels"]
         ),
         .target(name: "NumPyFiles"),
@@ -61,7 +75,8 @@ let package = Package(
             dependencies: [
                 "Benchmarking", "Checkpoints", "Compute", "DataParallel", "Datasets", "Multimodal", "NumPyFiles", "Pretrained", "Reporting", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            swiftSettings: avx2Define
         ),
         .target(name: "TestSupport", dependencies: ["Autograd", "Benchmarking", "Compute"], path: "Tests/TestSupport"),
         .testTarget(name: "CLRuntimeTests", dependencies: ["CLRuntime", "Compute", "TestSupport"]),

@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 
 do {
+    try requireBuildCPUFeatures()
     var command = try AlignCLCommand.parseAsRoot()
     try command.run()
 } catch {
