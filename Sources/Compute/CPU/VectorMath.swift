@@ -33,14 +33,11 @@ func expNonPositive(_ t: Float16Lanes) -> Float16Lanes {
     let n = shifted - shifter
     var r = clamped - n * 0.693_145_751_953_125
     r -= n * 1.428_606_820_309_417_2e-06
-    var p = Float16Lanes(repeating: 1.0 / 5040)
-    p = p * r + 1.0 / 720
-    p = p * r + 1.0 / 120
-    p = p * r + 1.0 / 24
-    p = p * r + 1.0 / 6
-    p = p * r + 0.5
-    p = p * r + 1
-    p = p * r + 1
+    // Horner steps as fused multiply-adds (Swift never contracts `p * r + c` by itself).
+    @inline(__always) func step(_ p: Float16Lanes, _ coefficient: Float) -> Float16Lanes {
+        Float16Lanes(repeating: coefficient).addingProduct(p, r)
+    }
+    let p = step(step(step(step(step(step(step(Float16Lanes(repeating: 1.0 / 5040), 1.0 / 720), 1.0 / 120), 1.0 / 24), 1.0 / 6), 0.5), 1), 1)
     let exponent = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- unsafeBitCast(Float16Lanes(repeating: shifter), to: SIMD16<Int32>.self)
     let twoToN = unsafeBitCast((exponent &+ 127) &<< 23, to: Float16Lanes.self)
     return (p * twoToN).replacing(with: 0, where: t .< -87)
