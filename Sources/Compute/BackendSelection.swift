@@ -25,6 +25,8 @@ public struct BackendRequest: Sendable {
     /// index given, rank r takes the r-th best device (modulo their number), so ranks spread
     /// over a machine's devices.
     public var localRank: Int?
+    /// Where `aligncl tune` results are read from; nil runs on the default parameters.
+    public var tuningDirectory: URL?
 
     public init(choice: BackendChoice, deviceIndex: Int? = nil, openCLLibraryPath: String = OpenCLLibrary.defaultPath,
                 programCacheDirectory: URL? = nil, tuning: OpenCLTuning.Variant? = nil) {
@@ -140,6 +142,10 @@ public struct BackendSelection: Sendable {
 
     private static func makeOpenCL(_ device: CLDevice, _ request: BackendRequest) throws -> OpenCLBackend {
         let cache = request.programCacheDirectory.map(ProgramCache.init(directory:))
-        return try OpenCLBackend(device: device, programCache: cache, variant: request.tuning)
+        var tuning = OpenCLTuning(variant: request.tuning, for: device)
+        if let directory = request.tuningDirectory, let entry = TuningStore(directory: directory).parameters(for: device, variant: tuning.variant) {
+            tuning = tuning.applying(entry.parameters)
+        }
+        return try OpenCLBackend(device: device, programCache: cache, tuning: tuning)
     }
 }

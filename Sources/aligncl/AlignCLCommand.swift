@@ -11,10 +11,10 @@ struct AlignCLCommand: ParsableCommand {
 
         Environment: ALIGNCL_OPENCL_LIBRARY (path of the OpenCL ICD loader, default libOpenCL.so.1), \
         ALIGNCL_CACHE_DIR (program cache; else $XDG_CACHE_HOME/aligncl, else ~/.cache/aligncl), \
-        ALIGNCL_CACHE=0 (no program cache).
+        ALIGNCL_CACHE=0 (no program cache), ALIGNCL_TUNING=0 (ignore what `aligncl tune` stored).
         """,
         version: "0.1.0",
-        subcommands: [DevicesCommand.self, OpCommand.self, BenchCommand.self, TrainCommand.self, EvalCommand.self, EmbedCommand.self, PredictCommand.self, ExportCommand.self]
+        subcommands: [DevicesCommand.self, OpCommand.self, BenchCommand.self, TuneCommand.self, TrainCommand.self, EvalCommand.self, EmbedCommand.self, PredictCommand.self, ExportCommand.self]
     )
 }
 

@@ -60,9 +60,17 @@ struct BackendOptions: ParsableArguments {
         if let kernels, kernels != .auto, choice == .cpu {
             throw CLIError("--kernels selects OpenCL kernels; it does not apply to --backend cpu")
         }
-        return BackendRequest(choice: choice, deviceIndex: deviceIndex,
-                              openCLLibraryPath: Self.openCLLibraryPath(environment),
-                              programCacheDirectory: Self.programCacheDirectory(environment), tuning: variant)
+        var request = BackendRequest(choice: choice, deviceIndex: deviceIndex, openCLLibraryPath: Self.openCLLibraryPath(environment),
+                                     programCacheDirectory: Self.programCacheDirectory(environment), tuning: variant)
+        // Stored `aligncl tune` results apply unless a variant was named (its defaults, as
+        // asked) or ALIGNCL_TUNING=0.
+        if kernelChoice == .auto && environment["ALIGNCL_TUNING"] != "0" { request.tuningDirectory = Self.tuningDirectory(environment) }
+        return request
+    }
+
+    /// `aligncl tune`'s results: `tuning/` in the cache directory (kept with ALIGNCL_CACHE=0 too).
+    static func tuningDirectory(_ environment: [String: String]) -> URL {
+        cacheDirectory(environment).appendingPathComponent("tuning")
     }
 
     static func openCLLibraryPath(_ environment: [String: String]) -> String {
@@ -72,7 +80,10 @@ struct BackendOptions: ParsableArguments {
     /// `ALIGNCL_CACHE_DIR`, else `$XDG_CACHE_HOME/aligncl`, else `~/.cache/aligncl`; nil when
     /// `ALIGNCL_CACHE=0`.
     static func programCacheDirectory(_ environment: [String: String]) -> URL? {
-        if environment["ALIGNCL_CACHE"] == "0" { return nil }
+        environment["ALIGNCL_CACHE"] == "0" ? nil : cacheDirectory(environment)
+    }
+
+    static func cacheDirectory(_ environment: [String: String]) -> URL {
         if let directory = environment["ALIGNCL_CACHE_DIR"], !directory.isEmpty { return URL(fileURLWithPath: directory) }
         if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return URL(fileURLWithPath: xdg).appendingPathComponent("aligncl") }
         let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()

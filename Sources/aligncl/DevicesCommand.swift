@@ -1,4 +1,5 @@
 import ArgumentParser
+import Benchmarking
 import CLRuntime
 import Compute
 import Foundation
@@ -28,7 +29,9 @@ struct DevicesCommand: ParsableCommand {
                 print("      type \(device.kind.rawValue), \(device.computeUnits) compute units, \(formatBytes(Double(device.globalMemoryBytes))) global memory, max work-group \(device.maxWorkGroupSize)\(device.isAvailable ? "" : ", not available")")
                 print("      \(device.openCLCVersion), driver \(device.driverVersion)")
                 print("      max allocation \(formatBytes(Double(device.maxAllocationBytes))), \(device.mapsHostMemory ? "host-mapped" : "device") buffers")
-                print("      \(OpenCLTuning(variant: request.tuning, for: device).summary)")
+                let tuning = OpenCLTuning(variant: request.tuning, for: device)
+                print("      \(tuning.summary)")
+                print("      \(tuningStatus(device, tuning))")
             }
         default:
             print("no OpenCL devices: \(BackendSelection.unavailableReason(discovery) ?? "")")
@@ -48,5 +51,20 @@ struct DevicesCommand: ParsableCommand {
             try (backend as? OpenCLBackend)?.buildAllPrograms()
             backendOptions.reportUsage(backend)
         }
+    }
+
+    /// What `aligncl tune` stored for the device and variant, and whether runs will use it.
+    private func tuningStatus(_ device: CLDevice, _ tuning: OpenCLTuning) -> String {
+        let environment = ProcessInfo.processInfo.environment
+        let store = TuningStore(directory: BackendOptions.tuningDirectory(environment))
+        guard let entry = store.parameters(for: device, variant: tuning.variant) else {
+            return "not tuned for \(tuning.variant.rawValue)-class kernels (run `aligncl tune --device \(device.index)`)"
+        }
+        let tuned = tuning.applying(entry.parameters)
+        let families = entry.parameters.families.compactMap(TuningFamily.init(rawValue:)).map { family in
+            "\(family.rawValue) \(tuned.describe(family))" + (entry.timeRatios[family.rawValue].map { String(format: " (%.2f× the defaults' speed)", 1 / $0) } ?? "")
+        }
+        let used = (try? backendOptions.request(environment: environment).tuningDirectory) != nil ? "used" : "ignored: --kernels or ALIGNCL_TUNING=0"
+        return "tuned \(entry.tunedAt) (\(used)): " + families.joined(separator: "; ")
     }
 }

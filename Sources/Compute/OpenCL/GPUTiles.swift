@@ -11,13 +11,18 @@ protocol KernelTiles: Hashable {
 /// `itemsM × itemsN` work-items computes a `rows × columns` tile of C, walking K in slices of
 /// `depth` staged through `__local` memory; each work-item holds
 /// `(rows / itemsM) × (columns / itemsN)` outputs in registers.
-public struct GEMMTile: Sendable, KernelTiles, CustomStringConvertible {
+public struct GEMMTile: Sendable, Codable, KernelTiles, CustomStringConvertible {
     public var rows: Int, columns: Int, depth: Int
     public var itemsM: Int, itemsN: Int
     /// Vector width of a work-item's rows and columns (1, 2 or 4).
     public var vectorM: Int, vectorN: Int
     /// `__local` row padding in floats, against bank conflicts of the transposed staging.
     public var padding = 4
+
+    public init(rows: Int, columns: Int, depth: Int, itemsM: Int, itemsN: Int, vectorM: Int, vectorN: Int, padding: Int = 4) {
+        (self.rows, self.columns, self.depth, self.itemsM, self.itemsN) = (rows, columns, depth, itemsM, itemsN)
+        (self.vectorM, self.vectorN, self.padding) = (vectorM, vectorN, padding)
+    }
 
     /// 64×64×16, 16×16 work-items of 4×4 outputs, 8.5 KiB: fits the smallest GPUs (32 KiB,
     /// 256 work-items) and register files of ~64 accumulators (Mali, Adreno, Intel).
@@ -140,4 +145,17 @@ public struct InfoNCETiles: Sendable, Hashable {
             + " -D NCG_DK=\(dimensionSlice) -D NCG_CK=\(stagedRows) -D NCG_RL=\(rowLanes)"
             + " -D NCG_RR=\(rowsPerGroup) -D NCG_CL=\(columnLanes) -D NCG_CR=\(columnRowLanes) -D NCG_LW=\(labelGroup)"
     }
+}
+
+extension GEMMTile {
+    /// `__local` bytes of the A and B slices a work-group stages (padded rows).
+    public var localBytes: Int { 4 * depth * (rows + padding + columns + padding) }
+
+    /// Tile lists `aligncl tune` tries for the GPU variant's GEMM.
+    public static let tuningCandidates: [[GEMMTile]] = {
+        let narrow = GEMMTile(rows: 32, columns: 32, depth: 16, itemsM: 8, itemsN: 8, vectorM: 4, vectorN: 4)
+        let deep = GEMMTile(rows: 64, columns: 64, depth: 32, itemsM: 16, itemsN: 16, vectorM: 4, vectorN: 4)
+        let wide = GEMMTile(rows: 64, columns: 128, depth: 16, itemsM: 16, itemsN: 16, vectorM: 4, vectorN: 4)
+        return [[.standard], [.large, .standard], [deep], [wide, .standard], [narrow], [.standard, narrow]]
+    }()
 }

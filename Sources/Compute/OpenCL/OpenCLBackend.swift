@@ -185,7 +185,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {  // mutable sta
     }
 
     public var summary: BackendSummary {
-        BackendSummary(kind: .opencl, device: "device \(device.index): \(device.name), \(device.platformName), \(tuning.variant.rawValue)-style kernels")
+        BackendSummary(kind: .opencl, device: "device \(device.index): \(device.name), \(device.platformName), \(tuning.variant.rawValue)-style kernels"
+            + (tuning.tunedFamilies.isEmpty ? "" : ", tuned: " + tuning.tunedFamilies.joined(separator: ", ")))
     }
 
     public func upload(_ values: UnsafeBufferPointer<Float>, to buffer: Buffer) throws {

@@ -85,6 +85,8 @@ public struct OpenCLTuning: Sendable, Equatable {
 
     /// The device limits the GPU-class parameters were derived from.
     public let limits: DeviceLimits
+    /// The families whose parameters came from `aligncl tune` (empty: all defaults).
+    public var tunedFamilies: [String] = []
 
     /// - Parameters:
     ///   - limits: the device's limits; by default the smallest a conformant GPU may have.
