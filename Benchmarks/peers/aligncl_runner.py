@@ -1,5 +1,6 @@
-"""AlignCL: `aligncl bench --preset standard --format json`, or per family on older binaries; and
-matching its JSON rows to the cases."""
+"""AlignCL: `aligncl bench --preset standard --format json` for the standard cases and `aligncl bench
+FAMILY --sizes …` for the others (gemm4096), or per family on older binaries; and matching its JSON
+rows to the cases."""
 from __future__ import annotations
 
 import json
@@ -71,9 +72,11 @@ def bench_families(binary: Path) -> list[str]:
     return [w.strip() for w in text[marker + len("(values:"):text.find(")", marker)].split(",") if w.strip()]
 
 
-# Sizes for `aligncl bench FAMILY --sizes …` on binaries without --preset.
-FALLBACK_SIZES = {
+# Sizes for `aligncl bench FAMILY --sizes …`: the cases outside the standard preset, and every
+# case on binaries without --preset.
+CASE_SIZES = {
     "gemm1024": ("gemm", "1024x1024x1024"), "gemm2048": ("gemm", "2048x2048x2048"),
+    "gemm4096": ("gemm", "4096x4096x4096"),
     "softmax": ("softmax", "4096x4096"), "attention": ("attention", "4x8x1024x64"),
     "infonce": ("infonce", "4096x256"), "layernorm": ("layernorm", "16384x1024"), "train-step": ("train-step", "64"),
 }
@@ -91,31 +94,53 @@ def run_aligncl(args, cases: list[Case]) -> tuple[list[dict], dict]:
         pass
     common = ["--format", "json", "--repetitions", str(args.repetitions), "--warmup", str(args.warmup)]
     families = bench_families(binary)
-    needed = list(dict.fromkeys(case.family for case in cases))
-    attempts = []
-    if set(needed) <= set(families) and len(needed) < len(CASE_FAMILIES):
-        attempts.append(needed)  # only the families asked for (binaries whose bench takes families)
-    attempts.append([])
-    for chosen in attempts:
-        log(f"aligncl bench {' '.join(chosen + [''])}--preset standard --format json ({binary})…")
-        rows, code, tail = run_aligncl_command(binary, ["bench", *chosen, "--preset", "standard", *common],
-                                               args.aligncl_timeout)
-        if rows is not None:
-            info["mode"] = " ".join(["bench", *chosen, "--preset standard"])
-            if code not in (0, None):
-                info["note"] = f"aligncl exited {code}: {last_error_line(tail)}"
-            return rows, info
-    # Older binary: no --preset. Run each needed family with the cases' sizes.
-    log(f"--preset standard did not give JSON ({last_error_line(tail)}); running the families one by one")
-    info["mode"] = "per family (this aligncl has no --preset)"
+    standard = [case for case in cases if case.standard]
+    others = [case for case in cases if not case.standard]
+    modes: list[str] = []
+    rows: list[dict] = []
+    if standard:
+        needed = list(dict.fromkeys(case.family for case in standard))
+        attempts = []
+        if set(needed) <= set(families) and len(needed) < len(CASE_FAMILIES):
+            attempts.append(needed)  # only the families asked for (binaries whose bench takes families)
+        attempts.append([])
+        preset_rows = None
+        for chosen in attempts:
+            log(f"aligncl bench {' '.join(chosen + [''])}--preset standard --format json ({binary})…")
+            preset_rows, code, tail = run_aligncl_command(binary, ["bench", *chosen, "--preset", "standard", *common],
+                                                          args.aligncl_timeout)
+            if preset_rows is not None:
+                modes.append(" ".join(["bench", *chosen, "--preset standard"]))
+                if code not in (0, None):
+                    info["note"] = f"aligncl exited {code}: {last_error_line(tail)}"
+                break
+        if preset_rows is None:
+            # Older binary: no --preset. Run each needed family with the cases' sizes.
+            log(f"--preset standard did not give JSON ({last_error_line(tail)}); running the families one by one")
+            info["mode"] = "per family (this aligncl has no --preset)"
+            return run_sizes(binary, families, cases, common, args, info)[0], info
+        rows += preset_rows
+    if others:
+        sized_rows, commands = run_sizes(binary, families, others, common, args, info)
+        rows += sized_rows
+        modes += commands
+    info["mode"] = "; ".join(modes)
+    return rows, info
+
+
+def run_sizes(binary: Path, families: list[str], cases: list[Case], common: list[str], args,
+              info: dict) -> tuple[list[dict], list[str]]:
+    """`aligncl bench FAMILY --sizes …` once per family of `cases`: the rows and the commands that
+    gave them. What cannot run goes into info["missing"] (per case) or info["errors"] (per family)."""
     wanted: dict[str, list[str]] = {}
     for case in cases:
-        family, size = FALLBACK_SIZES[case.key]
+        family, size = CASE_SIZES[case.key]
         if family not in families:
             info.setdefault("missing", {})[case.key] = f"this aligncl has no bench family '{family}' (has: {', '.join(families)})"
             continue
         wanted.setdefault(family, []).append(size)
     all_rows: list[dict] = []
+    commands: list[str] = []
     for family, sizes in wanted.items():
         log(f"aligncl bench {family} --sizes {' '.join(sizes)}…")
         rows, code, tail = run_aligncl_command(binary, ["bench", family, "--sizes", *sizes, *common], args.aligncl_timeout)
@@ -123,7 +148,8 @@ def run_aligncl(args, cases: list[Case]) -> tuple[list[dict], dict]:
             info.setdefault("errors", {})[family] = f"exit {code}: {last_error_line(tail)}"
             continue
         all_rows += rows
-    return all_rows, info
+        commands.append(f"bench {family} --sizes {' '.join(sizes)}")
+    return all_rows, commands
 
 
 def _variant_key(text) -> str | None:

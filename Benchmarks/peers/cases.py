@@ -5,7 +5,7 @@ import math
 
 
 class Case:
-    def __init__(self, key, label, family, params, variant, unit, work, names):
+    def __init__(self, key, label, family, params, variant, unit, work, names, standard=True):
         self.key = key              # what --cases takes (or the family)
         self.label = label          # the table's first column
         self.family = family        # AlignCL's `family`
@@ -14,6 +14,10 @@ class Case:
         self.unit = unit
         self.work = work            # FLOPs, bytes or samples per run
         self.names = names          # AlignCL's `name`s before `family`/`parameters` existed
+        # In `aligncl bench --preset standard`, and so in the default list and its families. The
+        # others run only when named in --cases (too slow for everyday runs on 2 CPU threads),
+        # and aligncl_runner.py times them on AlignCL with `--sizes`.
+        self.standard = standard
 
     @property
     def scale(self) -> float:
@@ -21,9 +25,9 @@ class Case:
         return 1e-9 if self.unit.startswith("G") else 1.0
 
 
-def _gemm(n):
+def _gemm(n, standard=True):
     return Case(f"gemm{n}", f"gemm {n}x{n}x{n}", "gemm", {"m": n, "n": n, "k": n}, None, "GFLOP/s",
-                2.0 * n * n * n, [f"gemm {n}x{n}x{n}"])
+                2.0 * n * n * n, [f"gemm {n}x{n}x{n}"], standard)
 
 
 ATT = dict(batch=4, heads=8, length=1024, dimension=64)
@@ -35,6 +39,7 @@ TRAIN_BATCH = 64
 CASES = [
     _gemm(1024),
     _gemm(2048),
+    _gemm(4096, standard=False),  # 137 GFLOP a run: for a GPU (--torch-device cuda), not the 2-thread CPU
     # Read x, write y.
     Case("softmax", "softmax fwd 4096x4096", "softmax", {"rows": 4096, "columns": 4096}, "forward", "GB/s",
          2.0 * 4 * 4096 * 4096, ["softmax 4096x4096"]),
@@ -60,14 +65,16 @@ CASE_FAMILIES = list(dict.fromkeys(c.family for c in CASES))
 
 
 def select_cases(spec: str | None) -> list[Case]:
+    """The cases `--cases` names: keys or families (a family gives its standard cases only); all
+    standard cases without it."""
     if not spec:
-        return list(CASES)
+        return [c for c in CASES if c.standard]
     chosen = []
     for word in (w.strip().lower() for w in spec.split(",") if w.strip()):
         aliases = {"train": "train-step", "trainstep": "train-step", "train_step": "train-step", "nce": "infonce",
-                   "gemm-1024": "gemm1024", "gemm-2048": "gemm2048", "ln": "layernorm"}
+                   "gemm-1024": "gemm1024", "gemm-2048": "gemm2048", "gemm-4096": "gemm4096", "ln": "layernorm"}
         word = aliases.get(word, word)
-        matches = [c for c in CASES if c.key == word or c.family == word]
+        matches = [c for c in CASES if c.key == word or (c.family == word and c.standard)]
         if not matches:
             raise SystemExit(f"compare.py: unknown case '{word}'; known: "
                              + ", ".join(sorted({c.key for c in CASES} | {c.family for c in CASES})))

@@ -18,6 +18,12 @@ DEFAULT_ALIGNCL = Path(".build/release/aligncl")  # relative to the repository r
 GB = 1e9
 
 
+class PeerUnavailable(RuntimeError):
+    """A peer cannot run any case here (PyTorch without CUDA for --torch-device cuda): the worker
+    reports the one-line message without a traceback, and compare.py starts no more cases of that
+    peer, marks them with it and exits non-zero."""
+
+
 def log(message: str) -> None:
     print(f"[compare] {message}", file=sys.stderr, flush=True)
 

@@ -24,16 +24,24 @@ def fmt_rate(value: float) -> str:
     return f"{value:.2f}"
 
 
-COLUMNS = [("aligncl_opencl", "AlignCL OpenCL"), ("aligncl_cpu", "AlignCL CPU"),
-           ("torch_cpu", "PyTorch CPU"), ("tinygrad_opencl", "tinygrad OpenCL")]
+ALIGNCL_COLUMNS = [("aligncl_opencl", "AlignCL OpenCL"), ("aligncl_cpu", "AlignCL CPU")]
 
 
-def render_table(entries: list[dict], footnotes: list[str]) -> str:
-    header = ["case", "unit"] + [title for _, title in COLUMNS] + ["AlignCL-CL vs PyTorch", "AlignCL-CL vs tinygrad"]
+def peer_columns(torch_device: str) -> dict[str, tuple[str, str]]:
+    """Each peer's (column key, title). PyTorch's is named after where it runs (torch_cpu or
+    torch_cuda), so numbers from a GPU are never filed, in the table or the JSON, as CPU ones."""
+    return {"torch": (f"torch_{torch_device}", f"PyTorch {torch_device.upper()}"),
+            "tinygrad": ("tinygrad_opencl", "tinygrad OpenCL")}
+
+
+def render_table(entries: list[dict], footnotes: list[str], torch_device: str) -> str:
+    peers = list(peer_columns(torch_device).values())
+    header = (["case", "unit"] + [title for _, title in ALIGNCL_COLUMNS + peers]
+              + ["AlignCL-CL vs PyTorch", "AlignCL-CL vs tinygrad"])
     rows = []
     for entry in entries:
         row = [entry["label"], entry["unit"]]
-        for key, title in COLUMNS:
+        for key, title in ALIGNCL_COLUMNS + peers:
             cell = entry.get(key)
             if cell is None:
                 row.append("skipped")
@@ -42,7 +50,7 @@ def render_table(entries: list[dict], footnotes: list[str]) -> str:
             else:
                 footnotes.append(f"{entry['label']}, {title}: {cell.get('error', 'no result')}")
                 row.append(f"n/a [{len(footnotes)}]")
-        for peer in ("torch_cpu", "tinygrad_opencl"):
+        for peer, _ in peers:
             ratio = entry.get("ratios", {}).get(peer)
             row.append(f"{ratio:.2f}x" if ratio is not None else "")
         rows.append(row)
@@ -53,7 +61,8 @@ def render_table(entries: list[dict], footnotes: list[str]) -> str:
     return "\n".join(lines)
 
 
-def build_entries(cases, aligncl_rows, aligncl_info, peers) -> list[dict]:
+def build_entries(cases, aligncl_rows, aligncl_info, peers, torch_device: str) -> list[dict]:
+    peer_keys = [key for key, _ in peer_columns(torch_device).values()]
     entries = []
     for case in cases:
         entry = {"case": case.key, "label": case.label, "family": case.family, "parameters": case.params,
@@ -88,7 +97,7 @@ def build_entries(cases, aligncl_rows, aligncl_info, peers) -> list[dict]:
                     log(f"{case.key}: AlignCL counts {theirs:.4g} per run, this script {case.work:.4g}: using AlignCL's")
                     work, work_source = theirs, "aligncl"
         entry["work"], entry["work_source"] = work, work_source
-        for peer in ("torch_cpu", "tinygrad_opencl"):
+        for peer in peer_keys:
             if peer in peers.get(case.key, {}):
                 cell = dict(peers[case.key][peer])
                 if cell.get("median_s"):
@@ -101,7 +110,7 @@ def build_entries(cases, aligncl_rows, aligncl_info, peers) -> list[dict]:
                 cell["throughput"] = work / cell["median_s"] * case.scale
         base = (entry.get("aligncl_opencl") or {}).get("median_s")
         entry["ratios"] = {}
-        for peer in ("torch_cpu", "tinygrad_opencl"):
+        for peer in peer_keys:
             other = (entry.get(peer) or {}).get("median_s")
             if base and other:
                 entry["ratios"][peer] = other / base

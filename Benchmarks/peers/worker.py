@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from cases import CASE_BY_KEY, Case
-from common import SCRIPT, last_error_line, run_echoing
+from common import SCRIPT, PeerUnavailable, last_error_line, run_echoing
 
 
 def run_peer_case(python: Path, framework: str, case: Case, args) -> dict:
@@ -20,6 +20,8 @@ def run_peer_case(python: Path, framework: str, case: Case, args) -> dict:
         command = [str(python), str(SCRIPT), "--worker", framework, "--case", case.key,
                    "--repetitions", str(args.repetitions), "--warmup", str(args.warmup),
                    "--result-file", str(result_file)]
+        if framework == "torch":
+            command += ["--torch-device", args.torch_device]
         if framework == "tinygrad":
             command += ["--tinygrad-device", args.tinygrad_device]
             if args.no_tinygrad_jit:
@@ -56,10 +58,13 @@ def worker_main(args) -> int:
     try:
         if args.worker == "torch":
             from cases_torch import torch_worker
-            result = torch_worker(case, args.warmup, args.repetitions)
+            result = torch_worker(case, args.warmup, args.repetitions, args.torch_device)
         else:
             from cases_tinygrad import tinygrad_worker
             result = tinygrad_worker(case, args.warmup, args.repetitions, args.tinygrad_device, not args.no_tinygrad_jit)
+    except PeerUnavailable as error:
+        print(f"{args.worker}: {error}", file=sys.stderr)
+        result = {"error": str(error), "unavailable": True}
     except Exception as error:  # noqa: BLE001 - reported in the case's cell
         import traceback
         traceback.print_exc()
