@@ -27,6 +27,14 @@ import TestSupport
         #expect(!(try AlignCLBinary.run(bench, environment: off).stderr.contains("tuned:")))
         #expect(!(try AlignCLBinary.run(bench + ["--kernels", "cpu"], environment: environment).stderr.contains("tuned:")))
         #expect(try AlignCLBinary.run(["devices", "--kernels", "cpu"], environment: environment).stdout.contains("ignored: --kernels or ALIGNCL_TUNING=0"))
+
+        // A damaged store: the run warns, removes it and runs on the defaults; tuning again rebuilds it.
+        let stored = try #require(try FileManager.default.contentsOfDirectory(atPath: cache + "/tuning").first { $0.hasSuffix(".json") })
+        try Data("{\"format\": 1, \"dev".utf8).write(to: URL(fileURLWithPath: cache + "/tuning/" + stored))
+        let damaged = try AlignCLBinary.run(bench, environment: environment)
+        #expect(damaged.status == 0 && damaged.stderr.contains("ignored and removed the tuning result") && !damaged.stderr.contains("tuned:"), "\(damaged.stderr)")
+        let again = try AlignCLBinary.run(["tune", "--quick", "--budget", "2", "--families", "softmax", "--repetitions", "1", "--device", "0"], environment: environment)
+        #expect(again.status == 0 && FileManager.default.fileExists(atPath: cache + "/tuning/" + stored), "\(again.stderr)")
     }
 
     @Test func badFlagsAreRefused() throws {

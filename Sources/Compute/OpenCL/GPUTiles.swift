@@ -156,6 +156,8 @@ extension GEMMTile {
         let narrow = GEMMTile(rows: 32, columns: 32, depth: 16, itemsM: 8, itemsN: 8, vectorM: 4, vectorN: 4)
         let deep = GEMMTile(rows: 64, columns: 64, depth: 32, itemsM: 16, itemsN: 16, vectorM: 4, vectorN: 4)
         let wide = GEMMTile(rows: 64, columns: 128, depth: 16, itemsM: 16, itemsN: 16, vectorM: 4, vectorN: 4)
-        return [[.standard], [.large, .standard], [deep], [wide, .standard], [narrow], [.standard, narrow]]
+        // The standard tile with 2-wide vectors: some GPUs (Mali, older Intel) load float2 better.
+        let pairs = GEMMTile(rows: 64, columns: 64, depth: 16, itemsM: 16, itemsN: 16, vectorM: 2, vectorN: 2)
+        return [[.standard], [.large, .standard], [deep], [wide, .standard], [narrow], [.standard, narrow], [pairs]]
     }()
 }
