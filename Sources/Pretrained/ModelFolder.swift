@@ -38,7 +38,10 @@ public struct ModelFolder: Sendable {
     public func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: file(name).path) }
 
     /// The architecture named by `architectures[0]`, or by `model_type` when that is absent.
-    public var architecture: String {
+    public var architecture: String { Self.architecture(of: config) }
+
+    /// The architecture a `config.json` names (see `architecture`).
+    public static func architecture(of config: JSONObject) -> String {
         (config.values["architectures"] as? [String])?.first ?? (config.values["model_type"] as? String) ?? "unknown"
     }
 

@@ -53,7 +53,7 @@ public enum TextModelConfig: Sendable, Equatable {
     /// A run's stored `config.json` text.
     public init(configText: String, path: String) throws {
         let object = try JSONObject(data: Data(configText.utf8), path: path)
-        try self.init(object, architecture: (object.values["architectures"] as? [String])?.first ?? (object.values["model_type"] as? String) ?? "unknown")
+        try self.init(object, architecture: ModelFolder.architecture(of: object))
     }
 
     public var vocabularySize: Int {

@@ -40,16 +40,24 @@ import TestSupport
         }
     }
 
-    @Test func resumeAndExportRoundTrip() throws {
-        defer { try? FileManager.default.removeItem(at: base) }
-        let run = base.appendingPathComponent("run")
-        #expect(try train([], into: run).status == 0)
+    /// Removes the run's last checkpoint (step 6), resumes from the one before, and expects the
+    /// same weights bit for bit; returns them.
+    @discardableResult
+    func expectExactResume(_ run: URL) throws -> [String: [Float]] {
         let full = try tensors(run.appendingPathComponent("checkpoints/step-6/model.safetensors"))
         try FileManager.default.removeItem(at: run.appendingPathComponent("checkpoints/step-6"))
         let resumed = try AlignCLBinary.run(["train", "--resume", run.path, "--backend", "cpu"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let again = try tensors(run.appendingPathComponent("checkpoints/step-6/model.safetensors"))
         #expect(full.keys.sorted() == again.keys.sorted() && full.allSatisfy { again[$0.key] == $0.value }, "resume is exact")
+        return again
+    }
+
+    @Test func resumeAndExportRoundTrip() throws {
+        defer { try? FileManager.default.removeItem(at: base) }
+        let run = base.appendingPathComponent("run")
+        #expect(try train([], into: run).status == 0)
+        let again = try expectExactResume(run)
 
         let exported = base.appendingPathComponent("exported")
         let export = try AlignCLBinary.run(["export", "--run-dir", run.path, "--output", exported.path, "--backend", "cpu"])
@@ -106,12 +114,7 @@ import TestSupport
             let eval = try AlignCLBinary.run(["eval", "--run-dir", run.path, "--backend", backend])
             #expect(eval.status == 0 && eval.stdout.contains("accuracy"), "\(backend): \(eval.stderr)")
         }
-        let full = try tensors(run.appendingPathComponent("checkpoints/step-6/model.safetensors"))
-        try FileManager.default.removeItem(at: run.appendingPathComponent("checkpoints/step-6"))
-        let resumed = try AlignCLBinary.run(["train", "--resume", run.path, "--backend", "cpu"])
-        #expect(resumed.status == 0, "\(resumed.stderr)")
-        let again = try tensors(run.appendingPathComponent("checkpoints/step-6/model.safetensors"))
-        #expect(full.keys.sorted() == again.keys.sorted() && full.allSatisfy { again[$0.key] == $0.value }, "resume is exact")
+        try expectExactResume(run)
     }
 
     /// `--init`: both towers and the logit scale from the tiny CLIP (a learning rate so small
