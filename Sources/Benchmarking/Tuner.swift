@@ -61,20 +61,6 @@ public enum TuningFamily: String, CaseIterable, Sendable {
             return [Axis(name: "row work-group", values: sizes, set: { $0.rowWorkGroup = $1 }, get: \.rowWorkGroup)]
         }
     }
-
-    /// The family's tuned parameters out of a whole tuning.
-    public func parameters(of tuning: OpenCLTuning) -> TunedParameters {
-        let all = tuning.tunableParameters
-        var parameters = TunedParameters()
-        switch self {
-        case .gemm: (parameters.gemmMicroRows, parameters.gemmMicroColumns, parameters.gemmTilesPerItemM, parameters.gemmTilesPerItemN, parameters.gemmTiles) =
-            (all.gemmMicroRows, all.gemmMicroColumns, all.gemmTilesPerItemM, all.gemmTilesPerItemN, all.gemmTiles)
-        case .attention: (parameters.attentionKeyBlock, parameters.attentionQueryBlock, parameters.attentionRegisterTile) =
-            (all.attentionKeyBlock, all.attentionQueryBlock, all.attentionRegisterTile)
-        case .softmax: (parameters.softmaxRowsPerGroup, parameters.rowWorkGroup) = (all.softmaxRowsPerGroup, all.rowWorkGroup)
-        }
-        return parameters
-    }
 }
 
 /// What tuning one family found.
@@ -126,7 +112,8 @@ public struct Tuner {
         let cpu = CPUBackend()
         let expected = try shapes.map { try $0.run(on: cpu) }
         var (timed, dropped, reasons) = (0, 0, [String]())
-        var tried = Set<String>()
+        // Candidates that build the same programs are one: keyed by their tunable parameters.
+        var tried = Set<TunedParameters>()
 
         func measure(_ candidate: OpenCLTuning) -> Double? {
             do {
@@ -155,7 +142,7 @@ public struct Tuner {
             }
         }
 
-        tried.insert(base.buildOptionsSummary)
+        tried.insert(base.tunableParameters)
         guard let defaultSeconds = measure(base) else {
             throw TuningDrop("the default \(family.rawValue) parameters failed on this device: \(reasons.first ?? "")")
         }
@@ -168,7 +155,7 @@ public struct Tuner {
         func attempt(_ trial: OpenCLTuning) -> Bool {
             let elapsed = Date().timeIntervalSince(start)
             guard elapsed <= budget else { exhausted = true; return false }
-            guard tried.insert(trial.buildOptionsSummary).inserted else { return true }
+            guard tried.insert(trial.tunableParameters).inserted else { return true }
             tries += 1
             guard let seconds = measure(trial) else { return true }
             if seconds < bestSeconds { (best, bestSeconds, improved) = (trial, seconds, true) }
@@ -207,12 +194,6 @@ public struct TuningDrop: Error, CustomStringConvertible {
 }
 
 extension OpenCLTuning {
-    /// The build options of every tunable program: candidates with equal options are one.
-    var buildOptionsSummary: String {
-        "\(variant.rawValue)|\(gemmMicroRows),\(gemmMicroColumns),\(gemmTilesPerItemM),\(gemmTilesPerItemN)|\(gemmTiles.map(\.description))"
-            + "|\(attentionKeyBlock),\(attentionQueryBlock),\(attentionRegisterTile)|\(softmaxRowsPerGroup),\(rowWorkGroup)"
-    }
-
     /// The family's parameters in words, for progress lines and `aligncl devices`.
     public func describe(_ family: TuningFamily) -> String {
         switch (family, variant) {

@@ -85,7 +85,7 @@ struct TuneCommand: ParsableCommand {
                 continue
             }
             for reason in result.dropReasons { printError("aligncl: tune \(family.rawValue): dropped \(reason)") }
-            parameters = family.parameters(of: result.best).merged(over: parameters)
+            parameters = result.best.tunableParameters.only(family.rawValue).merged(over: parameters)
             ratios[family.rawValue] = result.bestSeconds / result.defaultSeconds
             rows.append([family.rawValue, String(format: "%.2f ms", result.defaultSeconds * 1e3), String(format: "%.2f ms", result.bestSeconds * 1e3),
                          String(format: "%.2f×", result.speedup), "\(result.timed)", "\(result.dropped)",

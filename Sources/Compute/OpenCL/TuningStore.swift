@@ -3,7 +3,7 @@ import Foundation
 
 /// Kernel parameters `aligncl tune` measured as best on one device, for one kernel variant.
 /// Every field is optional: a family that was not tuned keeps the defaults.
-public struct TunedParameters: Codable, Sendable, Equatable {
+public struct TunedParameters: Codable, Sendable, Hashable {
     // CPU variant: GEMM micro-kernel and attention blocks.
     public var gemmMicroRows: Int?, gemmMicroColumns: Int?, gemmTilesPerItemM: Int?, gemmTilesPerItemN: Int?
     public var attentionKeyBlock: Int?, attentionQueryBlock: Int?, attentionRegisterTile: Int?
@@ -14,26 +14,37 @@ public struct TunedParameters: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// The families these parameters set ("gemm", "attention", "softmax").
-    public var families: [String] {
-        var families: [String] = []
-        if gemmMicroRows != nil || gemmTiles != nil { families.append("gemm") }
-        if attentionKeyBlock != nil { families.append("attention") }
-        if softmaxRowsPerGroup != nil || rowWorkGroup != nil { families.append("softmax") }
-        return families
+    /// The families, in the order they are listed.
+    public static let allFamilies = ["gemm", "attention", "softmax"]
+
+    /// The families these parameters set.
+    public var families: [String] { Self.allFamilies.filter { only($0) != TunedParameters() } }
+
+    /// `family`'s fields copied from `source`; the others as they are. The one place that says
+    /// which fields belong to which family.
+    private mutating func copy(_ family: String, from source: TunedParameters) {
+        switch family {
+        case "gemm":
+            (gemmMicroRows, gemmMicroColumns, gemmTilesPerItemM, gemmTilesPerItemN, gemmTiles) =
+                (source.gemmMicroRows, source.gemmMicroColumns, source.gemmTilesPerItemM, source.gemmTilesPerItemN, source.gemmTiles)
+        case "attention":
+            (attentionKeyBlock, attentionQueryBlock, attentionRegisterTile) = (source.attentionKeyBlock, source.attentionQueryBlock, source.attentionRegisterTile)
+        case "softmax": (softmaxRowsPerGroup, rowWorkGroup) = (source.softmaxRowsPerGroup, source.rowWorkGroup)
+        default: break
+        }
+    }
+
+    /// `family`'s fields alone.
+    public func only(_ family: String) -> TunedParameters {
+        var result = TunedParameters()
+        result.copy(family, from: self)
+        return result
     }
 
     /// These parameters over `other`'s: a family tuned here replaces the same family there.
     public func merged(over other: TunedParameters) -> TunedParameters {
         var result = other
-        if gemmMicroRows != nil || gemmTiles != nil {
-            (result.gemmMicroRows, result.gemmMicroColumns, result.gemmTilesPerItemM, result.gemmTilesPerItemN, result.gemmTiles) =
-                (gemmMicroRows, gemmMicroColumns, gemmTilesPerItemM, gemmTilesPerItemN, gemmTiles)
-        }
-        if attentionKeyBlock != nil {
-            (result.attentionKeyBlock, result.attentionQueryBlock, result.attentionRegisterTile) = (attentionKeyBlock, attentionQueryBlock, attentionRegisterTile)
-        }
-        if softmaxRowsPerGroup != nil || rowWorkGroup != nil { (result.softmaxRowsPerGroup, result.rowWorkGroup) = (softmaxRowsPerGroup, rowWorkGroup) }
+        for family in families { result.copy(family, from: self) }
         return result
     }
 }
