@@ -75,23 +75,36 @@ extension CPUBackend {
         try BufferCounts.biasAdd(x, bias: bias, into: y, rows: rows, columns: columns)
         let (input, b, out) = (x.hostPointer, bias.hostPointer, y.hostPointer)
         parallelFor(rows, minimumChunk: max(1, 16_384 / columns)) { range in
-            for r in range { for c in 0..<columns { out[r * columns + c] = input[r * columns + c] + b[c] } }
+            let vectorEnd = columns / 16 * 16
+            for r in range {
+                let (row, result) = (input + r * columns, out + r * columns)
+                for c in stride(from: 0, to: vectorEnd, by: 16) { result.store(row.lanes(at: c) + b.lanes(at: c), at: c) }
+                for c in vectorEnd..<columns { result[c] = row[c] + b[c] }
+            }
         }
     }
 
     public func columnSums(_ x: Buffer, rows: Int, columns: Int, into out: Buffer) throws {
         try BufferCounts.columnSums(x, rows: rows, columns: columns, into: out)
         let input = x.hostPointer
-        let chunks = max(1, min(threadCount, rows))
+        // One chunk of rows per thread, at least 16k elements each (a small sum stays on one thread).
+        let chunks = max(1, min(threadCount, rows, rows * columns / 16_384))
         let partials = UnsafeMutablePointer<Float>.allocate(capacity: chunks * columns)
         partials.update(repeating: 0, count: chunks * columns)
         defer { partials.deallocate() }
         concurrently(chunks) { chunk in
             let partial = partials + chunk * columns
+            let range = (rows * chunk / chunks)..<(rows * (chunk + 1) / chunks)
+            if columns == 1 {
+                // One column is a contiguous sum (a tensor's total, gradient norms): 16 lanes,
+                // not one serial chain of adds.
+                partial[0] = vectorSum(input + range.lowerBound, count: range.count)
+                return
+            }
             // 16 columns at a time (the compiler does not vectorise the scalar loop: the two
             // pointers may alias); each column still sums its rows in order.
             let vectorEnd = columns / 16 * 16
-            for r in (rows * chunk / chunks)..<(rows * (chunk + 1) / chunks) {
+            for r in range {
                 let row = input + r * columns
                 for c in stride(from: 0, to: vectorEnd, by: 16) { partial.store(partial.lanes(at: c) + row.lanes(at: c), at: c) }
                 for c in vectorEnd..<columns { partial[c] += row[c] }

@@ -10,14 +10,22 @@ extension CPUBackend {
         parallelFor(descriptor.rows, minimumChunk: max(1, 8192 / c)) { rows in
             for r in rows {
                 let (row, out) = (xs + r * c, ys + r * c)
+                let vectorEnd = c / 16 * 16
                 // Two passes (mean, then squared deviations): no cancellation of E[x²] − mean².
-                var sum: Float = 0
-                for j in 0..<c { sum += row[j] }
-                let mu = sum / Float(c)
-                var squares: Float = 0
-                for j in 0..<c { squares += (row[j] - mu) * (row[j] - mu) }
+                // Sums in 16 float32 lanes, then across them.
+                let mu = vectorSum(row, count: c) / Float(c)
+                var squareLanes = Float16Lanes()
+                for j in stride(from: 0, to: vectorEnd, by: 16) {
+                    let deviation = row.lanes(at: j) - mu
+                    squareLanes.addProduct(deviation, deviation)
+                }
+                var squares = squareLanes.sum()
+                for j in vectorEnd..<c { squares += (row[j] - mu) * (row[j] - mu) }
                 let rstd = 1 / (squares / Float(c) + descriptor.epsilon).squareRoot()
-                for j in 0..<c { out[j] = (row[j] - mu) * rstd * w[j] + b[j] }
+                for j in stride(from: 0, to: vectorEnd, by: 16) {
+                    out.store((row.lanes(at: j) - mu) * rstd * w.lanes(at: j) + b.lanes(at: j), at: j)
+                }
+                for j in vectorEnd..<c { out[j] = (row[j] - mu) * rstd * w[j] + b[j] }
                 means[r] = mu
                 rstds[r] = rstd
             }
@@ -38,9 +46,19 @@ extension CPUBackend {
             let (dw, db) = (partials + 2 * chunk * c, partials + (2 * chunk + 1) * c)
             for r in (descriptor.rows * chunk / chunks)..<(descriptor.rows * (chunk + 1) / chunks) {
                 let (row, dy, dx, mu, rstd) = (xs + r * c, dys + r * c, dxs + r * c, means[r], rstds[r])
-                // dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy ⊙ weight
-                var (sumG, sumGX): (Float, Float) = (0, 0)
-                for j in 0..<c {
+                // dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy ⊙ weight; 16 lanes, scalar tail.
+                let vectorEnd = c / 16 * 16
+                var (laneG, laneGX) = (Float16Lanes(), Float16Lanes())
+                for j in stride(from: 0, to: vectorEnd, by: 16) {
+                    let (xhat, dyv) = ((row.lanes(at: j) - mu) * rstd, dy.lanes(at: j))
+                    let g = dyv * w.lanes(at: j)
+                    laneG += g
+                    laneGX.addProduct(g, xhat)
+                    dw.store(dw.lanes(at: j).addingProduct(dyv, xhat), at: j)
+                    db.store(db.lanes(at: j) + dyv, at: j)
+                }
+                var (sumG, sumGX) = (laneG.sum(), laneGX.sum())
+                for j in vectorEnd..<c {
                     let xhat = (row[j] - mu) * rstd, g = dy[j] * w[j]
                     sumG += g
                     sumGX += g * xhat
@@ -48,7 +66,11 @@ extension CPUBackend {
                     db[j] += dy[j]
                 }
                 let (meanG, meanGX) = (sumG / Float(c), sumGX / Float(c))
-                for j in 0..<c {
+                for j in stride(from: 0, to: vectorEnd, by: 16) {
+                    let xhat = (row.lanes(at: j) - mu) * rstd
+                    dx.store(rstd * (dy.lanes(at: j) * w.lanes(at: j) - meanG - xhat * meanGX), at: j)
+                }
+                for j in vectorEnd..<c {
                     let xhat = (row[j] - mu) * rstd
                     dx[j] = rstd * (dy[j] * w[j] - meanG - xhat * meanGX)
                 }
@@ -87,13 +109,24 @@ extension CPUBackend {
         let (p, g, m, v) = (parameters.hostPointer, gradients.hostPointer, firstMoment.hostPointer, secondMoment.hostPointer)
         let (c1, c2) = descriptor.corrections
         let (lr, b1, b2, eps, decay) = (descriptor.learningRate, descriptor.beta1, descriptor.beta2, descriptor.epsilon, descriptor.weightDecay)
-        parallelFor(descriptor.count, minimumChunk: 4096) { range in
-            for i in range {
-                let decayed = p[i] * (1 - lr * decay)  // decoupled weight decay
-                m[i] = b1 * m[i] + (1 - b1) * g[i]
-                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-                p[i] = decayed - lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
+        // 16 lanes at a time (the compiler keeps the scalar loop: the four pointers may alias).
+        let blocks = descriptor.count / 16
+        parallelFor(blocks, minimumChunk: 256) { range in
+            for block in range {
+                let i = 16 * block
+                let (gradient, decayed) = (g.lanes(at: i), p.lanes(at: i) * (1 - lr * decay))  // decoupled weight decay
+                let first = b1 * m.lanes(at: i) + (1 - b1) * gradient
+                let second = b2 * v.lanes(at: i) + (1 - b2) * gradient * gradient
+                m.store(first, at: i)
+                v.store(second, at: i)
+                p.store(decayed - lr * (first / c1) / ((second / c2).squareRoot() + eps), at: i)
             }
+        }
+        for i in (16 * blocks)..<descriptor.count {
+            let decayed = p[i] * (1 - lr * decay)
+            m[i] = b1 * m[i] + (1 - b1) * g[i]
+            v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+            p[i] = decayed - lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
         }
     }
 }

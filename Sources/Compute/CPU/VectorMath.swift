@@ -82,3 +82,14 @@ func sumOfExponentials(_ row: UnsafeMutablePointer<Float>, count: Int, scale: Fl
     }
     return sum
 }
+
+/// `Σ values[0..<count]` in 16 float32 lanes (then across them), with a scalar tail.
+@inline(__always)
+func vectorSum(_ values: UnsafeMutablePointer<Float>, count: Int) -> Float {
+    var lanes = Float16Lanes()
+    let vectorEnd = count / 16 * 16
+    for j in stride(from: 0, to: vectorEnd, by: 16) { lanes += values.lanes(at: j) }
+    var result = lanes.sum()
+    for j in vectorEnd..<count { result += values[j] }
+    return result
+}
