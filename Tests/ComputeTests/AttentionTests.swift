@@ -29,6 +29,10 @@ import TestSupport
         Case(b: 2, h: 2, lq: 67, lk: 67, d: 64, dv: 64, masked: true, causal: true),
         Case(b: 1, h: 1, lq: 19, lk: 23, d: 8, dv: 8, scale: 10, magnitude: 3),
         Case(b: 1, h: 1, lq: 3, lk: 200, d: 40, dv: 40, masked: true),
+        // Past the CPU path's blocks (128 queries × 256 keys forward, 256 queries backward):
+        // several key blocks, a partial last one, and causal rows whose visible keys end mid-block.
+        Case(b: 1, h: 1, lq: 263, lk: 521, d: 16, dv: 8, masked: true),
+        Case(b: 1, h: 1, lq: 300, lk: 300, d: 16, dv: 16, causal: true),
         // B·H = 16 heads: on a 2-unit device each head is one work-item (no key chunks).
         Case(b: 4, h: 4, lq: 45, lk: 45, d: 24, dv: 24, masked: true),
     ]

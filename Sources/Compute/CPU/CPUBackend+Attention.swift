@@ -6,8 +6,13 @@ import Foundation
 /// exists at a time. The block products run through single-threaded OpenBLAS on each worker
 /// thread; the threads split heads and query blocks.
 extension CPUBackend {
-    static let attentionQueryBlock = 64
-    static let attentionKeyBlock = 128
+    // Blocks large enough that each block product is an efficient OpenBLAS call, small enough
+    // that the scores (128 KiB forward, two 256 KiB blocks backward) stay in a 512 KiB L2.
+    // B4 H8 L1024 D64 here: forward 57 → 50–54 ms, forward + backward 171–181 → 157–165 ms
+    // against 64 × 128 blocks for both.
+    static let attentionQueryBlock = 128
+    static let attentionKeyBlock = 256
+    static let attentionBackwardQueryBlock = 256
 
     public func attentionForward(_ descriptor: AttentionDescriptor, q: Buffer, k: Buffer, v: Buffer, keyMask: Buffer?,
                                  out: Buffer, logSumExp: Buffer) throws {
@@ -72,7 +77,7 @@ extension CPUBackend {
                                   out: Buffer, logSumExp: Buffer, gradOut: Buffer, gradQ: Buffer, gradK: Buffer, gradV: Buffer) throws {
         try BufferCounts.attentionBackward(descriptor, q: q, k: k, v: v, keyMask: keyMask, out: out, logSumExp: logSumExp, gradOut: gradOut, gradQ: gradQ, gradK: gradK, gradV: gradV)
         let (lq, lk, d, dv) = (descriptor.queryLength, descriptor.keyLength, descriptor.headDimension, descriptor.valueDimension)
-        let (bq, bk) = (Self.attentionQueryBlock, Self.attentionKeyBlock)
+        let (bq, bk) = (Self.attentionBackwardQueryBlock, Self.attentionKeyBlock)
         let heads = descriptor.batch * descriptor.heads
         let (qs, ks, vs, outs, lses, dos) = (q.hostPointer, k.hostPointer, v.hostPointer, out.hostPointer, logSumExp.hostPointer, gradOut.hostPointer)
         let (dqs, dks, dvs) = (gradQ.hostPointer, gradK.hostPointer, gradV.hostPointer)
@@ -160,5 +165,8 @@ private func dot(_ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Flo
 /// `dp[j] = p[j] · (dp[j] − delta)`: the softmax backward of one row.
 @inline(__always)
 private func softmaxGradientRow(_ p: UnsafeMutablePointer<Float>, _ dp: UnsafeMutablePointer<Float>, count: Int, delta: Float) {
-    for j in 0..<count { dp[j] = p[j] * (dp[j] - delta) }
+    // 16 lanes: the scalar loop is not vectorised (the pointers may alias).
+    let vectorEnd = count / 16 * 16
+    for j in stride(from: 0, to: vectorEnd, by: 16) { dp.store(p.lanes(at: j) * (dp.lanes(at: j) - delta), at: j) }
+    for j in vectorEnd..<count { dp[j] = p[j] * (dp[j] - delta) }
 }
