@@ -7,9 +7,9 @@ import Foundation
 /// thread; the threads split heads and query blocks.
 extension CPUBackend {
     // Blocks large enough that each block product is an efficient OpenBLAS call, small enough
-    // that the scores (128 KiB forward, two 256 KiB blocks backward) stay in a 512 KiB L2.
-    // B4 H8 L1024 D64 here: forward 57 → 50–54 ms, forward + backward 171–181 → 157–165 ms
-    // against 64 × 128 blocks for both.
+    // that the scores (128 KiB forward, two 256 KiB blocks backward) stay in L2. B4 H8 L1024
+    // D64, forward + backward against 64 × 128 blocks for both: 196–214 → 175–182 ms
+    // (docs/performance.md, 2026-12-08).
     static let attentionQueryBlock = 128
     static let attentionKeyBlock = 256
     static let attentionBackwardQueryBlock = 256

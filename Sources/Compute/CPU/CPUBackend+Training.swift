@@ -110,23 +110,30 @@ extension CPUBackend {
         let (c1, c2) = descriptor.corrections
         let (lr, b1, b2, eps, decay) = (descriptor.learningRate, descriptor.beta1, descriptor.beta2, descriptor.epsilon, descriptor.weightDecay)
         // 16 lanes at a time (the compiler keeps the scalar loop: the four pointers may alias).
+        @inline(__always) func step(_ p: UnsafeMutablePointer<Float>, _ g: UnsafeMutablePointer<Float>,
+                                    _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, at i: Int) {
+            let (gradient, decayed) = (g.lanes(at: i), p.lanes(at: i) * (1 - lr * decay))  // decoupled weight decay
+            let first = b1 * m.lanes(at: i) + (1 - b1) * gradient
+            let second = b2 * v.lanes(at: i) + (1 - b2) * gradient * gradient
+            m.store(first, at: i)
+            v.store(second, at: i)
+            p.store(decayed - lr * (first / c1) / ((second / c2).squareRoot() + eps), at: i)
+        }
         let blocks = descriptor.count / 16
         parallelFor(blocks, minimumChunk: 256) { range in
-            for block in range {
-                let i = 16 * block
-                let (gradient, decayed) = (g.lanes(at: i), p.lanes(at: i) * (1 - lr * decay))  // decoupled weight decay
-                let first = b1 * m.lanes(at: i) + (1 - b1) * gradient
-                let second = b2 * v.lanes(at: i) + (1 - b2) * gradient * gradient
-                m.store(first, at: i)
-                v.store(second, at: i)
-                p.store(decayed - lr * (first / c1) / ((second / c2).squareRoot() + eps), at: i)
-            }
+            for block in range { step(p, g, m, v, at: 16 * block) }
         }
-        for i in (16 * blocks)..<descriptor.count {
-            let decayed = p[i] * (1 - lr * decay)
-            m[i] = b1 * m[i] + (1 - b1) * g[i]
-            v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-            p[i] = decayed - lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
+        // The last count % 16 entries: the same step on zero-padded copies (a zero moment and
+        // gradient give a zero step, never NaN), so the update is written once.
+        let (tail, tailCount) = (16 * blocks, descriptor.count % 16)
+        guard tailCount > 0 else { return }
+        let buffers = [p, g, m, v]  // the step reads all four and writes p, m and v
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * buffers.count) { scratch in
+            let padded = scratch.baseAddress!
+            padded.initialize(repeating: 0, count: scratch.count)
+            for (k, buffer) in buffers.enumerated() { (padded + 16 * k).update(from: buffer + tail, count: tailCount) }
+            step(padded, padded + 16, padded + 32, padded + 48, at: 0)
+            for k in [0, 2, 3] { (buffers[k] + tail).update(from: padded + 16 * k, count: tailCount) }
         }
     }
 }

@@ -65,9 +65,10 @@ public final class CPUBackend: Backend, Sendable {
 }
 
 /// Runs `body(0)`, …, `body(iterations − 1)` on the CPU path's worker threads and the calling
-/// thread, and returns when all have. The CPU kernels pass bodies that capture raw buffer pointers, which are not
-/// `Sendable`: they are safe to share because every iteration writes its own disjoint part of
-/// the output (the contract of each caller), and nothing outlives this call.
+/// thread, and returns when all have. The CPU kernels pass bodies that capture raw buffer
+/// pointers, which are not `Sendable`: they are safe to share because every iteration writes
+/// its own disjoint part of the output (the contract of each caller), and nothing outlives
+/// this call.
 func concurrently(_ iterations: Int, _ body: (Int) -> Void) {
     withoutActuallyEscaping(body) { body in
         nonisolated(unsafe) let body = body

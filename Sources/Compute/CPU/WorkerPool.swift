@@ -4,7 +4,7 @@ import Synchronization
 /// The threads behind the CPU path's parallel loops. They spin for a short while after each loop
 /// before they sleep, because a CPU training step runs hundreds of loops a few microseconds
 /// apart, and waking a sleeping thread costs 60–100 µs on a VM (measured here: a 2-way
-/// `DispatchQueue.concurrentPerform` over 2 × 160 µs of work took 230 µs, not 160). With a
+/// `DispatchQueue.concurrentPerform` over 2 × 160 µs of work took 227–535 µs, not 160). With a
 /// spinning worker the second core starts within a microsecond.
 ///
 /// One loop runs on the pool at a time. A loop started while another runs (another thread's
